@@ -1,0 +1,100 @@
+import json
+
+from django.contrib import admin, messages
+from django.db.models import JSONField
+from django.utils import timezone
+from django.utils.html import format_html
+
+from .aws import queue_url, sqs_client
+from .models import Connection, Event, Job, RejectedMessage, Team, TeamAccount
+
+
+def pretty(value) -> str:
+    # format_html escapes the JSON text: event content is hostile.
+    return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2))
+
+
+class TeamAccountInline(admin.TabularInline):
+    model = TeamAccount
+    extra = 1
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name"]
+    filter_horizontal = ["members"]
+    inlines = [TeamAccountInline]
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ["time", "source", "detail_type", "fn", "account", "job_id", "event_id"]
+    list_filter = ["source", "detail_type", "account", "fn"]
+    search_fields = ["=event_id", "=job__id", "job__name"]
+    date_hierarchy = "time"
+    readonly_fields = ["pretty_raw"]
+    exclude = ["raw", "batch"]
+    list_select_related = False
+    show_full_result_count = False
+
+    @admin.display(description="envelope")
+    def pretty_raw(self, obj: Event) -> str:
+        return pretty(obj.raw)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class EventInline(admin.TabularInline):
+    model = Event
+    fields = ["time", "source", "detail_type", "fn", "event_id"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    ordering = ["time", "seq"]
+    show_change_link = True
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = ["id", "status", "account", "event_count", "started_at", "last_event_at"]
+    list_filter = ["status", "state_machine", "account"]
+    search_fields = ["=id", "name", "execution_arn"]
+    readonly_fields = [field.name for field in Job._meta.fields]
+    inlines = [EventInline]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(RejectedMessage)
+class RejectedMessageAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "reason", "message_id", "receive_count", "requeued_at"]
+    search_fields = ["reason", "=message_id"]
+    readonly_fields = ["body", "reason", "message_id", "receive_count", "received_at", "requeued_at"]
+    formfield_overrides = {JSONField: {}}
+    actions = ["requeue"]
+
+    @admin.action(description="Requeue: send the body back to the queue")
+    def requeue(self, request, queryset):
+        client = sqs_client()
+        url = queue_url(client)
+        for message in queryset:
+            client.send_message(QueueUrl=url, MessageBody=message.body or " ")
+        count = queryset.update(requeued_at=timezone.now())
+        self.message_user(request, f"Requeued {count} messages.", messages.SUCCESS)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    list_display = ["user", "path", "client", "connected_at", "last_seen", "messages_sent"]
+    readonly_fields = [field.name for field in Connection._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -1,0 +1,17 @@
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView
+
+from . import views
+
+# Job ids are STATE_MACHINE:NAME; Map-run children may hold a "/", hence `.+`.
+urlpatterns = [
+    re_path(r"^latest/?$", views.LatestView.as_view(), name="api-latest"),
+    re_path(r"^jobs/?$", views.JobListView.as_view(), name="api-jobs"),
+    re_path(r"^jobs/(?P<job_id>.+)/events/?$", views.JobEventsView.as_view(), name="api-job-events"),
+    re_path(
+        r"^jobs/(?P<job_id>.+)/timeline/?$", views.JobTimelineView.as_view(), name="api-job-timeline"
+    ),
+    re_path(r"^job/(?P<job_id>.+?)/?$", views.OriginalJobView.as_view(), name="api-job"),
+    re_path(r"^architecture/?$", views.ArchitectureView.as_view(), name="api-architecture"),
+    path("schema", SpectacularAPIView.as_view(), name="api-schema"),
+]

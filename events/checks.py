@@ -1,0 +1,49 @@
+"""System checks that say clearly what is misconfigured (events.E001 ...)."""
+
+from django.conf import settings
+from django.core.checks import Error, Tags, register
+
+from .stores import BACKENDS
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs, **kwargs):
+    errors = []
+    if settings.EDOBS_STORE not in BACKENDS:
+        errors.append(
+            Error(
+                f"EDOBS_STORE is {settings.EDOBS_STORE!r}; it must be one of {sorted(BACKENDS)}.",
+                id="events.E001",
+            )
+        )
+    if settings.EDOBS_STORE == "dynamodb" and not settings.EDOBS_TABLE_NAME:
+        errors.append(Error("EDOBS_STORE=dynamodb needs EDOBS_TABLE_NAME.", id="events.E003"))
+    if not (settings.EDOBS_QUEUE_URL or settings.EDOBS_QUEUE_NAME):
+        errors.append(Error("Set EDOBS_QUEUE_URL or EDOBS_QUEUE_NAME.", id="events.E004"))
+    if not (settings.EDOBS_ACCOUNT.isdigit() and len(settings.EDOBS_ACCOUNT) == 12):
+        errors.append(
+            Error("EDOBS_ACCOUNT must be a 12-digit AWS account id.", id="events.E005")
+        )
+    if settings.EDOBS_RETENTION_HOURS <= 0:
+        errors.append(Error("EDOBS_RETENTION_HOURS must be positive.", id="events.E006"))
+    if not settings.EDOBS_RULE_SOURCES:
+        errors.append(Error("EDOBS_RULE_SOURCES must name at least one source.", id="events.E007"))
+    return errors
+
+
+@register(Tags.security, deploy=True)
+def check_production(app_configs, **kwargs):
+    """`manage.py check --deploy`: what must never reach production."""
+    errors = []
+    if not settings.SECRET_KEY_FROM_ENV:
+        errors.append(
+            Error(
+                "DJANGO_SECRET_KEY is not set: the generated key in var/ is for local use only.",
+                id="events.E002",
+            )
+        )
+    if settings.DEBUG:
+        errors.append(Error("DJANGO_DEBUG is on.", id="events.E008"))
+    if settings.EDOBS_DEMO:
+        errors.append(Error("EDOBS_DEMO is on (it creates a demo login).", id="events.E009"))
+    return errors

@@ -1,0 +1,150 @@
+"""Which job an event belongs to, and the work it describes (DESIGN section 2). Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+STATUS_SOURCE = "aws.states"
+TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What an event says about its execution (status fields only from `aws.states`)."""
+
+    arn: str | None
+    state_machine: str
+    name: str
+    status: str | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    error: str | None = None
+    cause: str | None = None
+
+
+@dataclass(frozen=True)
+class Correlation:
+    job: str | None = None
+    execution: Execution | None = None
+    fn: str | None = None
+    incoming: dict[str, str] | None = None
+    outgoing: dict[str, str] | None = None
+    incoming_id: str | None = None
+
+
+def parse_execution_arn(arn: Any) -> tuple[str, str] | None:
+    """(state machine, execution name) of a standard or express execution ARN, else None.
+
+    `arn:aws:states:R:A:execution:SM:NAME` and `arn:aws:states:R:A:express:SM:NAME:UUID`.
+    Map-run children (`SM/MAPRUN:CHILD`) keep the whole `SM/MAPRUN` as their state machine.
+    """
+    if not isinstance(arn, str):
+        return None
+    parts = arn.split(":")
+    if len(parts) < 8 or parts[0] != "arn" or parts[2] != "states":
+        return None
+    kind, machine, name = parts[5], parts[6], parts[7]
+    if kind not in ("execution", "express") or not machine or not name:
+        return None
+    if kind == "execution" and len(parts) != 8:
+        return None
+    return machine, name
+
+
+def _ms(value: Any) -> datetime | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _from_arn(arn: Any) -> Execution | None:
+    parsed = parse_execution_arn(arn)
+    if parsed is None:
+        return None
+    return Execution(arn=arn, state_machine=parsed[0], name=parsed[1])
+
+
+def _from_status(detail: dict[str, Any]) -> Execution | None:
+    execution = _from_arn(detail.get("executionArn"))
+    if execution is None:
+        return None
+    status = _text(detail.get("status"))
+    return Execution(
+        arn=execution.arn,
+        state_machine=execution.state_machine,
+        name=execution.name,
+        status=status.upper() if status else None,
+        started_at=_ms(detail.get("startDate")),
+        stopped_at=_ms(detail.get("stopDate")),
+        error=_text(detail.get("error")),
+        cause=_text(detail.get("cause")),
+    )
+
+
+def _from_context(detail: dict[str, Any], meta: dict[str, Any]) -> Execution | None:
+    context = detail.get("executionContext")
+    if not isinstance(context, dict):
+        return None
+    whole = context.get("context")
+    if isinstance(whole, dict) and isinstance(whole.get("Execution"), dict):
+        found = _from_arn(whole["Execution"].get("Id"))
+        if found:
+            return found
+    found = _from_arn(context.get("id"))
+    if found:
+        return found
+    name = _text(context.get("name"))
+    if name is None or ":" in name:
+        return None
+    machine = _text(meta.get("stateMachine")) or "unknown"
+    return Execution(arn=None, state_machine=machine, name=name)
+
+
+def _from_meta(meta: dict[str, Any]) -> Execution | None:
+    machine, name = _text(meta.get("stateMachine")), _text(meta.get("job"))
+    if machine is None or name is None or ":" in machine or ":" in name:
+        return None
+    return Execution(arn=None, state_machine=machine, name=name)
+
+
+def find_execution(detail: dict[str, Any], *, source: str) -> Execution | None:
+    """The first of DESIGN's four correlation rules that matches, or None."""
+    meta = detail.get("meta") if isinstance(detail.get("meta"), dict) else {}
+    return (
+        _from_arn(detail.get("execution"))
+        or (_from_status(detail) if "executionArn" in detail else None)
+        or _from_context(detail, meta)
+        or _from_meta(meta)
+    )
+
+
+def _pair(value: Any) -> dict[str, str] | None:
+    if not isinstance(value, dict):
+        return None
+    source, detail_type = _text(value.get("source")), _text(value.get("detailType"))
+    if source is None or detail_type is None:
+        return None
+    return {"source": source, "detailType": detail_type}
+
+
+def correlate(detail: dict[str, Any], *, source: str) -> Correlation:
+    execution = find_execution(detail, source=source)
+    meta = detail.get("meta") if isinstance(detail.get("meta"), dict) else {}
+    incoming = meta.get("incoming") if isinstance(meta.get("incoming"), dict) else {}
+    return Correlation(
+        job=f"{execution.state_machine}:{execution.name}" if execution else None,
+        execution=execution,
+        fn=_text(meta.get("fn")),
+        incoming=_pair(incoming),
+        outgoing=_pair(meta.get("outgoing")),
+        incoming_id=_text(incoming.get("id")),
+    )

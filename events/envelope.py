@@ -1,0 +1,175 @@
+"""Parse and validate EventBridge envelopes into normalised events (pure, no I/O).
+
+DESIGN section 2. Every string in an envelope is attacker-controlled: this module only checks
+shapes and types; escaping is the job of whatever shows them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .correlation import Correlation, correlate
+
+# SQS bodies are at most 256 KiB by default (1 MiB when raised); anything larger is hostile.
+MAX_BODY_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+REQUIRED_STRINGS = ("id", "detail-type", "source", "time", "region")
+
+
+class MalformedEvent(ValueError):
+    """A permanent problem with a message body: quarantine it, never retry it."""
+
+
+@dataclass(frozen=True)
+class NormalisedEvent:
+    id: str
+    source: str
+    detail_type: str
+    account: str
+    region: str
+    time: datetime
+    resources: list[Any]
+    detail: dict[str, Any]
+    raw: dict[str, Any]
+    correlation: Correlation
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def job(self) -> str | None:
+        return self.correlation.job
+
+    @property
+    def fn(self) -> str | None:
+        return self.correlation.fn
+
+    @property
+    def incoming(self) -> dict[str, str] | None:
+        return self.correlation.incoming
+
+    @property
+    def outgoing(self) -> dict[str, str] | None:
+        return self.correlation.outgoing
+
+    @property
+    def time_ms(self) -> int:
+        return int(self.time.timestamp() * 1000)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The normalised event of DESIGN section 2, JSON-ready."""
+        return {
+            "id": self.id,
+            "source": self.source,
+            "detail_type": self.detail_type,
+            "account": self.account,
+            "region": self.region,
+            "time": iso(self.time),
+            "received_at": iso(self.received_at),
+            "resources": self.resources,
+            "detail": self.detail,
+            "job": self.job,
+            "fn": self.fn,
+            "incoming": self.incoming,
+            "outgoing": self.outgoing,
+            "raw": self.raw,
+        }
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_time(value: Any, field_name: str = "time") -> datetime:
+    if not isinstance(value, str):
+        raise MalformedEvent(f"'{field_name}' must be an ISO-8601 string")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise MalformedEvent(f"'{field_name}' is not an ISO-8601 time: {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def decode_body(body: str | bytes) -> dict[str, Any]:
+    """The JSON object of an SQS body, or MalformedEvent saying why not."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    if not body or not body.strip():
+        raise MalformedEvent("empty body")
+    if len(body.encode("utf-8")) > MAX_BODY_BYTES:
+        raise MalformedEvent(f"body larger than {MAX_BODY_BYTES} bytes")
+    try:
+        value = json.loads(body)
+    except RecursionError:
+        raise MalformedEvent("body nested too deeply") from None
+    except ValueError as exc:
+        raise MalformedEvent(f"body is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise MalformedEvent(f"envelope must be a JSON object, got {type(value).__name__}")
+    if _depth(value) > MAX_DEPTH:
+        raise MalformedEvent(f"envelope nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth, iteratively so hostile input cannot exhaust the stack."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            break
+        if isinstance(item, dict):
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, level + 1) for child in item)
+    return deepest
+
+
+def validate_envelope(envelope: dict[str, Any]) -> None:
+    for key in REQUIRED_STRINGS:
+        if key not in envelope:
+            raise MalformedEvent(f"missing required field '{key}'")
+        if not isinstance(envelope[key], str) or not envelope[key]:
+            raise MalformedEvent(f"'{key}' must be a non-empty string")
+    if "detail" not in envelope:
+        raise MalformedEvent("missing required field 'detail'")
+    if not isinstance(envelope["detail"], dict):
+        raise MalformedEvent("'detail' must be a JSON object")
+    if not isinstance(envelope.get("resources", []), list):
+        raise MalformedEvent("'resources' must be a list")
+    account = envelope.get("account")
+    if account is not None and not (isinstance(account, str) and account.isdigit()):
+        raise MalformedEvent("'account' must be a string of digits")
+    if len(envelope["id"]) > 128:
+        raise MalformedEvent("'id' is longer than 128 characters")
+
+
+def parse_envelope(
+    body: str | bytes | dict[str, Any],
+    *,
+    default_account: str,
+    received_at: datetime | None = None,
+) -> NormalisedEvent:
+    """Validate one envelope (an SQS body or an already decoded dict) and normalise it."""
+    envelope = body if isinstance(body, dict) else decode_body(body)
+    validate_envelope(envelope)
+    account = envelope.get("account") or default_account
+    return NormalisedEvent(
+        id=envelope["id"],
+        source=envelope["source"],
+        detail_type=envelope["detail-type"],
+        account=account,
+        region=envelope["region"],
+        time=parse_time(envelope["time"]),
+        resources=envelope.get("resources", []),
+        detail=envelope["detail"],
+        raw=envelope,
+        correlation=correlate(envelope["detail"], source=envelope["source"]),
+        received_at=received_at or datetime.now(UTC),
+    )

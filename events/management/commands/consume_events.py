@@ -1,0 +1,32 @@
+import signal
+import threading
+
+from django.core.management.base import BaseCommand
+
+from events.worker import Worker
+
+
+class Command(BaseCommand):
+    help = "Long-poll the SQS queue, store events idempotently, delete what was stored."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--once", action="store_true", help="drain what is queued now, then exit"
+        )
+        parser.add_argument(
+            "--wait", type=int, default=20, choices=range(0, 21), metavar="0-20",
+            help="long-poll seconds per receive (default 20)",
+        )  # fmt: skip
+
+    def handle(self, *args, once: bool, wait: int, **options):
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: self._stop(stop))
+        worker = Worker(wait_seconds=wait, stop=stop)
+        totals = worker.run(once=once)
+        self.stdout.write(totals.summary())
+
+    def _stop(self, stop: threading.Event) -> None:
+        if not stop.is_set():
+            self.stderr.write("stopping after the batch in hand ...")
+        stop.set()

@@ -1,0 +1,130 @@
+from django.conf import settings
+from django.db import models
+
+
+class Team(models.Model):
+    """A group of users granted the events of some AWS accounts."""
+
+    name = models.CharField(max_length=100, unique=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="teams", blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TeamAccount(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="accounts")
+    account = models.CharField(max_length=12, help_text="12-digit AWS account id")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "account"], name="team_account_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.account
+
+
+class Job(models.Model):
+    """One execution's summary, kept current on ingest (see events.summary)."""
+
+    id = models.CharField(primary_key=True, max_length=400)
+    execution_arn = models.CharField(max_length=600, blank=True, default="")
+    state_machine = models.CharField(max_length=200)
+    name = models.CharField(max_length=200)
+    account = models.CharField(max_length=12)
+    region = models.CharField(max_length=40)
+    status = models.CharField(max_length=20, blank=True, default="")
+    status_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    cause = models.TextField(blank=True, default="")
+    first_event_at = models.DateTimeField(null=True, blank=True)
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    event_count = models.PositiveIntegerField(default=0)
+    latest_event = models.ForeignKey(
+        "Event", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["-last_event_at", "-id"], name="job_latest"),
+            models.Index(fields=["account", "-last_event_at"], name="job_account_latest"),
+            models.Index(fields=["name"], name="job_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class Event(models.Model):
+    """One EventBridge envelope, stored once (unique envelope id)."""
+
+    seq = models.BigAutoField(primary_key=True, help_text="arrival order")
+    event_id = models.CharField(max_length=128, unique=True)
+    job = models.ForeignKey(
+        Job, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    source = models.CharField(max_length=256)
+    detail_type = models.CharField(max_length=256)
+    account = models.CharField(max_length=12)
+    region = models.CharField(max_length=40)
+    time = models.DateTimeField()
+    received_at = models.DateTimeField()
+    fn = models.CharField(max_length=200, blank=True, default="")
+    raw = models.JSONField(help_text="the envelope exactly as received")
+    # Which ingest call inserted the row: lets concurrent workers tell their inserts apart.
+    batch = models.UUIDField(db_index=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["job", "time", "seq"], name="event_job_order"),
+            models.Index(fields=["time"], name="event_time"),
+            models.Index(fields=["account", "time"], name="event_account_time"),
+            models.Index(fields=["source", "detail_type"], name="event_type"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.detail_type} {self.event_id}"
+
+
+class RejectedMessage(models.Model):
+    """An SQS message whose body was not a valid envelope, kept for inspection."""
+
+    body = models.TextField()
+    reason = models.TextField()
+    message_id = models.CharField(max_length=128, blank=True, default="")
+    receive_count = models.PositiveIntegerField(default=1)
+    received_at = models.DateTimeField(auto_now_add=True)
+    requeued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["message_id"], name="rejected_message_id")]
+
+    def __str__(self) -> str:
+        return f"{self.message_id or 'message'}: {self.reason[:60]}"
+
+
+class Connection(models.Model):
+    """A live WebSocket connection (written by the consumers)."""
+
+    channel_name = models.CharField(max_length=200, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    path = models.CharField(max_length=500)
+    job_id = models.CharField(max_length=400, blank=True, default="")
+    client = models.CharField(max_length=100, blank=True, default="")
+    user_agent = models.CharField(max_length=500, blank=True, default="")
+    server = models.CharField(max_length=100, blank=True, default="")
+    connected_at = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(auto_now=True)
+    messages_sent = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-connected_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.path}"

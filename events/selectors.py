@@ -1,0 +1,81 @@
+"""Reads, scoped to what the user's team may see. Every view and consumer reads through here."""
+
+from __future__ import annotations
+
+from .envelope import NormalisedEvent
+from .models import TeamAccount
+from .stores import Page, get_store
+from .stores.base import Accounts, JobFilter, Window
+from .summary import JobSummary
+
+JOB_EVENTS_MAX = 100_000
+
+
+def visible_accounts(user) -> Accounts:
+    """None for superusers (everything); otherwise the accounts their teams are granted."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return frozenset()
+    if user.is_superuser:
+        return None
+    accounts = TeamAccount.objects.filter(team__members=user).values_list("account", flat=True)
+    return frozenset(accounts)
+
+
+def can_see_account(user, account: str) -> bool:
+    accounts = visible_accounts(user)
+    return accounts is None or account in accounts
+
+
+def job_list_latest(
+    *, user, limit: int = 50, cursor: str | None = None, status: str | None = None,
+    state_machine: str | None = None,
+) -> Page[JobSummary]:  # fmt: skip
+    filters = JobFilter(status=status or None, state_machine=state_machine or None)
+    return get_store().latest_jobs(
+        accounts=visible_accounts(user), limit=limit, cursor=cursor, filters=filters
+    )
+
+
+def job_get(*, user, job_id: str) -> JobSummary | None:
+    """A job by id, or by bare execution name (the newest job of that name)."""
+    store, accounts = get_store(), visible_accounts(user)
+    if accounts == frozenset():
+        return None
+    job = store.get_job(job_id, accounts=accounts)
+    if job is None and ":" not in job_id:
+        job = store.find_job_by_name(job_id, accounts=accounts)
+    return job
+
+
+def job_event_page(
+    *, user, job: JobSummary, limit: int = 100, cursor: str | None = None
+) -> Page[NormalisedEvent]:
+    return get_store().job_events(
+        job.id, accounts=visible_accounts(user), limit=limit, cursor=cursor
+    )
+
+
+def job_event_list(*, user, job: JobSummary, limit: int = JOB_EVENTS_MAX) -> list[NormalisedEvent]:
+    """All of a job's events in order (paged through the store), up to `limit`."""
+    events: list[NormalisedEvent] = []
+    cursor = None
+    while len(events) < limit:
+        page = job_event_page(user=user, job=job, limit=500, cursor=cursor)
+        events.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return events[:limit]
+
+
+def job_timeline(*, user, job: JobSummary) -> dict:
+    from .timeline import job_timeline as compute
+
+    return compute(job_event_list(user=user, job=job))
+
+
+def architecture_graph(*, user, window: Window) -> dict:
+    from .architecture import infer_architecture
+
+    events = get_store().events_window(window, accounts=visible_accounts(user))
+    return infer_architecture(events)

@@ -1,0 +1,29 @@
+"""Storage backends behind one protocol, chosen by `EDOBS_STORE` (DESIGN section 4)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from .base import Page, Store, StoreUnavailable
+
+BACKENDS = {
+    "orm": "events.stores.orm.OrmStore",
+    "dynamodb": "events.stores.dynamodb.DynamoStore",
+}
+
+__all__ = ["BACKENDS", "Page", "Store", "StoreUnavailable", "get_store"]
+
+_stores: dict[str, Store] = {}
+
+
+def get_store() -> Store:
+    """The active store, made once per backend name (settings may change in tests)."""
+    name = settings.EDOBS_STORE
+    if name not in _stores:
+        _stores[name] = import_string(BACKENDS[name])()
+    return _stores[name]
+
+
+def reset_stores() -> None:
+    _stores.clear()

@@ -1,0 +1,246 @@
+"""The Django ORM store: SQLite embedded, PostgreSQL in production."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import DatabaseError, transaction
+from django.db.models import Q, QuerySet
+
+from ..correlation import correlate
+from ..envelope import NormalisedEvent, parse_time
+from ..models import Event, Job
+from ..summary import JobSummary, LatestEvent, apply_events
+from .base import (
+    Accounts,
+    JobFilter,
+    Outcome,
+    Page,
+    StoreUnavailable,
+    Window,
+    clamp_limit,
+    decode_cursor,
+    encode_cursor,
+)
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_FIELDS = [
+    "execution_arn", "status", "status_at", "started_at", "stopped_at", "error", "cause",
+    "first_event_at", "last_event_at", "event_count",
+]  # fmt: skip
+
+
+class OrmStore:
+    def ingest(self, events: Sequence[NormalisedEvent]) -> list[Outcome]:
+        unique = list({event.id: event for event in reversed(events)}.values())[::-1]
+        try:
+            with transaction.atomic():
+                inserted = self._insert(unique)
+                self._touch_jobs([e for e in unique if e.id in inserted], inserted)
+        except DatabaseError as exc:
+            logger.warning("ORM store failed to ingest %d events: %s", len(unique), exc)
+            raise StoreUnavailable(str(exc)) from exc
+        return _outcomes(events, inserted)
+
+    def _insert(self, events: list[NormalisedEvent]) -> dict[str, int]:
+        """Insert what is new; returns {event id: seq} of the rows this call inserted."""
+        jobs = {e.job: e for e in events if e.job}
+        Job.objects.bulk_create([_job_row(e) for e in jobs.values()], ignore_conflicts=True)
+        batch = uuid.uuid4()
+        Event.objects.bulk_create([_event_row(e, batch) for e in events], ignore_conflicts=True)
+        rows = Event.objects.filter(event_id__in=[e.id for e in events], batch=batch)
+        return dict(rows.values_list("event_id", "seq"))
+
+    def _touch_jobs(self, events: list[NormalisedEvent], seqs: dict[str, int]) -> None:
+        by_job: dict[str, list[NormalisedEvent]] = defaultdict(list)
+        for event in events:
+            if event.job:
+                by_job[event.job].append(event)
+        rows = Job.objects.select_for_update().in_bulk(list(by_job))
+        for job_id, job_events in by_job.items():
+            row = rows[job_id]
+            summary = apply_events(_summary(row, with_latest=False), job_events)
+            _copy_summary(row, summary, seqs)
+        Job.objects.bulk_update(rows.values(), [*SUMMARY_FIELDS, "latest_event"])
+
+    def latest_jobs(
+        self, *, accounts: Accounts, limit: int, cursor: str | None, filters: JobFilter
+    ) -> Page[JobSummary]:
+        limit = clamp_limit(limit)
+        jobs = _scoped(Job.objects.select_related("latest_event"), accounts)
+        if filters.status:
+            status = "" if filters.status.upper() == "UNKNOWN" else filters.status.upper()
+            jobs = jobs.filter(status=status)
+        if filters.state_machine:
+            jobs = jobs.filter(state_machine=filters.state_machine)
+        if cursor:
+            at, job_id = decode_cursor(cursor, 2)
+            at = parse_time(at, "cursor")
+            jobs = jobs.filter(Q(last_event_at__lt=at) | Q(last_event_at=at, id__lt=job_id))
+        rows = list(jobs.order_by("-last_event_at", "-id")[: limit + 1])
+        items = [_summary(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items, _job_cursor(items[-1]) if more else None)
+
+    def get_job(self, job_id: str, *, accounts: Accounts) -> JobSummary | None:
+        row = _scoped(Job.objects.select_related("latest_event"), accounts).filter(id=job_id)
+        found = row.first()
+        return _summary(found) if found else None
+
+    def find_job_by_name(self, name: str, *, accounts: Accounts) -> JobSummary | None:
+        jobs = _scoped(Job.objects.select_related("latest_event"), accounts).filter(name=name)
+        found = jobs.order_by("-last_event_at", "-id").first()
+        return _summary(found) if found else None
+
+    def job_events(
+        self, job_id: str, *, accounts: Accounts, limit: int, cursor: str | None
+    ) -> Page[NormalisedEvent]:
+        limit = clamp_limit(limit)
+        rows = _scoped(Event.objects.filter(job_id=job_id), accounts)
+        if cursor:
+            at, seq = decode_cursor(cursor, 2)
+            at = parse_time(at, "cursor")
+            rows = rows.filter(Q(time__gt=at) | Q(time=at, seq__gt=int(seq)))
+        found = list(rows.order_by("time", "seq")[: limit + 1])
+        more = len(found) > limit
+        last = found[limit - 1] if more else None
+        cursor = encode_cursor(last.time.isoformat(), last.seq) if last else None
+        return Page([_event(row) for row in found[:limit]], cursor)
+
+    def events_window(self, window: Window, *, accounts: Accounts) -> list[NormalisedEvent]:
+        rows = _scoped(Event.objects.all(), accounts)
+        if window.since:
+            rows = rows.filter(time__gte=window.since)
+        if window.until:
+            rows = rows.filter(time__lt=window.until)
+        if window.state_machine:
+            rows = rows.filter(job__state_machine=window.state_machine)
+        return [_event(row) for row in rows.order_by("time", "seq")[: window.limit]]
+
+    def purge(self, *, before: datetime, batch_size: int = 1000) -> int:
+        """Delete in small transactions so the table is never locked for long."""
+        deleted = 0
+        while True:
+            with transaction.atomic():
+                seqs = list(
+                    Event.objects.filter(time__lt=before).values_list("seq", flat=True)[:batch_size]
+                )
+                if not seqs:
+                    break
+                deleted += Event.objects.filter(seq__in=seqs).delete()[0]
+        Job.objects.filter(last_event_at__lt=before).delete()
+        return deleted
+
+
+def _outcomes(events: Sequence[NormalisedEvent], inserted: dict[str, int]) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    seen: set[str] = set()
+    for event in events:
+        new = event.id in inserted and event.id not in seen
+        outcomes.append("stored" if new else "duplicate")
+        seen.add(event.id)
+    return outcomes
+
+
+def _scoped(rows: QuerySet, accounts: Accounts) -> QuerySet:
+    return rows if accounts is None else rows.filter(account__in=accounts)
+
+
+def _job_row(event: NormalisedEvent) -> Job:
+    execution = event.correlation.execution
+    assert execution is not None
+    return Job(
+        id=event.job,
+        state_machine=execution.state_machine,
+        name=execution.name,
+        account=event.account,
+        region=event.region,
+    )
+
+
+def _event_row(event: NormalisedEvent, batch: uuid.UUID) -> Event:
+    return Event(
+        event_id=event.id,
+        job_id=event.job,
+        source=event.source,
+        detail_type=event.detail_type,
+        account=event.account,
+        region=event.region,
+        time=event.time,
+        received_at=event.received_at,
+        fn=(event.fn or "")[:200],
+        raw=event.raw,
+        batch=batch,
+    )
+
+
+def _event(row: Event) -> NormalisedEvent:
+    raw: dict[str, Any] = row.raw
+    detail = raw.get("detail") if isinstance(raw.get("detail"), dict) else {}
+    return NormalisedEvent(
+        id=row.event_id,
+        source=row.source,
+        detail_type=row.detail_type,
+        account=row.account,
+        region=row.region,
+        time=row.time,
+        resources=raw.get("resources") or [],
+        detail=detail,
+        raw=raw,
+        correlation=correlate(detail, source=row.source),
+        received_at=row.received_at,
+    )
+
+
+def _summary(row: Job, *, with_latest: bool = True) -> JobSummary:
+    latest = row.latest_event if with_latest else None
+    return JobSummary(
+        id=row.id,
+        state_machine=row.state_machine,
+        name=row.name,
+        account=row.account,
+        region=row.region,
+        execution_arn=row.execution_arn or None,
+        status=row.status or None,
+        status_at=row.status_at,
+        started_at=row.started_at,
+        stopped_at=row.stopped_at,
+        error=row.error or None,
+        cause=row.cause or None,
+        first_event_at=row.first_event_at,
+        last_event_at=row.last_event_at,
+        event_count=row.event_count,
+        latest=_latest(latest) if latest else None,
+    )
+
+
+def _latest(row: Event) -> LatestEvent:
+    detail = row.raw.get("detail")
+    return LatestEvent(
+        id=row.event_id,
+        source=row.source,
+        detail_type=row.detail_type,
+        account=row.account,
+        time=row.time,
+        detail=detail if isinstance(detail, dict) else {},
+    )
+
+
+def _copy_summary(row: Job, summary: JobSummary, seqs: dict[str, int]) -> None:
+    for name in SUMMARY_FIELDS:
+        value = getattr(summary, name)
+        setattr(row, name, "" if value is None and name in ("status", "error", "cause") else value)
+    row.execution_arn = summary.execution_arn or ""
+    if summary.latest is not None:
+        row.latest_event_id = seqs[summary.latest.id]
+
+
+def _job_cursor(job: JobSummary) -> str:
+    assert job.last_event_at is not None
+    return encode_cursor(job.last_event_at.isoformat(), job.id)

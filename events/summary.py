@@ -1,0 +1,108 @@
+"""Job summaries kept current from events, whatever order they arrive in (pure).
+
+Both stores use `apply_events`, so a summary means the same thing on every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from .correlation import TERMINAL_STATUSES, Execution
+from .envelope import NormalisedEvent
+
+
+@dataclass(frozen=True)
+class LatestEvent:
+    id: str
+    source: str
+    detail_type: str
+    account: str
+    time: datetime
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    id: str
+    state_machine: str
+    name: str
+    account: str
+    region: str
+    execution_arn: str | None = None
+    status: str | None = None
+    status_at: datetime | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    error: str | None = None
+    cause: str | None = None
+    first_event_at: datetime | None = None
+    last_event_at: datetime | None = None
+    event_count: int = 0
+    latest: LatestEvent | None = None
+
+
+def status_rank(status: str | None) -> int:
+    if status is None:
+        return 0
+    return 2 if status in TERMINAL_STATUSES else 1
+
+
+def new_summary(event: NormalisedEvent) -> JobSummary:
+    execution = event.correlation.execution
+    assert execution is not None and event.job is not None
+    return JobSummary(
+        id=event.job,
+        state_machine=execution.state_machine,
+        name=execution.name,
+        account=event.account,
+        region=event.region,
+    )
+
+
+def _apply_status(summary: JobSummary, execution: Execution, at: datetime) -> JobSummary:
+    """A status wins if it is further along, or as far along and no older."""
+    rank, current = status_rank(execution.status), status_rank(summary.status)
+    started = min(filter(None, [summary.started_at, execution.started_at]), default=None)
+    summary = replace(summary, started_at=started)
+    if rank < current or (rank == current and summary.status_at and at < summary.status_at):
+        return summary
+    return replace(
+        summary,
+        status=execution.status,
+        status_at=at,
+        stopped_at=execution.stopped_at or summary.stopped_at,
+        error=execution.error,
+        cause=execution.cause,
+    )
+
+
+def apply_event(summary: JobSummary, event: NormalisedEvent) -> JobSummary:
+    execution = event.correlation.execution
+    if execution is not None and execution.arn and not summary.execution_arn:
+        summary = replace(summary, execution_arn=execution.arn)
+    if execution is not None and execution.status:
+        summary = _apply_status(summary, execution, event.time)
+    first = min(filter(None, [summary.first_event_at, event.time]))
+    summary = replace(summary, first_event_at=first, event_count=summary.event_count + 1)
+    # Ties in time go to the later arrival: the per-job arrival sequence breaks them.
+    if summary.last_event_at is None or event.time >= summary.last_event_at:
+        latest = LatestEvent(
+            id=event.id,
+            source=event.source,
+            detail_type=event.detail_type,
+            account=event.account,
+            time=event.time,
+            detail=event.detail,
+        )
+        summary = replace(summary, last_event_at=event.time, latest=latest)
+    return summary
+
+
+def apply_events(summary: JobSummary | None, events: Iterable[NormalisedEvent]) -> JobSummary:
+    for event in events:
+        summary = apply_event(summary or new_summary(event), event)
+    assert summary is not None, "apply_events needs at least one event"
+    return summary

@@ -1,0 +1,154 @@
+"""The ingest loop: long-poll SQS, store, delete what is stored or quarantined, repeat.
+
+Used by `manage.py consume_events` and, in the single-process demo, by a thread of the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.db import close_old_connections
+
+from .aws import queue_url, sqs_client
+from .services import InboundMessage, event_ingest
+from .stores import StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 10  # SQS's maximum for ReceiveMessage and DeleteMessageBatch
+DELETE_ATTEMPTS = 5
+MAX_BACKOFF_SECONDS = 30.0
+
+
+@dataclass
+class Totals:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    store_failures: int = 0
+    delete_failures: int = 0
+    publish_failures: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def add(self, counts: Counter) -> None:
+        self.stored += counts["stored"]
+        self.duplicates += counts["duplicate"]
+        self.quarantined += counts["quarantined"]
+
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+    def summary(self) -> str:
+        rate = self.received / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"received={self.received} stored={self.stored} duplicates={self.duplicates} "
+            f"quarantined={self.quarantined} store_failures={self.store_failures} "
+            f"seconds={self.seconds:.1f} ({rate:.0f} messages/s)"
+        )
+
+
+class Worker:
+    def __init__(
+        self, *, client=None, url: str | None = None, wait_seconds: int = 20,
+        stop: threading.Event | None = None, progress_every: float = 10.0,
+    ) -> None:  # fmt: skip
+        self.client = client or sqs_client()
+        self.url = url or queue_url(self.client)
+        self.wait_seconds = wait_seconds
+        self.stop = stop or threading.Event()
+        self.totals = Totals()
+        self.progress_every = progress_every
+        self._backoff = 0.0
+        self._last_progress = time.monotonic()
+
+    def run(self, *, once: bool = False) -> Totals:
+        """Poll until stopped; with `once`, until a receive finds the queue empty."""
+        logger.info("consuming %s", self.url)
+        while not self.stop.is_set():
+            handled = self.poll(wait_seconds=1 if once else self.wait_seconds)
+            if once and handled == 0 and self._backoff == 0:
+                break
+            self._log_progress()
+        return self.totals
+
+    def poll(self, *, wait_seconds: int) -> int:
+        """One receive-store-delete round; returns how many messages it received."""
+        messages = self._receive(wait_seconds)
+        if messages:
+            self._handle(messages)
+        return len(messages)
+
+    def _receive(self, wait_seconds: int) -> list[dict]:
+        response = self.client.receive_message(
+            QueueUrl=self.url,
+            MaxNumberOfMessages=BATCH_SIZE,
+            WaitTimeSeconds=wait_seconds,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+        )
+        messages = response.get("Messages", [])
+        self.totals.received += len(messages)
+        return messages
+
+    def _handle(self, messages: list[dict]) -> None:
+        close_old_connections()
+        inbound = [_inbound(message) for message in messages]
+        try:
+            report = event_ingest(messages=inbound)
+        except StoreUnavailable as exc:
+            self._back_off(exc)
+            return
+        self._backoff = 0.0
+        self.totals.add(report.counts)
+        self.totals.publish_failures += report.publish_failures
+        self.delete(messages)
+
+    def _back_off(self, exc: Exception) -> None:
+        """Leave the batch for redelivery and wait longer each time the store fails."""
+        self.totals.store_failures += 1
+        self._backoff = min(MAX_BACKOFF_SECONDS, max(0.5, self._backoff * 2))
+        logger.error("store unavailable (%s); retrying in %.1fs", exc, self._backoff)
+        self.stop.wait(self._backoff)
+
+    def delete(self, messages: list[dict]) -> None:
+        """Delete a batch, retrying the entries SQS reports as failed."""
+        entries = [
+            {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+            for index, message in enumerate(messages)
+        ]
+        for attempt in range(DELETE_ATTEMPTS):
+            failed = self._delete_entries(entries)
+            if not failed:
+                return
+            entries = [entry for entry in entries if entry["Id"] in failed]
+            time.sleep(0.1 * 2**attempt)
+        self.totals.delete_failures += len(entries)
+        logger.error("could not delete %d messages; they will be redelivered", len(entries))
+
+    def _delete_entries(self, entries: list[dict]) -> set[str]:
+        try:
+            response = self.client.delete_message_batch(QueueUrl=self.url, Entries=entries)
+        except Exception as exc:  # network or throttling: retry the whole batch
+            logger.warning("DeleteMessageBatch failed: %s", exc)
+            return {entry["Id"] for entry in entries}
+        return {failure["Id"] for failure in response.get("Failed", [])}
+
+    def _log_progress(self) -> None:
+        now = time.monotonic()
+        if now - self._last_progress >= self.progress_every:
+            self._last_progress = now
+            logger.info("progress: %s", self.totals.summary())
+
+
+def _inbound(message: dict) -> InboundMessage:
+    attributes = message.get("Attributes", {})
+    return InboundMessage(
+        body=message.get("Body", ""),
+        message_id=message.get("MessageId", ""),
+        receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
+    )
