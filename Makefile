@@ -1,0 +1,31 @@
+# edobs commands (docs/DESIGN.md section 5). Every target works from a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: install run test bench lint
+
+install: $(VENV)/.installed
+
+# Reinstall only when pyproject.toml changes (the stamp is newer otherwise).
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+run: install
+	$(PY) manage.py migrate --noinput
+	EDOBS_DEMO=1 $(PY) manage.py demo
+
+# Installs redis-server/postgresql/chromium when missing (root + apt only), then every test.
+# pytest's exit 5 (no tests collected) is not a failure.
+test: install
+	scripts/test-services
+	$(PY) -m pytest $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests collected" || exit $$rc; }
+
+bench: install
+	$(PY) bench/run.py
+
+lint: install
+	$(PY) -m ruff check .

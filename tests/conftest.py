@@ -1,0 +1,72 @@
+"""Shared fixtures: fake AWS credentials for every test, and real Redis/PostgreSQL/Chromium.
+
+The service fixtures skip with a loud reason when the binary is missing, except under CI=true,
+where `.ci/run` installs them, so a missing one is a failure.  See tests/services.py.
+"""
+
+import os
+
+import pytest
+
+from tests.services import (
+    CHROMIUM_ARGS,
+    CHROMIUM_HEADLESS_FLAGS,
+    PostgresServer,
+    RedisServer,
+    ServiceUnavailable,
+    chromium_binary,
+)
+
+__all__ = ["CHROMIUM_ARGS", "CHROMIUM_HEADLESS_FLAGS"]
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def need(factory):
+    """factory(), or a loud skip (a failure under CI=true) when its binary is missing."""
+    try:
+        return factory()
+    except ServiceUnavailable as exc:
+        problem = exc  # skip/fail outside the except block: no chained traceback
+    reason = f"SERVICE MISSING: {problem}"
+    if IN_CI:
+        pytest.fail(f"{reason}; CI=true, so .ci/run should have installed it", pytrace=False)
+    pytest.skip(f"{reason}; run `make test` as root to install it")
+
+
+@pytest.fixture(autouse=True)
+def aws_credentials(monkeypatch):
+    """No test can reach real AWS: fake credentials, fixed region, no endpoint override."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """redis://127.0.0.1:PORT/0 of a throwaway redis-server, stopped after the session."""
+    server = need(RedisServer)
+    try:
+        server.start()
+        yield server.url
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """postgres://postgres@127.0.0.1:PORT/postgres of a scratch cluster, removed afterwards."""
+    server = need(PostgresServer)
+    try:
+        server.start()
+        yield server.url
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def chromium_path():
+    """Path of Debian's chromium; launch it with CHROMIUM_ARGS / CHROMIUM_HEADLESS_FLAGS."""
+    return need(chromium_binary)
