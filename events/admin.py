@@ -74,7 +74,14 @@ class JobAdmin(admin.ModelAdmin):
 class RejectedMessageAdmin(admin.ModelAdmin):
     list_display = ["received_at", "reason", "message_id", "receive_count", "requeued_at"]
     search_fields = ["reason", "=message_id"]
-    readonly_fields = ["body", "reason", "message_id", "receive_count", "received_at", "requeued_at"]
+    readonly_fields = [
+        "body",
+        "reason",
+        "message_id",
+        "receive_count",
+        "received_at",
+        "requeued_at",
+    ]
     formfield_overrides = {JSONField: {}}
     actions = ["requeue"]
 

@@ -7,7 +7,9 @@ from botocore.config import Config
 from django.conf import settings
 
 # Long polls hold a connection for up to 20 s: the read timeout must outlast them.
-_CONFIG = Config(read_timeout=30, connect_timeout=5, retries={"max_attempts": 5, "mode": "standard"})
+_CONFIG = Config(
+    read_timeout=30, connect_timeout=5, retries={"max_attempts": 5, "mode": "standard"}
+)
 
 
 def _kwargs() -> dict[str, str]:

@@ -21,9 +21,7 @@ def check_settings(app_configs, **kwargs):
     if not (settings.EDOBS_QUEUE_URL or settings.EDOBS_QUEUE_NAME):
         errors.append(Error("Set EDOBS_QUEUE_URL or EDOBS_QUEUE_NAME.", id="events.E004"))
     if not (settings.EDOBS_ACCOUNT.isdigit() and len(settings.EDOBS_ACCOUNT) == 12):
-        errors.append(
-            Error("EDOBS_ACCOUNT must be a 12-digit AWS account id.", id="events.E005")
-        )
+        errors.append(Error("EDOBS_ACCOUNT must be a 12-digit AWS account id.", id="events.E005"))
     if settings.EDOBS_RETENTION_HOURS <= 0:
         errors.append(Error("EDOBS_RETENTION_HOURS must be positive.", id="events.E006"))
     if not settings.EDOBS_RULE_SOURCES:

@@ -7,9 +7,13 @@ from . import views
 urlpatterns = [
     re_path(r"^latest/?$", views.LatestView.as_view(), name="api-latest"),
     re_path(r"^jobs/?$", views.JobListView.as_view(), name="api-jobs"),
-    re_path(r"^jobs/(?P<job_id>.+)/events/?$", views.JobEventsView.as_view(), name="api-job-events"),
     re_path(
-        r"^jobs/(?P<job_id>.+)/timeline/?$", views.JobTimelineView.as_view(), name="api-job-timeline"
+        r"^jobs/(?P<job_id>.+)/events/?$", views.JobEventsView.as_view(), name="api-job-events"
+    ),
+    re_path(
+        r"^jobs/(?P<job_id>.+)/timeline/?$",
+        views.JobTimelineView.as_view(),
+        name="api-job-timeline",
     ),
     re_path(r"^job/(?P<job_id>.+?)/?$", views.OriginalJobView.as_view(), name="api-job"),
     re_path(r"^architecture/?$", views.ArchitectureView.as_view(), name="api-architecture"),

@@ -54,7 +54,9 @@ def _page(request: Request, key: str, items: list, next_cursor: str | None) -> R
 
 
 class LatestView(APIView):
-    @extend_schema(summary="Latest jobs in the original design's shape", responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        summary="Latest jobs in the original design's shape", responses=OpenApiTypes.OBJECT
+    )
     def get(self, request: Request) -> Response:
         page = selectors.job_list_latest(user=request.user, limit=_limit(request, 100))
         return Response({"latest": [shapes.original_latest_item(job) for job in page.items]})
@@ -91,7 +93,9 @@ class JobListView(APIView):
             status=request.query_params.get("status"),
             state_machine=request.query_params.get("state_machine"),
         )
-        return _page(request, "results", [shapes.job_summary(j) for j in page.items], page.next_cursor)
+        return _page(
+            request, "results", [shapes.job_summary(j) for j in page.items], page.next_cursor
+        )
 
 
 class JobEventsView(APIView):

@@ -1,0 +1,319 @@
+"""Spans of work and the execution bar of one job, from its events alone (DESIGN section 3). Pure.
+
+A span ends at the event that carries `meta.fn` and starts at the event that triggered it, found by:
+1. `meta.incoming.id` equal to an observed event's id;
+2. the same `TaskToken` as an event of the incoming source and detail-type;
+3. the latest earlier-or-same-time event of the incoming source and detail-type not yet used as a
+   start by the same fn.
+When the end event names its trigger's id and that id was not observed, the trigger is known to be
+missing, so rules 2 and 3 are not tried: the span is open rather than paired with the wrong event.
+Exact rules run over the whole job before the order rule, so a guess never takes an event that an
+exact match needs.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import groupby
+from typing import Any
+
+from .correlation import TERMINAL_STATUSES, Execution
+from .envelope import NormalisedEvent, iso
+
+TriggerKey = tuple[Hashable, ...]
+KeyOf = Callable[[NormalisedEvent], TriggerKey | None]
+INSTANT = timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True)
+class Span:
+    """One unit of work of `fn`; `start_event` is None when its trigger was not observed."""
+
+    fn: str
+    start: datetime
+    end: datetime
+    start_event: NormalisedEvent | None
+    end_event: NormalisedEvent
+    paired_by: str | None
+
+    @property
+    def open(self) -> bool:
+        return self.start_event is None
+
+    @property
+    def duration_ms(self) -> int:
+        return round((self.end - self.start).total_seconds() * 1000)
+
+
+@dataclass
+class _Pairing:
+    """Working state of one job's pairing: events in order, and what is paired so far."""
+
+    events: list[NormalisedEvent]
+    starts: dict[int, tuple[int, str]]
+    used: set[tuple[str, int]]
+
+    def pair(self, end: int, start: int, rule: str) -> None:
+        self.starts[end] = (start, rule)
+        self.used.add((self.events[end].fn or "", start))
+
+
+def in_order(events: Iterable[NormalisedEvent]) -> list[NormalisedEvent]:
+    """Events by time, keeping the given (arrival) order among events of the same time."""
+    return sorted(events, key=lambda event: event.time)
+
+
+def _type_of(event: NormalisedEvent) -> tuple[str, str]:
+    return event.source, event.detail_type
+
+
+def _incoming_type(event: NormalisedEvent) -> tuple[str, str] | None:
+    incoming = event.incoming
+    return (incoming["source"], incoming["detailType"]) if incoming else None
+
+
+def _token(event: NormalisedEvent) -> str | None:
+    token = event.detail.get("TaskToken")
+    return token if isinstance(token, str) and token else None
+
+
+def _by_id(pairing: _Pairing, ends: list[int]) -> list[int]:
+    """Rule 1; returns the ends left for the other rules (those that give no trigger id)."""
+    index = {event.id: i for i, event in enumerate(pairing.events)}
+    left = []
+    for end in ends:
+        wanted = pairing.events[end].correlation.incoming_id
+        if wanted is None:
+            left.append(end)
+        elif wanted in index and index[wanted] != end:
+            pairing.pair(end, index[wanted], "id")
+    return left
+
+
+def _token_trigger(event: NormalisedEvent) -> TriggerKey | None:
+    token = _token(event)
+    return (token, *_type_of(event)) if token else None
+
+
+def _token_wanted(event: NormalisedEvent) -> TriggerKey | None:
+    token, incoming = _token(event), _incoming_type(event)
+    return (token, *incoming) if token and incoming else None
+
+
+def _order_trigger(event: NormalisedEvent) -> TriggerKey:
+    return _type_of(event)
+
+
+def _order_wanted(event: NormalisedEvent) -> TriggerKey | None:
+    return _incoming_type(event)
+
+
+def _pop(stack: list[int], fn: str, end: int, used: set[tuple[str, int]]) -> int | None:
+    """The latest candidate on `stack` that is not `end` itself nor already a start of `fn`."""
+    held, found = [], None
+    while stack and found is None:
+        candidate = stack.pop()
+        if candidate == end:
+            held.append(candidate)
+        elif (fn, candidate) not in used:
+            found = candidate
+    stack.extend(held)
+    return found
+
+
+class _Sweep:
+    """Pairs ends with the latest earlier-or-same-time event whose trigger key they want.
+
+    One pass in time order with a LIFO stack per (fn, key): linear in events times the number of
+    fns that consume one event type. Within one second, an end first looks at what arrived before
+    it, then at what arrived later in that second.
+    """
+
+    def __init__(self, pairing: _Pairing, rule: str, keys: tuple[KeyOf, KeyOf]) -> None:
+        self.pairing, self.rule = pairing, rule
+        self.trigger_key, self.wanted_key = keys
+        self.wanted: dict[int, TriggerKey | None] = {}
+        self.consumers: dict[TriggerKey, set[str]] = defaultdict(set)
+        self.stacks: dict[tuple[str, TriggerKey], list[int]] = defaultdict(list)
+
+    def want(self, ends: list[int]) -> None:
+        for end in ends:
+            event = self.pairing.events[end]
+            key = self.wanted[end] = self.wanted_key(event)
+            if key is not None:
+                self.consumers[key].add(event.fn or "")
+
+    def push(self, candidate: int) -> None:
+        key = self.trigger_key(self.pairing.events[candidate])
+        for fn in self.consumers.get(key, ()) if key else ():
+            self.stacks[(fn, key)].append(candidate)
+
+    def resolve(self, end: int) -> bool:
+        fn, key = self.pairing.events[end].fn or "", self.wanted[end]
+        if key is None:
+            return False
+        found = _pop(self.stacks[(fn, key)], fn, end, self.pairing.used)
+        if found is not None:
+            self.pairing.pair(end, found, self.rule)
+        return found is not None
+
+    def run(self, ends: list[int]) -> list[int]:
+        """Pairs what it can of `ends`; returns the ends left unpaired."""
+        self.want(ends)
+        events, left = self.pairing.events, []
+        for _, group in groupby(range(len(events)), key=lambda i: events[i].time):
+            waiting = []
+            for i in group:
+                self.push(i)
+                if i in self.wanted and not self.resolve(i):
+                    waiting.append(i)
+            left.extend(end for end in waiting if not self.resolve(end))
+        return left
+
+
+def pair_spans(events: Iterable[NormalisedEvent]) -> list[Span]:
+    """The spans of one job's events (or of any group of events that share a job), by end order."""
+    ordered = in_order(events)
+    pairing = _Pairing(events=ordered, starts={}, used=set())
+    ends = [i for i, event in enumerate(ordered) if event.fn]
+    left = _by_id(pairing, ends)
+    left = _Sweep(pairing, "token", (_token_trigger, _token_wanted)).run(left)
+    _Sweep(pairing, "order", (_order_trigger, _order_wanted)).run(left)
+    first = ordered[0].time if ordered else None
+    return [_span(pairing, end, first) for end in ends]
+
+
+def _span(pairing: _Pairing, end: int, first: datetime | None) -> Span:
+    end_event = pairing.events[end]
+    start, rule = pairing.starts.get(end, (None, None))
+    start_event = pairing.events[start] if start is not None else None
+    return Span(
+        fn=end_event.fn or "",
+        start=start_event.time if start_event else (first or end_event.time),
+        end=end_event.time,
+        start_event=start_event,
+        end_event=end_event,
+        paired_by=rule,
+    )
+
+
+@dataclass(frozen=True)
+class Lane:
+    lane: int
+    fn_lane: int
+    sub_lane: int
+
+
+def assign_lanes(spans: Sequence[Span]) -> list[Lane]:
+    """A lane per span: one group of rows per fn (by first start), concurrent spans stacked."""
+    by_fn: dict[str, list[int]] = defaultdict(list)
+    for i in sorted(range(len(spans)), key=lambda i: (spans[i].start, spans[i].end, i)):
+        by_fn[spans[i].fn].append(i)
+    lanes: list[Lane | None] = [None] * len(spans)
+    offset = 0
+    for fn_lane, members in enumerate(by_fn.values()):
+        subs = _stack([spans[i] for i in members])
+        for i, sub in zip(members, subs, strict=True):
+            lanes[i] = Lane(lane=offset + sub, fn_lane=fn_lane, sub_lane=sub)
+        offset += max(subs) + 1
+    return [lane for lane in lanes if lane is not None]
+
+
+def _stack(spans: list[Span]) -> list[int]:
+    """Sub-lanes for spans sorted by start: the lowest row free when each span starts.
+
+    A span that ends when the next one starts leaves its row free, except a zero-length one: it is
+    drawn with some width, so it is treated as lasting a millisecond.
+    """
+    busy: list[tuple[datetime, int]] = []
+    free: list[int] = []
+    rows: list[int] = []
+    for span in spans:
+        while busy and busy[0][0] <= span.start:
+            heapq.heappush(free, heapq.heappop(busy)[1])
+        row = heapq.heappop(free) if free else len(busy)
+        heapq.heappush(busy, (max(span.start + INSTANT, span.end), row))
+        rows.append(row)
+    return rows
+
+
+def _statuses(events: Sequence[NormalisedEvent]) -> list[tuple[datetime, Execution]]:
+    """(event time, execution) of every Step Functions status event, in order."""
+    found = ((event.time, event.correlation.execution) for event in events)
+    return [(time, execution) for time, execution in found if execution and execution.status]
+
+
+def execution_bar(events: Sequence[NormalisedEvent]) -> dict[str, Any]:
+    """Start, stop, status, error and cause of the job's execution.
+
+    From Step Functions status events when there are any: a terminal status wins over RUNNING
+    whatever order they came in. Otherwise start and stop are the first and last event times.
+    """
+    ordered = in_order(events)
+    statuses = _statuses(ordered)
+    if not statuses:
+        first, last = (ordered[0].time, ordered[-1].time) if ordered else (None, None)
+        return {
+            "start": iso(first),
+            "stop": iso(last),
+            "status": None,
+            "error": None,
+            "cause": None,
+        }
+    terminal = [row for row in statuses if row[1].status in TERMINAL_STATUSES]
+    seen_at, chosen = terminal[-1] if terminal else statuses[-1]
+    started = [execution.started_at for _, execution in statuses if execution.started_at]
+    return {
+        "start": iso(min(started) if started else statuses[0][0]),
+        "stop": iso(chosen.stopped_at or seen_at) if terminal else None,
+        "status": chosen.status,
+        "error": chosen.error,
+        "cause": chosen.cause,
+    }
+
+
+def _step(span: Span) -> str | None:
+    for event in (span.end_event, span.start_event):
+        name = event.detail.get("stateName") if event else None
+        if isinstance(name, str) and name:
+            return name
+    return None
+
+
+def span_dict(span: Span, lane: Lane) -> dict[str, Any]:
+    end_event = span.end_event
+    return {
+        "fn": span.fn,
+        "start": iso(span.start),
+        "end": iso(span.end),
+        "start_event": span.start_event.id if span.start_event else None,
+        "end_event": end_event.id,
+        "incoming": dict(end_event.incoming) if end_event.incoming else None,
+        "outgoing": dict(end_event.outgoing or _outgoing_of(end_event)),
+        "open": span.open,
+        "lane": lane.lane,
+        "fn_lane": lane.fn_lane,
+        "sub_lane": lane.sub_lane,
+        "step": _step(span),
+        "duration_ms": span.duration_ms,
+        "paired_by": span.paired_by,
+    }
+
+
+def _outgoing_of(event: NormalisedEvent) -> dict[str, str]:
+    return {"source": event.source, "detailType": event.detail_type}
+
+
+def job_timeline(events: Sequence[NormalisedEvent]) -> dict[str, Any]:
+    """The `/api/jobs/<job id>/timeline` answer without its "job" key (DESIGN section 6)."""
+    spans = pair_spans(events)
+    lanes = assign_lanes(spans)
+    rows = sorted(zip(spans, lanes, strict=True), key=lambda row: (row[0].start, row[1].lane))
+    return {
+        "spans": [span_dict(span, lane) for span, lane in rows],
+        "execution": execution_bar(events),
+    }
