@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 from .envelope import NormalisedEvent
 from .models import TeamAccount
 from .stores import Page, get_store
@@ -79,3 +82,29 @@ def architecture_graph(*, user, window: Window) -> dict:
 
     events = get_store().events_window(window, accounts=visible_accounts(user))
     return infer_architecture(events)
+
+
+def _matches(event: NormalisedEvent, window: Window, text: str) -> bool:
+    wanted = {
+        "source": window.source,
+        "detail_type": window.detail_type,
+        "account": window.account,
+        "job": window.job,
+    }
+    if any(value and getattr(event, name) != value for name, value in wanted.items()):
+        return False
+    return not text or text in event.id or text in json.dumps(event.detail).lower()
+
+
+def event_search(*, user, window: Window, text: str = "") -> list[NormalisedEvent]:
+    """Raw events, newest first, filtered by the window's fields and a free-text search.
+
+    Stores may push the equality filters down; they are checked again here so every backend
+    answers the same. The text search matches the envelope id or anything in the detail.
+    """
+    text = text.strip().lower()
+    scan = replace(window, newest_first=True, limit=window.limit if not text else 20_000)
+    events = get_store().events_window(scan, accounts=visible_accounts(user))
+    found = [event for event in events if _matches(event, window, text)]
+    found.sort(key=lambda event: event.time, reverse=True)
+    return found[: window.limit]

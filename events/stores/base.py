@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -42,11 +42,17 @@ class JobFilter:
 
 @dataclass(frozen=True)
 class Window:
+    """Which events: a time range and optional equality filters (a store may push them down)."""
+
     since: datetime | None = None
     until: datetime | None = None
     state_machine: str | None = None
     limit: int = 100_000
-    extra: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+    detail_type: str | None = None
+    account: str | None = None
+    job: str | None = None
+    newest_first: bool = False
 
 
 class Store(Protocol):

@@ -121,7 +121,11 @@ class OrmStore:
             rows = rows.filter(time__lt=window.until)
         if window.state_machine:
             rows = rows.filter(job__state_machine=window.state_machine)
-        return [_event(row) for row in rows.order_by("time", "seq")[: window.limit]]
+        for name in ("source", "detail_type", "account", "job"):
+            if getattr(window, name):
+                rows = rows.filter(**{"job_id" if name == "job" else name: getattr(window, name)})
+        order = ("-time", "-seq") if window.newest_first else ("time", "seq")
+        return [_event(row) for row in rows.order_by(*order)[: window.limit]]
 
     def purge(self, *, before: datetime, batch_size: int = 1000) -> int:
         """Delete in small transactions so the table is never locked for long."""
