@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 
 from .envelope import MalformedEvent, NormalisedEvent, parse_envelope
 from .models import RejectedMessage
@@ -64,10 +64,22 @@ def event_ingest(*, messages: Sequence[InboundMessage]) -> IngestReport:
 def message_quarantine(
     *, messages: Sequence[InboundMessage], rejected: list[tuple[int, str]]
 ) -> None:
+    """Keep the rejected bodies, once per SQS message id.
+
+    A worker killed after this commit and before its delete gets the same message again; the
+    second quarantine is then a no-op (messages without an id are always kept).
+    """
     if not rejected:
         return
     try:
-        RejectedMessage.objects.bulk_create(_rejected_rows(messages, rejected))
+        with transaction.atomic():
+            rows = _rejected_rows(messages, rejected)
+            known = set(
+                RejectedMessage.objects.filter(
+                    message_id__in=[row.message_id for row in rows if row.message_id]
+                ).values_list("message_id", flat=True)
+            )
+            RejectedMessage.objects.bulk_create(_unseen(rows, known))
     except DatabaseError as exc:
         raise StoreUnavailable(f"quarantine failed: {exc}") from exc
     for index, reason in rejected:
@@ -86,6 +98,18 @@ def _rejected_rows(messages: Sequence[InboundMessage], rejected: list[tuple[int,
     ]
 
 
+def _unseen(rows: list[RejectedMessage], known: set[str]) -> list[RejectedMessage]:
+    """The rows whose message id is neither stored already nor earlier in this batch."""
+    fresh = []
+    for row in rows:
+        if row.message_id:
+            if row.message_id in known:
+                continue
+            known.add(row.message_id)
+        fresh.append(row)
+    return fresh
+
+
 def _publish(events: list[NormalisedEvent]) -> int:
     """Hand new events to the live stream; a failure there never loses or delays storage."""
     if not events:
@@ -97,3 +121,43 @@ def _publish(events: list[NormalisedEvent]) -> int:
     except Exception:
         logger.exception("publishing %d new events failed; they are stored", len(events))
         return len(events)
+
+
+DEAD_LETTER_REASON = "dead-letter queue"
+
+
+def dead_letter_import(*, client, dlq_url: str, limit: int = 1000) -> int:
+    """Move what sits in the dead-letter queue into RejectedMessage rows; returns how many.
+
+    Each message becomes a row (once per SQS message id, reason "dead-letter queue") and is then
+    deleted from the DLQ, so admin shows it and its "requeue" action can send it back. A message
+    is deleted only after its row is committed: a failure leaves it in the DLQ.
+    """
+    imported = 0
+    while imported < limit:
+        response = client.receive_message(
+            QueueUrl=dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+        )  # fmt: skip
+        messages = response.get("Messages", [])
+        if not messages:
+            break
+        inbound = [_dead_letter(message) for message in messages]
+        rejected = [(index, DEAD_LETTER_REASON) for index in range(len(inbound))]
+        message_quarantine(messages=inbound, rejected=rejected)
+        entries = [
+            {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+            for index, message in enumerate(messages)
+        ]
+        client.delete_message_batch(QueueUrl=dlq_url, Entries=entries)
+        imported += len(messages)
+    return imported
+
+
+def _dead_letter(message: dict) -> InboundMessage:
+    attributes = message.get("Attributes", {})
+    return InboundMessage(
+        body=message.get("Body", ""),
+        message_id=message.get("MessageId", ""),
+        receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
+    )

@@ -15,13 +15,14 @@ from django.db import close_old_connections
 
 from .aws import queue_url, sqs_client
 from .services import InboundMessage, event_ingest
-from .stores import StoreUnavailable
+from .stores import StoreUnavailable, get_store
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 10  # SQS's maximum for ReceiveMessage and DeleteMessageBatch
 DELETE_ATTEMPTS = 5
 MAX_BACKOFF_SECONDS = 30.0
+DB_CHECK_SECONDS = 5.0  # how often a healthy worker drops expired database connections
 
 
 @dataclass
@@ -49,6 +50,7 @@ class Totals:
         return (
             f"received={self.received} stored={self.stored} duplicates={self.duplicates} "
             f"quarantined={self.quarantined} store_failures={self.store_failures} "
+            f"publish_failures={self.publish_failures} delete_failures={self.delete_failures} "
             f"seconds={self.seconds:.1f} ({rate:.0f} messages/s)"
         )
 
@@ -66,16 +68,36 @@ class Worker:
         self.progress_every = progress_every
         self._backoff = 0.0
         self._last_progress = time.monotonic()
+        self._next_db_check = 0.0
 
     def run(self, *, once: bool = False) -> Totals:
         """Poll until stopped; with `once`, until a receive finds the queue empty."""
         logger.info("consuming %s", self.url)
         while not self.stop.is_set():
+            if self._backoff and not self._store_ready():
+                continue
             handled = self.poll(wait_seconds=1 if once else self.wait_seconds)
             if once and handled == 0 and self._backoff == 0:
                 break
             self._log_progress()
         return self.totals
+
+    def _store_ready(self) -> bool:
+        """After a store failure, ask the store (if it can tell) before taking more messages.
+
+        Receiving while the store is down would only raise every message's receive count
+        until a long outage pushed good events into the dead-letter queue.
+        """
+        ping = getattr(get_store(), "ping", None)
+        if ping is None:
+            return True
+        self._refresh_connections()
+        try:
+            ping()
+        except StoreUnavailable as exc:
+            self._back_off(exc)
+            return False
+        return True
 
     def poll(self, *, wait_seconds: int) -> int:
         """One receive-store-delete round; returns how many messages it received."""
@@ -96,7 +118,7 @@ class Worker:
         return messages
 
     def _handle(self, messages: list[dict]) -> None:
-        close_old_connections()
+        self._refresh_connections()
         inbound = [_inbound(message) for message in messages]
         try:
             report = event_ingest(messages=inbound)
@@ -107,6 +129,16 @@ class Worker:
         self.totals.add(report.counts)
         self.totals.publish_failures += report.publish_failures
         self.delete(messages)
+
+    def _refresh_connections(self) -> None:
+        """Drop broken or expired connections: right after a store failure, else every few s.
+
+        Not every batch: with CONN_MAX_AGE=0 (SQLite) that reopened the database each time.
+        """
+        now = time.monotonic()
+        if self._backoff or now >= self._next_db_check:
+            self._next_db_check = now + DB_CHECK_SECONDS
+            close_old_connections()
 
     def _back_off(self, exc: Exception) -> None:
         """Leave the batch for redelivery and wait longer each time the store fails."""

@@ -1,4 +1,10 @@
 from django.urls import path, re_path
+from drf_spectacular.renderers import (
+    OpenApiJsonRenderer,
+    OpenApiJsonRenderer2,
+    OpenApiYamlRenderer,
+    OpenApiYamlRenderer2,
+)
 from drf_spectacular.views import SpectacularAPIView
 
 from . import views
@@ -17,5 +23,14 @@ urlpatterns = [
     ),
     re_path(r"^job/(?P<job_id>.+?)/?$", views.OriginalJobView.as_view(), name="api-job"),
     re_path(r"^architecture/?$", views.ArchitectureView.as_view(), name="api-architecture"),
-    path("schema", SpectacularAPIView.as_view(), name="api-schema"),
+    # JSON first, so errors keep the one JSON shape; `?format=yaml` still gives YAML.
+    path(
+        "schema",
+        SpectacularAPIView.as_view(
+            renderer_classes=[
+                OpenApiJsonRenderer, OpenApiJsonRenderer2, OpenApiYamlRenderer, OpenApiYamlRenderer2
+            ]
+        ),
+        name="api-schema",
+    ),
 ]

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import Q, QuerySet
 
 from ..correlation import correlate
@@ -37,10 +37,27 @@ SUMMARY_FIELDS = [
 
 
 class OrmStore:
+    def __init__(self, using: str = "default"):
+        self.using = using  # the database alias (the contract tests add a PostgreSQL one)
+
+    def _jobs(self) -> QuerySet:
+        return Job.objects.using(self.using)
+
+    def _events(self) -> QuerySet:
+        return Event.objects.using(self.using)
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers (the worker asks after a failure)."""
+        try:
+            with connections[self.using].cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except DatabaseError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
     def ingest(self, events: Sequence[NormalisedEvent]) -> list[Outcome]:
         unique = list({event.id: event for event in reversed(events)}.values())[::-1]
         try:
-            with transaction.atomic():
+            with transaction.atomic(using=self.using):
                 inserted = self._insert(unique)
                 self._touch_jobs([e for e in unique if e.id in inserted], inserted)
         except DatabaseError as exc:
@@ -51,10 +68,10 @@ class OrmStore:
     def _insert(self, events: list[NormalisedEvent]) -> dict[str, int]:
         """Insert what is new; returns {event id: seq} of the rows this call inserted."""
         jobs = {e.job: e for e in events if e.job}
-        Job.objects.bulk_create([_job_row(e) for e in jobs.values()], ignore_conflicts=True)
+        self._jobs().bulk_create([_job_row(e) for e in jobs.values()], ignore_conflicts=True)
         batch = uuid.uuid4()
-        Event.objects.bulk_create([_event_row(e, batch) for e in events], ignore_conflicts=True)
-        rows = Event.objects.filter(event_id__in=[e.id for e in events], batch=batch)
+        self._events().bulk_create([_event_row(e, batch) for e in events], ignore_conflicts=True)
+        rows = self._events().filter(event_id__in=[e.id for e in events], batch=batch)
         return dict(rows.values_list("event_id", "seq"))
 
     def _touch_jobs(self, events: list[NormalisedEvent], seqs: dict[str, int]) -> None:
@@ -62,18 +79,21 @@ class OrmStore:
         for event in events:
             if event.job:
                 by_job[event.job].append(event)
-        rows = Job.objects.select_for_update().in_bulk(list(by_job))
+        rows = self._jobs().select_for_update().in_bulk(list(by_job))
         for job_id, job_events in by_job.items():
             row = rows[job_id]
             summary = apply_events(_summary(row, with_latest=False), job_events)
             _copy_summary(row, summary, seqs)
-        Job.objects.bulk_update(rows.values(), [*SUMMARY_FIELDS, "latest_event"])
+        # A batch touches a few jobs: plain UPDATEs cost far less than bulk_update's CASE WHENs.
+        for row in rows.values():
+            values = {name: getattr(row, name) for name in SUMMARY_FIELDS}
+            self._jobs().filter(pk=row.pk).update(**values, latest_event_id=row.latest_event_id)
 
     def latest_jobs(
         self, *, accounts: Accounts, limit: int, cursor: str | None, filters: JobFilter
     ) -> Page[JobSummary]:
         limit = clamp_limit(limit)
-        jobs = _scoped(Job.objects.select_related("latest_event"), accounts)
+        jobs = _scoped(self._jobs().select_related("latest_event"), accounts)
         if filters.status:
             status = "" if filters.status.upper() == "UNKNOWN" else filters.status.upper()
             jobs = jobs.filter(status=status)
@@ -89,12 +109,12 @@ class OrmStore:
         return Page(items, _job_cursor(items[-1]) if more else None)
 
     def get_job(self, job_id: str, *, accounts: Accounts) -> JobSummary | None:
-        row = _scoped(Job.objects.select_related("latest_event"), accounts).filter(id=job_id)
+        row = _scoped(self._jobs().select_related("latest_event"), accounts).filter(id=job_id)
         found = row.first()
         return _summary(found) if found else None
 
     def find_job_by_name(self, name: str, *, accounts: Accounts) -> JobSummary | None:
-        jobs = _scoped(Job.objects.select_related("latest_event"), accounts).filter(name=name)
+        jobs = _scoped(self._jobs().select_related("latest_event"), accounts).filter(name=name)
         found = jobs.order_by("-last_event_at", "-id").first()
         return _summary(found) if found else None
 
@@ -102,7 +122,7 @@ class OrmStore:
         self, job_id: str, *, accounts: Accounts, limit: int, cursor: str | None
     ) -> Page[NormalisedEvent]:
         limit = clamp_limit(limit)
-        rows = _scoped(Event.objects.filter(job_id=job_id), accounts)
+        rows = _scoped(self._events().filter(job_id=job_id), accounts)
         if cursor:
             at, seq = decode_cursor(cursor, 2)
             at = parse_time(at, "cursor")
@@ -114,7 +134,7 @@ class OrmStore:
         return Page([_event(row) for row in found[:limit]], cursor)
 
     def events_window(self, window: Window, *, accounts: Accounts) -> list[NormalisedEvent]:
-        rows = _scoped(Event.objects.all(), accounts)
+        rows = _scoped(self._events().all(), accounts)
         if window.since:
             rows = rows.filter(time__gte=window.since)
         if window.until:
@@ -131,14 +151,13 @@ class OrmStore:
         """Delete in small transactions so the table is never locked for long."""
         deleted = 0
         while True:
-            with transaction.atomic():
-                seqs = list(
-                    Event.objects.filter(time__lt=before).values_list("seq", flat=True)[:batch_size]
-                )
+            with transaction.atomic(using=self.using):
+                old = self._events().filter(time__lt=before)
+                seqs = list(old.values_list("seq", flat=True)[:batch_size])
                 if not seqs:
                     break
-                deleted += Event.objects.filter(seq__in=seqs).delete()[0]
-        Job.objects.filter(last_event_at__lt=before).delete()
+                deleted += self._events().filter(seq__in=seqs).delete()[0]
+        self._jobs().filter(last_event_at__lt=before).delete()
         return deleted
 
 

@@ -20,10 +20,16 @@ class Command(BaseCommand):
 
     def handle(self, *args, once: bool, wait: int, **options):
         stop = threading.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: self._stop(stop))
-        worker = Worker(wait_seconds=wait, stop=stop)
-        totals = worker.run(once=once)
+        # Restored afterwards: call_command (tests, the demo) must not keep our handlers.
+        previous = {
+            signum: signal.signal(signum, lambda *_: self._stop(stop))
+            for signum in (signal.SIGTERM, signal.SIGINT)
+        }
+        try:
+            totals = Worker(wait_seconds=wait, stop=stop).run(once=once)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
         self.stdout.write(totals.summary())
 
     def _stop(self, stop: threading.Event) -> None:

@@ -1,0 +1,245 @@
+"""The ingest pipeline end to end: moto's SQS -> worker -> ORM store -> API."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import boto3
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from moto.server import ThreadedMotoServer
+
+from events.models import Event, Job, RejectedMessage
+from events.stores import get_store
+from events.worker import Worker
+
+from .conftest import ACCOUNT_A, QUEUE_NAME, ingest_bodies, malformed_bodies, sample_lines
+
+ROOT = Path(__file__).resolve().parents[2]
+JOB_OK = "EventDrivenMachine:a6a3a450-6513-470e-a69e-0d37f2a74de4"
+JOB_FAILED = "EventDrivenMachine:b87e4e2b-537d-4128-83a9-e88963b759f5"
+JOB_SECOND = "EventDrivenMachine:c38084a0-3d93-4d4c-804c-25d64affdcd1"
+EXPECTED_COUNTS = {JOB_OK: 22, JOB_SECOND: 18, JOB_FAILED: 29}
+
+# The worker closes stale connections between batches, which a test wrapped in one
+# transaction would not survive: worker tests run with real commits.
+worker_db = pytest.mark.django_db(transaction=True)
+
+
+def consume_once() -> str:
+    out = io.StringIO()
+    call_command("consume_events", "--once", "--wait", "0", stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+@worker_db
+def test_it_carries_the_samples_from_the_queue_to_the_api(sqs_queue, client, superuser):
+    sqs_queue.send(sample_lines())
+
+    summary = consume_once()
+
+    assert "received=72 stored=72 duplicates=0 quarantined=0" in summary
+    assert sqs_queue.depth() == 0
+    client.force_login(superuser)
+    response = client.get("/api/jobs")
+    assert response.status_code == 200
+    jobs = {job["id"]: job for job in response.json()["results"]}
+    assert {job_id: job["event_count"] for job_id, job in jobs.items()} == EXPECTED_COUNTS
+    assert jobs[JOB_FAILED]["status"] == "FAILED"
+    assert jobs[JOB_FAILED]["error"] == "States.TaskFailed"
+    assert jobs[JOB_OK]["status"] == "SUCCEEDED"
+    assert jobs[JOB_OK]["account"] == ACCOUNT_A
+    events = client.get(f"/api/job/{JOB_OK}").json()["events"]
+    assert len(events) == 22
+    assert Event.objects.count() == 72
+    assert Event.objects.filter(job=None).count() == 3
+
+
+@worker_db
+def test_it_stores_duplicates_delivered_twice_once(sqs_queue):
+    lines = sample_lines()
+    sqs_queue.send(lines + lines[::-1])
+
+    summary = consume_once()
+
+    assert "received=144 stored=72 duplicates=72" in summary
+    assert Event.objects.count() == 72
+    counts = dict(Job.objects.values_list("id", "event_count"))
+    assert counts == EXPECTED_COUNTS
+    assert sqs_queue.depth() == 0
+
+
+@worker_db
+def test_it_quarantines_malformed_bodies_and_stores_the_valid_ones_around_them(sqs_queue):
+    valid = sample_lines()[:12]
+    bad = malformed_bodies()
+    pairs = zip(bad, valid[6:], strict=True)
+    mixed = [*valid[:6], *(body for pair in pairs for body in pair), "\n"]
+    sqs_queue.send(mixed)
+
+    summary = consume_once()
+
+    assert f"stored=12 duplicates=0 quarantined={len(bad) + 1}" in summary
+    assert Event.objects.count() == 12
+    rejected = list(RejectedMessage.objects.all())
+    assert len(rejected) == len(bad) + 1
+    assert all(row.reason and row.message_id for row in rejected)
+    assert {row.body for row in rejected} == {*bad, "\n"}
+    assert sqs_queue.depth() == 0
+
+
+def _fail_job_updates() -> None:
+    """A real database failure after the batch's events are written: a trigger that aborts."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TRIGGER edobs_test_fail BEFORE UPDATE ON events_job "
+            "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+        )
+
+
+def _heal() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER IF EXISTS edobs_test_fail")
+
+
+@worker_db
+def test_it_deletes_nothing_when_the_store_fails_and_stores_the_redelivery_once(sqs_queue):
+    sqs_queue.client.set_queue_attributes(
+        QueueUrl=sqs_queue.url, Attributes={"VisibilityTimeout": "1"}
+    )
+    sqs_queue.send(sample_lines()[:10])
+    worker = Worker(url=sqs_queue.url, wait_seconds=0)
+    _fail_job_updates()
+    try:
+        assert worker.poll(wait_seconds=0) == 10
+        assert worker.totals.store_failures == 1
+        assert Event.objects.count() == 0
+        assert Job.objects.count() == 0
+        assert sqs_queue.depth() == 10
+    finally:
+        _heal()
+
+    deadline = time.monotonic() + 30
+    while worker.totals.stored < 10 and time.monotonic() < deadline:
+        worker.poll(wait_seconds=1)
+
+    assert worker.totals.stored == 10
+    assert worker.totals.duplicates == 0
+    assert Event.objects.count() == 10
+    assert sqs_queue.depth() == 0
+
+
+def _summaries() -> dict[str, dict]:
+    """Every job's summary; among events of the same second the latest is the later arrival."""
+    store = get_store()
+    found = {}
+    for job_id in Job.objects.values_list("id", flat=True):
+        summary = asdict(store.get_job(job_id, accounts=None))
+        summary["latest"] = summary["latest"]["time"]
+        found[job_id] = summary
+    return found
+
+
+@pytest.mark.django_db
+def test_it_gives_the_same_job_summaries_whatever_the_arrival_order():
+    lines = sample_lines()
+    ingest_bodies(lines)
+    in_order = _summaries()
+    assert in_order[JOB_FAILED]["status"] == "FAILED"
+    for seed in range(5):
+        Event.objects.all().delete()
+        Job.objects.all().delete()
+        shuffled = random.Random(seed).sample(lines, len(lines))
+        while shuffled:
+            size = random.Random(seed).randint(1, 10)
+            ingest_bodies(shuffled[:size])
+            shuffled = shuffled[size:]
+        assert _summaries() == in_order, f"seed {seed}"
+
+
+@pytest.mark.django_db
+def test_it_keeps_the_terminal_status_when_running_arrives_last():
+    lines = sample_lines()
+    status = [line for line in lines if '"aws.states"' in line]
+    others = [line for line in lines if '"aws.states"' not in line]
+    ingest_bodies(others + sorted(status, key=lambda line: '"RUNNING"' in line))
+    job = Job.objects.get(id=JOB_FAILED)
+    assert (job.status, job.error) == ("FAILED", "States.TaskFailed")
+    assert job.started_at is not None and job.stopped_at is not None
+
+
+def _run(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
+        text=True, timeout=120, check=True,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def moto_server():
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_it_finishes_cleanly_on_sigterm(moto_server, tmp_path):
+    client = boto3.client("sqs", region_name="us-east-1", endpoint_url=moto_server)
+    url = client.create_queue(QueueName=QUEUE_NAME)["QueueUrl"]
+    db = tmp_path / "edobs.sqlite3"
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": moto_server,
+        "EDOBS_QUEUE_URL": url,
+        "EDOBS_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{db}",
+        "EDOBS_STORE": "orm",
+    }
+    _run("migrate", "--noinput", env=env)
+    lines = sample_lines()
+    for start in range(0, len(lines), 10):
+        entries = [
+            {"Id": str(i), "MessageBody": b} for i, b in enumerate(lines[start : start + 10])
+        ]
+        client.send_message_batch(QueueUrl=url, Entries=entries)
+
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "consume_events", "--wait", "1"], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while _stored(db) < len(lines) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        worker.send_signal(signal.SIGTERM)
+        stdout, stderr = worker.communicate(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+
+    assert worker.returncode == 0, stderr
+    assert "received=72 stored=72 duplicates=0 quarantined=0" in stdout
+    assert "stopping after the batch in hand" in stderr
+    assert _stored(db) == 72
+
+
+def _stored(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return conn.execute("SELECT count(*) FROM events_event").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
