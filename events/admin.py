@@ -26,10 +26,25 @@ class TeamAdmin(admin.ModelAdmin):
     inlines = [TeamAccountInline]
 
 
+class RecentJobFilter(admin.SimpleListFilter):
+    """The most recently active jobs: a sidebar of every job would be unusable."""
+
+    title = "job (recent)"
+    parameter_name = "job"
+    shown = 20
+
+    def lookups(self, request, model_admin):
+        jobs = Job.objects.order_by("-last_event_at").values_list("id", flat=True)[: self.shown]
+        return [(job_id, job_id) for job_id in jobs]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(job_id=self.value()) if self.value() else queryset
+
+
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
     list_display = ["time", "source", "detail_type", "fn", "account", "job_id", "event_id"]
-    list_filter = ["source", "detail_type", "account", "fn"]
+    list_filter = ["source", "detail_type", "account", "fn", RecentJobFilter]
     search_fields = ["=event_id", "=job__id", "job__name"]
     date_hierarchy = "time"
     readonly_fields = ["pretty_raw"]
@@ -100,8 +115,21 @@ class RejectedMessageAdmin(admin.ModelAdmin):
 
 @admin.register(Connection)
 class ConnectionAdmin(admin.ModelAdmin):
-    list_display = ["user", "path", "client", "connected_at", "last_seen", "messages_sent"]
+    list_display = [
+        "user", "path", "client", "server", "connected_at", "last_seen", "messages_sent"
+    ]  # fmt: skip
+    list_filter = ["server"]
+    search_fields = ["user__username", "path", "client"]
     readonly_fields = [field.name for field in Connection._meta.fields]
+    actions = ["disconnect"]
+
+    @admin.action(description="Disconnect: close the selected live connections")
+    def disconnect(self, request, queryset):
+        from .live import connection_disconnect
+
+        names = list(queryset.values_list("channel_name", flat=True))
+        sent = connection_disconnect(channel_names=names)
+        self.message_user(request, f"Asked {sent} of {len(names)} connections to close.")
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from events.models import Event, Job, RejectedMessage, Team, TeamAccount
 
-from .conftest import ACCOUNT_A, ingest_bodies
+from .conftest import ACCOUNT_A, ingest_bodies, sample_lines
 
 EVIL = "<script>alert('x')</script>"
 ESCAPED = "&lt;script&gt;"
@@ -95,3 +95,13 @@ def test_it_requeues_a_rejected_message_to_the_queue(client, superuser, hostile,
     assert [message["Body"] for message in received["Messages"]] == [rejected.body]
     rejected.refresh_from_db()
     assert rejected.requeued_at is not None
+
+
+def test_it_filters_events_by_job(admin_client):
+    ingest_bodies(sample_lines())
+    job = Job.objects.order_by("-last_event_at").first()
+
+    response = admin_client.get("/admin/events/event/", {"job": job.id})
+
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == job.event_count
