@@ -145,8 +145,17 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-# Behind TLS in production (DJANGO_HTTPS=true): secure cookies, HSTS and the HTTPS redirect.
-if envbool("DJANGO_HTTPS", False):
+# Production (DJANGO_HTTPS=true, behind TLS): refuse unsafe settings, then secure cookies,
+# HSTS and the HTTPS redirect.
+PRODUCTION = envbool("DJANGO_HTTPS", False)
+if PRODUCTION and (not SECRET_KEY_FROM_ENV or DEBUG or EDOBS_DEMO):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "Production settings (DJANGO_HTTPS=true) need DJANGO_SECRET_KEY set, and DJANGO_DEBUG "
+        "and EDOBS_DEMO off."
+    )
+if PRODUCTION:
     SECURE_SSL_REDIRECT = envbool("DJANGO_SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -187,6 +196,10 @@ else:
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
     }
+# Per WebSocket: frames buffered for a slow client before its oldest are dropped ("lagged"),
+# and how often its Connection row (last_seen, messages_sent) is written.
+EDOBS_WS_QUEUE_SIZE = envint("EDOBS_WS_QUEUE_SIZE", 256)
+EDOBS_WS_TOUCH_SECONDS = envint("EDOBS_WS_TOUCH_SECONDS", 5)
 
 # edobs itself (DESIGN section 5)
 EDOBS_STORE = os.environ.get("EDOBS_STORE", "orm")
@@ -208,6 +221,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("EDOBS_LOG_LEVEL", "INFO")},
     "loggers": {
         "botocore": {"level": "WARNING"},
+        "werkzeug": {"level": "WARNING"},  # the embedded emulator's access log
         "daphne": {"level": "WARNING"},
         "django.channels.server": {"level": "WARNING"},
     },

@@ -1,0 +1,190 @@
+"""WebSocket consumers: /ws/events/ (every new event the user may see) and /ws/jobs/<id>/.
+
+Thin: who may see what comes from events.selectors, the groups from events.groups, the
+connection rows from events.live.  Messages (DESIGN section 6):
+`{"type": "snapshot", "events": [...]}`, `{"type": "event", "event": {...}}`, and
+`{"type": "lagged", "missed": N}` when a slow client lost its oldest messages.
+
+Slow clients: the group handler only fills a bounded outbox; a sender task drains it.  When the
+outbox is full the oldest frame is dropped and counted, and the client is told before the next
+frame.  Note that the channel layer itself also drops messages silently for a consumer whose
+channel is full (its `capacity`); that loss cannot be reported here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from . import broadcast, live, selectors
+from .groups import job_group, stream_groups
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_BY_ADMIN = 4000
+
+_stale_cleared = False
+
+
+class Outbox:
+    """A bounded queue of text frames that drops its oldest frame when full."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=max(1, maxsize))
+        self.missed = 0
+
+    def put(self, frame: str) -> None:
+        if self.queue.full():
+            self.queue.get_nowait()
+            self.missed += 1
+        self.queue.put_nowait(frame)
+
+    async def get(self) -> list[str]:
+        """The next frame, preceded by a `lagged` notice when frames were dropped before it."""
+        frame = await self.queue.get()
+        if not self.missed:
+            return [frame]
+        notice = json.dumps({"type": "lagged", "missed": self.missed})
+        self.missed = 0
+        return [notice, frame]
+
+
+class LiveConsumer(AsyncJsonWebsocketConsumer):
+    """Shared life cycle: authorise, join groups, optional snapshot, track, send, clean up."""
+
+    async def connect(self) -> None:
+        self.joined: list[str] = []
+        self.sender: asyncio.Task | None = None
+        self.skip_ids: set[str] = set()
+        self.outbox = Outbox(settings.EDOBS_WS_QUEUE_SIZE)
+        broadcast.bind_loop(asyncio.get_running_loop())
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.refuse(CLOSE_UNAUTHENTICATED)
+            return
+        groups = await self.authorise(user)
+        if groups is None:
+            await self.refuse(CLOSE_FORBIDDEN)
+            return
+        await self.start(user, groups)
+
+    async def refuse(self, code: int) -> None:
+        # Accept first: a close before the handshake reaches browsers as a bare HTTP 403.
+        await self.accept()
+        await self.close(code=code)
+
+    async def start(self, user, groups: list[str]) -> None:
+        # Join before the snapshot: an event stored meanwhile is in both, and skip_ids drops it.
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.joined.append(group)
+        await _clear_stale_once()
+        await database_sync_to_async(live.connection_open)(
+            channel_name=self.channel_name, user=user, path=self.scope.get("path", ""),
+            job_id=self.job_id(), client=self.client(), user_agent=self.user_agent(),
+        )  # fmt: skip
+        await self.accept()
+        await self.send_snapshot(user)
+        self.sender = asyncio.create_task(self.drain())
+
+    async def authorise(self, user) -> list[str] | None:
+        """The groups this user may join here, or None to refuse (4403)."""
+        raise NotImplementedError
+
+    async def send_snapshot(self, user) -> None:
+        """Nothing by default; the job stream sends the job's stored events."""
+
+    def job_id(self) -> str:
+        return ""
+
+    async def events_created(self, message: dict) -> None:
+        for event_id, frame in message["events"]:
+            if event_id in self.skip_ids:
+                self.skip_ids.discard(event_id)
+                continue
+            self.outbox.put(frame)
+
+    async def connection_close(self, message: dict) -> None:
+        """An administrator disconnected this connection (events.admin)."""
+        await self.close(code=CLOSE_BY_ADMIN)
+
+    async def drain(self) -> None:
+        sent, reported, last_touch = 0, 0, time.monotonic()
+        while True:
+            for frame in await self.outbox.get():
+                await self.send(text_data=frame)
+                sent += 1
+            if time.monotonic() - last_touch >= settings.EDOBS_WS_TOUCH_SECONDS:
+                await self.touch(sent - reported)
+                reported, last_touch = sent, time.monotonic()
+
+    async def touch(self, new_messages: int) -> None:
+        try:
+            await database_sync_to_async(live.connection_touch)(
+                channel_name=self.channel_name, new_messages=new_messages
+            )
+        except Exception:
+            logger.exception("could not update connection %s", self.channel_name)
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "sender", None) is not None:
+            self.sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.sender
+        for group in getattr(self, "joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        await database_sync_to_async(live.connection_close)(channel_name=self.channel_name)
+
+    def client(self) -> str:
+        client = self.scope.get("client") or ("", "")
+        return f"{client[0]}:{client[1]}" if client[0] else ""
+
+    def user_agent(self) -> str:
+        headers = dict(self.scope.get("headers") or [])
+        return headers.get(b"user-agent", b"").decode("latin-1")
+
+
+class EventStreamConsumer(LiveConsumer):
+    """/ws/events/: every new event of the accounts the user may see."""
+
+    async def authorise(self, user) -> list[str] | None:
+        accounts = await database_sync_to_async(selectors.visible_accounts)(user)
+        return stream_groups(accounts)
+
+
+class JobStreamConsumer(LiveConsumer):
+    """/ws/jobs/<job id>/: a snapshot of the job's stored events, then its new events."""
+
+    async def authorise(self, user) -> list[str] | None:
+        job_id = self.scope["url_route"]["kwargs"]["job_id"]
+        self.job = await database_sync_to_async(selectors.job_get)(user=user, job_id=job_id)
+        return None if self.job is None else [job_group(self.job.id)]
+
+    def job_id(self) -> str:
+        return self.job.id
+
+    async def send_snapshot(self, user) -> None:
+        events = await database_sync_to_async(selectors.job_event_list)(user=user, job=self.job)
+        self.skip_ids = {event.id for event in events}
+        await self.send_json({"type": "snapshot", "events": [e.as_dict() for e in events]})
+
+
+async def _clear_stale_once() -> None:
+    """Once per server process: drop the rows a crashed server on this host left behind."""
+    global _stale_cleared
+    if _stale_cleared:
+        return
+    _stale_cleared = True
+    try:
+        await database_sync_to_async(live.connection_clear_stale)()
+    except Exception:
+        logger.exception("could not clear stale connections")

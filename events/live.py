@@ -1,0 +1,123 @@
+"""Live-stream services: connection tracking, admin disconnects, the in-process ingest loop.
+
+The consumers stay thin and call these (through database_sync_to_async).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db.models import F
+from django.utils import timezone
+
+from .models import Connection
+
+logger = logging.getLogger(__name__)
+
+CLOSE_MESSAGE = {"type": "connection.close"}
+
+
+def server_id() -> str:
+    """`hostname:pid` of this server process, stored on its connections."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def connection_open(
+    *, channel_name: str, user, path: str, job_id: str = "", client: str = "",
+    user_agent: str = "",
+) -> Connection:  # fmt: skip
+    return Connection.objects.create(
+        channel_name=channel_name, user=user, path=path[:500], job_id=job_id[:400],
+        client=client[:100], user_agent=user_agent[:500], server=server_id(),
+    )  # fmt: skip
+
+
+def connection_touch(*, channel_name: str, new_messages: int) -> None:
+    """Add to messages_sent and refresh last_seen (callers batch this: every few seconds)."""
+    Connection.objects.filter(channel_name=channel_name).update(
+        messages_sent=F("messages_sent") + new_messages, last_seen=timezone.now()
+    )
+
+
+def connection_close(*, channel_name: str) -> None:
+    Connection.objects.filter(channel_name=channel_name).delete()
+
+
+def connection_clear_stale() -> int:
+    """Delete the rows of servers on this host whose process is gone (a crash or a kill).
+
+    Only this host's rows can be checked (by pid); the rows of live sibling processes on the
+    same host are kept, so several servers can share a host.
+    """
+    host = socket.gethostname()
+    stale = [
+        pk
+        for pk, server in Connection.objects.filter(server__startswith=f"{host}:").values_list(
+            "pk", "server"
+        )
+        if not _alive(server.rpartition(":")[2])
+    ]
+    deleted, _ = Connection.objects.filter(pk__in=stale).delete()
+    if deleted:
+        logger.info("cleared %d stale connections of dead servers on %s", deleted, host)
+    return deleted
+
+
+def _alive(pid: str) -> bool:
+    if not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def connection_disconnect(*, channel_names: list[str]) -> int:
+    """Ask each connection's consumer (in whatever server process) to close its socket."""
+    layer = get_channel_layer()
+    sent = 0
+    for channel_name in channel_names:
+        try:
+            async_to_sync(layer.send)(channel_name, dict(CLOSE_MESSAGE))
+            sent += 1
+        except Exception as exc:
+            logger.warning("could not reach %s: %s", channel_name, exc)
+    return sent
+
+
+def start_inprocess_worker(stop: threading.Event, **worker_options) -> threading.Thread:
+    """Run the ingest loop in a daemon thread of this (server) process.
+
+    For the single-process demo with the in-memory channel layer: the worker thread publishes
+    on the server's event loop (see events.broadcast), so consumers in this process get every
+    new event.  Stop it by setting `stop`; it finishes the batch in hand.
+    """
+    from .worker import Worker
+
+    worker_options.setdefault("wait_seconds", 1)
+    worker = Worker(stop=stop, **worker_options)
+    thread = threading.Thread(target=_run_worker, args=(worker,), name="edobs-ingest", daemon=True)
+    thread.start()
+    return thread
+
+
+def _run_worker(worker) -> None:
+    try:
+        totals = worker.run()
+        logger.info("in-process worker stopped: %s", totals.summary())
+    except Exception:
+        logger.exception("in-process worker crashed")
+    finally:
+        from django.db import connections
+
+        connections.close_all()

@@ -1,0 +1,266 @@
+"""The live stream through WebsocketCommunicator, with the in-memory channel layer.
+
+Events are stored through services.event_ingest, so the real publish path is exercised.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import channel_layers
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from edobs_site.asgi import application
+from events.live import start_inprocess_worker
+from events.models import Connection
+from events.routing import websocket_urlpatterns
+from tests.events.conftest import ACCOUNT_B, ingest_bodies, sample_lines
+
+pytestmark = pytest.mark.django_db(transaction=True)
+TIMEOUT = 5  # an upper bound for a message to arrive, not a measurement
+
+
+@pytest.fixture(autouse=True)
+def memory_layer(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+def job_bodies(count: int | None = None) -> list[str]:
+    """Sample envelopes that belong to the first job of the samples, in order."""
+    lines = [line for line in sample_lines() if "EventDrivenMachine" in line]
+    first_job = _job_of(lines[0])
+    bodies = [line for line in lines if _job_of(line) == first_job]
+    return bodies[:count] if count else bodies
+
+
+def _job_of(body: str) -> str | None:
+    from events.envelope import parse_envelope
+
+    return parse_envelope(body, default_account="123456789012").job
+
+
+def other_account(body: str) -> str:
+    envelope = json.loads(body)
+    envelope["account"] = ACCOUNT_B
+    envelope["id"] = envelope["id"][:-4] + "beef"
+    return json.dumps(envelope)
+
+
+async def ingest(bodies: list[str]):
+    return await sync_to_async(ingest_bodies)(bodies)
+
+
+async def connect(path: str, user=None) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), path)
+    if user is not None:
+        communicator.scope["user"] = user
+    connected, _ = await communicator.connect(timeout=TIMEOUT)
+    assert connected
+    return communicator
+
+
+async def event_ids(communicator, count: int) -> list[str]:
+    received = []
+    for _ in range(count):
+        message = await communicator.receive_json_from(timeout=TIMEOUT)
+        assert message["type"] == "event", message
+        received.append(message["event"]["id"])
+    return received
+
+
+def ids_of(bodies: list[str]) -> list[str]:
+    return [json.loads(body)["id"] for body in bodies]
+
+
+async def test_it_refuses_anonymous_users_with_4401():
+    communicator = WebsocketCommunicator(
+        application, "/ws/events/", headers=[(b"origin", b"http://localhost")]
+    )
+    try:
+        await communicator.connect(timeout=TIMEOUT)
+        closed = await communicator.receive_output(timeout=TIMEOUT)
+        assert closed == {"type": "websocket.close", "code": 4401}
+    finally:
+        await communicator.disconnect()
+
+
+async def test_it_refuses_a_foreign_origin(member):
+    communicator = WebsocketCommunicator(
+        application, "/ws/events/", headers=[(b"origin", b"http://evil.example")]
+    )
+    try:
+        connected, _ = await communicator.connect(timeout=TIMEOUT)
+        assert not connected
+    finally:
+        await communicator.disconnect()
+
+
+async def test_it_refuses_a_job_of_another_team_with_4403(outsider):
+    report = await ingest(job_bodies(3))
+    job_id = report.new_events[0].job
+    communicator = await connect(f"/ws/jobs/{job_id}/", outsider)
+    try:
+        closed = await communicator.receive_output(timeout=TIMEOUT)
+        assert closed == {"type": "websocket.close", "code": 4403}
+    finally:
+        await communicator.disconnect()
+
+
+async def test_it_refuses_an_unknown_job_with_4403(member):
+    communicator = await connect("/ws/jobs/EventDrivenMachine:nope/", member)
+    try:
+        closed = await communicator.receive_output(timeout=TIMEOUT)
+        assert closed == {"type": "websocket.close", "code": 4403}
+    finally:
+        await communicator.disconnect()
+
+
+async def test_it_streams_only_the_accounts_a_team_may_see(member, outsider):
+    alice = await connect("/ws/events/", member)
+    bob = await connect("/ws/events/", outsider)
+    try:
+        mine = job_bodies(2)
+        theirs = [other_account(body) for body in job_bodies(2)]
+        await ingest(theirs + mine)
+        assert await event_ids(alice, 2) == ids_of(mine)
+        assert await event_ids(bob, 2) == ids_of(theirs)
+        assert await alice.receive_nothing()
+        assert await bob.receive_nothing()
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
+
+
+async def test_it_streams_every_account_to_a_superuser(superuser):
+    root = await connect("/ws/events/", superuser)
+    try:
+        bodies = job_bodies(2) + [other_account(body) for body in job_bodies(2)]
+        await ingest(bodies)
+        assert await event_ids(root, 4) == ids_of(bodies)
+        assert await root.receive_nothing()
+    finally:
+        await root.disconnect()
+
+
+async def test_it_sends_a_snapshot_then_the_jobs_new_events(member):
+    bodies = job_bodies()
+    report = await ingest(bodies[:3])
+    job_id = report.new_events[0].job
+    communicator = await connect(f"/ws/jobs/{job_id}/", member)
+    try:
+        snapshot = await communicator.receive_json_from(timeout=TIMEOUT)
+        assert snapshot["type"] == "snapshot"
+        assert [event["id"] for event in snapshot["events"]] == ids_of(bodies[:3])
+        assert snapshot["events"][0]["job"] == job_id
+        other_job = [line for line in sample_lines() if _job_of(line) not in (None, job_id)][:2]
+        await ingest(bodies[3:6] + other_job)
+        assert await event_ids(communicator, 3) == ids_of(bodies[3:6])
+        assert await communicator.receive_nothing()
+    finally:
+        await communicator.disconnect()
+
+
+async def test_it_never_publishes_a_duplicate(superuser):
+    communicator = await connect("/ws/events/", superuser)
+    try:
+        bodies = job_bodies(3)
+        await ingest(bodies[:2])
+        await ingest([bodies[0], bodies[1], bodies[2], bodies[2]])
+        assert await event_ids(communicator, 3) == ids_of(bodies)
+        assert await communicator.receive_nothing()
+    finally:
+        await communicator.disconnect()
+
+
+async def test_it_tells_a_slow_client_how_many_messages_it_lost(settings, member):
+    settings.EDOBS_WS_QUEUE_SIZE = 2
+    communicator = await connect("/ws/events/", member)
+    try:
+        bodies = job_bodies(5)
+        # One batch reaches the consumer as one message: the outbox overflows before any send.
+        await ingest(bodies)
+        lagged = await communicator.receive_json_from(timeout=TIMEOUT)
+        assert lagged == {"type": "lagged", "missed": 3}
+        assert await event_ids(communicator, 2) == ids_of(bodies[3:])
+    finally:
+        await communicator.disconnect()
+
+
+async def test_it_tracks_the_connection_while_it_is_open(member):
+    communicator = await connect("/ws/jobs/EventDrivenMachine:x/", member)
+    await communicator.receive_output(timeout=TIMEOUT)  # refused: no row for a refused socket
+    await communicator.disconnect()
+    assert await sync_to_async(Connection.objects.count)() == 0
+
+    communicator = await connect("/ws/events/", member)
+    try:
+        row = await sync_to_async(Connection.objects.select_related("user").get)()
+        assert (row.user, row.path, row.job_id) == (member, "/ws/events/", "")
+        assert row.server
+    finally:
+        await communicator.disconnect()
+    assert await sync_to_async(Connection.objects.count)() == 0
+
+
+async def test_it_closes_a_connection_an_admin_disconnects(superuser, member):
+    communicator = await connect("/ws/events/", member)
+    try:
+        row = await sync_to_async(Connection.objects.get)()
+        response = await sync_to_async(_admin_disconnect)(superuser, row.pk)
+        assert response.status_code == 302
+        closed = await communicator.receive_output(timeout=TIMEOUT)
+        assert closed == {"type": "websocket.close", "code": 4000}
+    finally:
+        await communicator.disconnect()
+
+
+def _admin_disconnect(admin_user, pk: int):
+    client = Client()
+    client.force_login(admin_user)
+    return client.post(
+        "/admin/events/connection/", {"action": "disconnect", "_selected_action": [pk]}
+    )
+
+
+async def test_it_delivers_from_the_in_process_worker(sqs_queue, member):
+    """The demo mode: the ingest loop as a thread of the server, in-memory layer."""
+    import threading
+
+    communicator = await connect("/ws/events/", member)
+    stop = threading.Event()
+    thread = start_inprocess_worker(stop, wait_seconds=0)
+    try:
+        bodies = job_bodies(4)
+        await sync_to_async(sqs_queue.send)(bodies)
+        received = set(await event_ids(communicator, 4))
+        assert received == set(ids_of(bodies))
+    finally:
+        stop.set()
+        await sync_to_async(thread.join)(TIMEOUT)
+        await communicator.disconnect()
+
+
+def test_it_counts_publish_failures_and_keeps_the_events(settings):
+    """A channel layer that cannot be reached (nothing listens on the port) loses no event."""
+    from events.models import Event
+    from tests.services import free_port
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},
+        }
+    }
+    channel_layers.backends.clear()
+    bodies = job_bodies(2)
+    report = ingest_bodies(bodies)
+    assert report.counts["stored"] == 2
+    assert report.publish_failures == 2 * 3  # each event: its account, its job, superusers
+    assert Event.objects.count() == 2
