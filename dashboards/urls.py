@@ -1,7 +1,11 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from . import views
 
+# Job ids are STATE_MACHINE:NAME; Map-run children may hold a "/", hence `.+`.
 urlpatterns = [
     path("", views.home, name="home"),
+    re_path(r"^jobs/(?P<job_id>.+)/$", views.job_detail, name="job-detail"),
+    path("architecture/", views.architecture, name="architecture"),
+    path("events/", views.event_list, name="events"),
 ]

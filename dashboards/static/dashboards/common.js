@@ -1,0 +1,112 @@
+/* Shared helpers of the edobs pages. Text goes into the page through textContent only. */
+"use strict";
+(function () {
+  const SVG_NS = "http://www.w3.org/2000/svg";
+
+  function el(tag, attrs, text) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function svg(tag, attrs, text) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function readJson(id) {
+    const node = document.getElementById(id);
+    return node ? JSON.parse(node.textContent) : null;
+  }
+
+  function humanMs(ms) {
+    if (ms === null || ms === undefined || isNaN(ms)) return "—";
+    ms = Math.max(0, Math.round(ms));
+    if (ms < 1000) return ms + " ms";
+    if (ms < 10000) return (ms / 1000).toFixed(1) + " s";
+    let s = Math.round(ms / 1000);
+    if (s < 60) return s + " s";
+    let m = Math.floor(s / 60); s = s % 60;
+    if (m < 60) return s ? m + " min " + s + " s" : m + " min";
+    const h = Math.floor(m / 60); m = m % 60;
+    return m ? h + " h " + m + " min" : h + " h";
+  }
+
+  function relative(iso) {
+    if (!iso) return "";
+    const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+    if (s < 5) return "just now";
+    if (s < 60) return s + " s ago";
+    if (s < 3600) return Math.floor(s / 60) + " min ago";
+    if (s < 86400) return Math.floor(s / 3600) + " h ago";
+    return Math.floor(s / 86400) + " d ago";
+  }
+
+  function refreshRelativeTimes() {
+    document.querySelectorAll("time[data-rel]").forEach((t) => {
+      const iso = t.getAttribute("datetime");
+      if (iso) t.textContent = relative(iso);
+    });
+  }
+
+  function utc(iso) {
+    if (!iso) return "";
+    return iso.replace("T", " ").replace(/(\.\d+)?(Z|[+-]\d\d:\d\d)$/, "");
+  }
+
+  function setIndicator(state) {
+    const box = document.getElementById("live-indicator");
+    if (!box) return;
+    box.dataset.state = state;
+    box.querySelector(".live-text").textContent = state;
+  }
+
+  /* A WebSocket that reconnects with exponential backoff (1 s doubling to 30 s, with jitter). */
+  function liveSocket(path, onMessage, onOpen) {
+    let delay = 1000, socket = null, closed = false;
+    const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
+    function connect() {
+      setIndicator(socket ? "reconnecting" : "connecting");
+      socket = new WebSocket(url);
+      socket.onopen = () => { delay = 1000; setIndicator("live"); if (onOpen) onOpen(); };
+      socket.onmessage = (msg) => {
+        let data;
+        try { data = JSON.parse(msg.data); } catch (e) { return; }
+        onMessage(data);
+      };
+      socket.onclose = () => {
+        if (closed) return;
+        setIndicator("reconnecting");
+        const wait = delay * (0.8 + Math.random() * 0.4);
+        delay = Math.min(delay * 2, 30000);
+        setTimeout(connect, wait);
+      };
+    }
+    connect();
+    window.addEventListener("beforeunload", () => { closed = true; if (socket) socket.close(); });
+  }
+
+  function debounce(fn, ms) {
+    let timer = null;
+    return function () { clearTimeout(timer); timer = setTimeout(fn, ms); };
+  }
+
+  async function getJson(url) {
+    const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error(url + ": " + response.status);
+    return response.json();
+  }
+
+  window.edobs = { el, svg, readJson, humanMs, relative, refreshRelativeTimes, utc, liveSocket, debounce, getJson };
+  refreshRelativeTimes();
+  setInterval(refreshRelativeTimes, 5000);
+  const windowSelect = document.getElementById("window-select");
+  if (windowSelect) {
+    const toggle = () => document.querySelectorAll(".custom-range").forEach((n) => { n.hidden = windowSelect.value !== "custom"; });
+    windowSelect.addEventListener("change", toggle);
+    toggle();
+  }
+})();

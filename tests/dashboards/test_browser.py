@@ -1,0 +1,322 @@
+"""The pages in headless Chromium against a real server: daphne, the consumer, moto, Redis.
+
+Events go to the SQS queue (moto server), `consume_events` stores and broadcasts them through
+Redis, daphne serves the pages and sockets. Screenshots of the four pages go to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime, timedelta
+from http.cookiejar import CookieJar
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tests.services import CHROMIUM_ARGS, free_port
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "tests" / "samples"
+SHOTS = ROOT / "docs" / "screenshots"
+QUEUE = "edobs-browser"
+USER, PASSWORD = "wall", "wall-passw0rd"
+MACHINE = "EventDrivenMachine"
+XSS_SCRIPT = "<script>window.__xss=1</script>"
+XSS_IMG = '<img src=x onerror="window.__xss=1">'
+TIMEOUT_MS = 15_000
+
+
+def wait_for(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} not seen within {timeout:.0f} s")
+
+
+class Site:
+    """A running edobs: base URL, the SQS queue, and a logged-in JSON reader for the API."""
+
+    def __init__(self, base: str, sqs, queue_url: str) -> None:
+        self.base, self.sqs, self.queue_url = base, sqs, queue_url
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+
+    def login(self) -> None:
+        page = self.opener.open(f"{self.base}/accounts/login/", timeout=10).read().decode()
+        token = page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+        data = f"csrfmiddlewaretoken={token}&username={USER}&password={PASSWORD}".encode()
+        request = urllib.request.Request(f"{self.base}/accounts/login/", data=data)
+        request.add_header("Referer", f"{self.base}/accounts/login/")
+        self.opener.open(request, timeout=10).read()
+
+    def api(self, path: str) -> dict:
+        with self.opener.open(f"{self.base}{path}", timeout=10) as response:
+            return json.loads(response.read())
+
+    def send(self, envelopes: list[dict]) -> None:
+        for start in range(0, len(envelopes), 10):
+            entries = [
+                {"Id": str(i), "MessageBody": json.dumps(envelope)}
+                for i, envelope in enumerate(envelopes[start : start + 10])
+            ]
+            self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+
+
+def _env(tmp: str, moto_url: str, redis_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        EDOBS_VAR_DIR=tmp, REDIS_URL=redis_url, AWS_ENDPOINT_URL=moto_url,
+        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1", EDOBS_QUEUE_NAME=QUEUE, EDOBS_STORE="orm",
+        DJANGO_SUPERUSER_PASSWORD=PASSWORD, DJANGO_DEBUG="false", PYTHONUNBUFFERED="1",
+    )  # fmt: skip
+    env.pop("DATABASE_URL", None)
+    return env
+
+
+def _manage(env: dict, *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, timeout=120,
+        capture_output=True,
+    )  # fmt: skip
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def site(redis_url):
+    from moto.server import ThreadedMotoServer
+
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    moto.start()
+    procs: list[subprocess.Popen] = []
+    tmp = tempfile.mkdtemp(prefix="edobs-browser-")
+    try:
+        host, port = moto.get_host_and_port()
+        moto_url = f"http://{host}:{port}"
+        env = _env(tmp, moto_url, redis_url)
+        sqs = boto3.client(
+            "sqs", endpoint_url=moto_url, region_name="us-east-1",
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )  # fmt: skip
+        queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+        _manage(env, "migrate", "--noinput")
+        _manage(env, "createsuperuser", "--noinput", "--username", USER, "--email", "w@x.test")
+        web_port = free_port()
+        logs = Path(tmp)
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(web_port),
+             "edobs_site.asgi:application"],
+            cwd=ROOT, env=env, stdout=open(logs / "daphne.log", "wb"), stderr=subprocess.STDOUT,
+        ))  # fmt: skip
+        procs.append(subprocess.Popen(
+            [sys.executable, "manage.py", "consume_events", "--wait", "1"],
+            cwd=ROOT, env=env, stdout=open(logs / "consumer.log", "wb"), stderr=subprocess.STDOUT,
+        ))  # fmt: skip
+        base = f"http://127.0.0.1:{web_port}"
+        wait_for(lambda: urllib.request.urlopen(f"{base}/accounts/login/", timeout=2), 30, "daphne")
+        running = Site(base, sqs, queue_url)
+        running.login()
+        yield running
+    finally:
+        _stop(procs)
+        moto.stop()
+        for name in ("daphne.log", "consumer.log"):
+            path = Path(tmp) / name
+            if path.exists():
+                sys.stderr.write(
+                    f"--- {name} (tail) ---\n{path.read_text(errors='replace')[-3000:]}\n"
+                )
+
+
+def realistic_envelopes() -> list[dict]:
+    """Several demo jobs from the samples, moved to the last minutes so the windows show them."""
+    lines = [
+        json.loads(line)
+        for line in (SAMPLES / "part1_jobs.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
+    first = min(datetime.fromisoformat(e["time"].replace("Z", "+00:00")) for e in lines)
+    shift = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5) - first
+    for envelope in lines:
+        when = datetime.fromisoformat(envelope["time"].replace("Z", "+00:00")) + shift
+        envelope["time"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        for key in ("startDate", "stopDate"):
+            if isinstance(envelope["detail"].get(key), int):
+                envelope["detail"][key] += int(shift.total_seconds() * 1000)
+    return lines
+
+
+def hostile_envelope(name: str = "hostile-job") -> dict:
+    arn = f"arn:aws:states:us-east-1:123456789012:execution:{MACHINE}:{name}"
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": XSS_SCRIPT, "source": XSS_IMG,
+        "account": "123456789012", "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "us-east-1", "resources": [],
+        "detail": {
+            "execution": arn, "stateName": XSS_IMG, "note": XSS_SCRIPT,
+            "meta": {"fn": XSS_IMG, "incoming": {"source": XSS_IMG, "detailType": XSS_SCRIPT},
+                     "outgoing": {"source": XSS_IMG, "detailType": XSS_SCRIPT}},
+        },
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def loaded(site):
+    envelopes = realistic_envelopes()
+    site.send(envelopes)
+    with_job = sum(1 for envelope in envelopes if envelope["detail"])  # `start` events have none
+    wait_for(
+        lambda: sum(j["event_count"] for j in site.api("/api/jobs")["results"]) >= with_job,
+        60, "the sample events in the API",
+    )  # fmt: skip
+    return site
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser, loaded):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{loaded.base}/accounts/login/")
+    page.fill("input[name=username]", USER)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{loaded.base}/")
+    yield page
+    context.close()
+    assert not dialogs, f"a page opened a dialog: {dialogs}"
+
+
+def job_with_spans(site: Site) -> dict:
+    jobs = site.api("/api/jobs?status=SUCCEEDED")["results"]
+    return jobs[0]
+
+
+def test_it_saves_screenshots_of_the_four_pages(page, loaded):
+    """Runs first, before the other tests add their test events to the picture."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    failed = loaded.api("/api/jobs?status=FAILED")["results"]
+    job = failed[0] if failed else job_with_spans(loaded)
+    shots = {
+        "home.png": "/?state_machine=EventDrivenMachine",
+        "job.png": f"/jobs/{job['id']}/",
+        "architecture.png": "/architecture/?window=1h&state_machine=EventDrivenMachine",
+        "events.png": "/events/?source=project",
+    }
+    for name, url in shots.items():
+        page.goto(f"{loaded.base}{url}")
+        page.wait_for_load_state("load")
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(SHOTS / name), full_page=name == "job.png")
+        assert (SHOTS / name).stat().st_size > 10_000
+
+
+def test_it_shows_the_job_timeline_with_one_bar_per_span(page, loaded):
+    job = job_with_spans(loaded)
+    spans = loaded.api(f"/api/jobs/{job['id']}/timeline")["spans"]
+    page.goto(f"{loaded.base}/jobs/{job['id']}/")
+    page.wait_for_selector("#live-indicator[data-state=live]")
+    assert page.locator("#timeline-svg rect.span").count() == len(spans) > 0
+    page.locator("#timeline-svg .span-g").first.click()
+    assert page.locator("#span-detail dd[data-k=fn]").text_content()
+
+
+def test_it_adds_a_new_event_live_without_reload(page, loaded):
+    job = loaded.api("/api/jobs?status=SUCCEEDED")["results"][-1]
+    events = loaded.api(f"/api/jobs/{job['id']}/events?limit=500")["results"]
+    page.goto(f"{loaded.base}/jobs/{job['id']}/")
+    page.wait_for_selector("#live-indicator[data-state=live]")
+    rows_before = page.locator("#event-body tr").count()
+    bars_before = page.locator("#timeline-svg rect.span").count()
+    page.evaluate("window.__marker = 'same page'")
+    trigger = next(e for e in events if e["detail_type"] == "getUserProfile")
+    new_id = str(uuid.uuid4())
+    late = datetime.fromisoformat(events[-1]["time"].replace("Z", "+00:00")) + timedelta(seconds=3)
+    loaded.send([{
+        "version": "0", "id": new_id, "detail-type": "liveCheck", "source": "project",
+        "account": "123456789012", "time": late.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "us-east-1", "resources": [],
+        "detail": {"execution": job["execution_arn"], "meta": {
+            "fn": "liveCheckFn", "incoming": {"source": "project", "detailType": "getUserProfile",
+                                               "id": trigger["id"]},
+            "outgoing": {"source": "project", "detailType": "liveCheck"}}},
+    }])  # fmt: skip
+    page.wait_for_selector(f'#event-body tr[data-event-id="{new_id}"]')
+    assert page.locator("#event-body tr").count() == rows_before + 1
+    page.wait_for_function(
+        f"document.querySelectorAll('#timeline-svg rect.span').length === {bars_before + 1}"
+    )
+    assert page.locator("#timeline-svg text.lane-label", has_text="liveCheckFn").count() == 1
+    assert page.evaluate("window.__marker") == "same page"
+
+
+def test_it_updates_the_home_page_live(page, loaded):
+    page.wait_for_selector("#live-indicator[data-state=live]")
+    before = page.locator("#jobs-body tr").count()
+    envelope = hostile_envelope(name=f"live-{uuid.uuid4().hex[:8]}")
+    envelope["detail-type"], envelope["source"] = "liveHome", "project"
+    envelope["detail"]["meta"] = {"fn": "homeFn"}
+    loaded.send([envelope])
+    name = envelope["detail"]["execution"].rsplit(":", 1)[1]
+    page.wait_for_selector(f'#jobs-body tr[data-job-id="{MACHINE}:{name}"]')
+    assert page.locator("#jobs-body tr").count() == before + 1
+
+
+def test_it_never_runs_hostile_event_content(page, loaded):
+    envelope = hostile_envelope()
+    loaded.send([envelope])
+    wait_for(
+        lambda: any(j["name"] == "hostile-job" for j in loaded.api("/api/jobs")["results"]),
+        30,
+        "the hostile job",
+    )
+    urls = ["/", f"/jobs/{MACHINE}:hostile-job/", "/events/", "/architecture/?window=all"]
+    for url in urls:
+        page.goto(f"{loaded.base}{url}")
+        page.wait_for_load_state("load")
+        page.wait_for_timeout(500)
+        assert page.evaluate("typeof window.__xss") == "undefined", url
+        assert (
+            XSS_SCRIPT in page.locator("body").inner_text()
+            or XSS_IMG in page.locator("body").inner_text()
+        ), url

@@ -1,0 +1,181 @@
+"""The pages, through Django's test client: access, team scoping, content, hostile events."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from events.models import Team, TeamAccount
+from events.services import InboundMessage, event_ingest
+
+pytestmark = pytest.mark.django_db
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+ACCOUNT_A = "123456789012"
+ACCOUNT_B = "210987654321"
+SCRIPT = "<script>alert(1)</script>"
+IMG = "<img src=x onerror=alert(1)>"
+MACHINE = "EventDrivenMachine"
+
+
+def sample_bodies(name: str = "part1_jobs.jsonl") -> list[str]:
+    return [line for line in (SAMPLES / name).read_text().splitlines() if line.strip()]
+
+
+def ingest(bodies: list[str]) -> None:
+    event_ingest(messages=[InboundMessage(body=body) for body in bodies])
+
+
+def hostile_envelope(*, account: str = ACCOUNT_A, name: str = "hostile-job") -> dict:
+    arn = f"arn:aws:states:us-east-1:{account}:execution:{MACHINE}:{name}"
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": SCRIPT,
+        "source": IMG,
+        "account": account,
+        "time": "2026-11-20T09:30:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "execution": arn,
+            "stateName": SCRIPT,
+            "note": IMG,
+            "meta": {
+                "fn": SCRIPT,
+                "incoming": {"source": IMG, "detailType": SCRIPT},
+                "outgoing": {"source": IMG, "detailType": SCRIPT},
+            },
+        },
+    }
+
+
+@pytest.fixture
+def member(django_user_model):
+    user = django_user_model.objects.create_user(username="mia", password="pw-123456789")
+    team = Team.objects.create(name="alpha")
+    team.members.add(user)
+    TeamAccount.objects.create(team=team, account=ACCOUNT_A)
+    return user
+
+
+@pytest.fixture
+def member_client(client, member):
+    client.force_login(member)
+    return client
+
+
+@pytest.fixture
+def sample_jobs():
+    ingest(sample_bodies())
+
+
+def first_job_id(client) -> str:
+    return client.get("/api/jobs").json()["results"][0]["id"]
+
+
+@pytest.mark.parametrize("url", ["/", "/architecture/", "/events/", "/jobs/EventDrivenMachine:x/"])
+def test_it_sends_anonymous_users_to_login(client, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.parametrize("url", ["/", "/architecture/?window=all", "/events/"])
+def test_it_shows_each_page_to_a_member(member_client, sample_jobs, url):
+    response = member_client.get(url)
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "mia" in content and 'action="/accounts/logout/"' in content
+
+
+def test_it_lists_the_latest_jobs_with_status_badges(member_client, sample_jobs):
+    content = member_client.get("/").content.decode()
+    assert content.count('data-job-id="') == 3
+    assert "badge-failed" in content and "badge-succeeded" in content
+    assert 'id="jobs-data"' in content
+
+
+def test_it_filters_jobs_by_status(member_client, sample_jobs):
+    content = member_client.get("/?status=FAILED").content.decode()
+    assert content.count('data-job-id="') == 1
+    assert "badge-failed" in content and "badge-succeeded" not in content
+
+
+def test_it_draws_one_bar_per_span_on_the_job_page(member_client, sample_jobs):
+    job_id = first_job_id(member_client)
+    spans = member_client.get(f"/api/jobs/{job_id}/timeline").json()["spans"]
+    response = member_client.get(f"/jobs/{job_id}/")
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert content.count('class="span c') == len(spans) > 0
+    assert (
+        content.count('class="event-row"')
+        == member_client.get("/api/jobs").json()["results"][0]["event_count"]
+    )
+
+
+def test_it_marks_the_failure_on_the_failed_job(member_client, sample_jobs):
+    failed = member_client.get("/api/jobs?status=FAILED").json()["results"][0]
+    content = member_client.get(f"/jobs/{failed['id']}/").content.decode()
+    assert 'class="fail-mark"' in content
+    assert 'class="error-box"' in content
+
+
+def test_it_accepts_a_bare_execution_name(member_client, sample_jobs):
+    job = member_client.get("/api/jobs").json()["results"][0]
+    assert member_client.get(f"/jobs/{job['name']}/").status_code == 200
+
+
+def test_it_hides_another_teams_job(member_client, sample_jobs):
+    other = hostile_envelope(account=ACCOUNT_B, name="secret-job")
+    ingest([json.dumps(other)])
+    assert member_client.get(f"/jobs/{MACHINE}:secret-job/").status_code == 404
+    assert "secret-job" not in member_client.get("/").content.decode()
+    assert "secret-job" not in member_client.get("/events/").content.decode()
+
+
+def test_it_draws_the_architecture_with_counts(member_client, sample_jobs):
+    content = member_client.get("/architecture/?window=all").content.decode()
+    assert 'id="arch-svg"' in content
+    assert "getMultipleFn" in content and "×" in content and "p95" in content
+    assert "node-sm" in content
+
+
+def test_it_searches_events_by_text(member_client, sample_jobs):
+    content = member_client.get("/events/?q=getUserCookies").content.decode()
+    assert content.count('class="event-row"') > 0
+    assert "generateReport</span>" not in content
+
+
+def test_it_filters_events_by_detail_type(member_client, sample_jobs):
+    content = member_client.get("/events/?detail_type=generateReport").content.decode()
+    assert content.count('class="event-row"') == 3
+
+
+@pytest.fixture
+def hostile(sample_jobs):
+    ingest([json.dumps(hostile_envelope())])
+    return f"{MACHINE}:hostile-job"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/", "/jobs/EventDrivenMachine:hostile-job/", "/events/", "/architecture/?window=all"],
+)
+def test_it_escapes_hostile_event_content(member_client, hostile, url):
+    response = member_client.get(url)
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "<script>alert(1)" not in content
+    assert "<img src=x" not in content
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in content or "\\u003Cscript\\u003E" in content
+
+
+def test_it_shows_hostile_text_escaped_in_the_timeline(member_client, hostile):
+    content = member_client.get(f"/jobs/{hostile}/").content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in content
+    assert "&lt;img src=x onerror=alert(1)&gt;" in content
