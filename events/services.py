@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from .envelope import MalformedEvent, NormalisedEvent, parse_envelope
-from .models import RejectedMessage
+from .models import Event, Job, RejectedMessage
 from .stores import StoreUnavailable, get_store
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,9 @@ def event_ingest(*, messages: Sequence[InboundMessage]) -> IngestReport:
     rejected: list[tuple[int, str]] = []
     for index, message in enumerate(messages):
         try:
-            parsed[index] = parse_envelope(message.body, default_account=settings.EDOBS_ACCOUNT)
+            event = parse_envelope(message.body, default_account=settings.EDOBS_ACCOUNT)
+            event_check_storable(event)
+            parsed[index] = event
         except MalformedEvent as exc:
             rejected.append((index, str(exc)))
     stored = get_store().ingest(list(parsed.values())) if parsed else []
@@ -59,6 +61,47 @@ def event_ingest(*, messages: Sequence[InboundMessage]) -> IngestReport:
             report.new_events.append(event)
     report.publish_failures = _publish(report.new_events)
     return report
+
+
+def event_check_storable(event: NormalisedEvent) -> None:
+    """MalformedEvent for a valid-looking envelope that a database would refuse.
+
+    PostgreSQL rejects NUL characters in text and JSON, and values longer than their column;
+    such an event would fail its whole batch every time, until SQS moved all ten messages to
+    the dead-letter queue. Quarantining it alone keeps the other nine.
+    """
+    if _has_nul(event.raw):
+        raise MalformedEvent("contains a NUL character (\\u0000), which cannot be stored")
+    execution = event.correlation.execution
+    values = {
+        (Event, "source"): event.source,
+        (Event, "detail_type"): event.detail_type,
+        (Event, "account"): event.account,
+        (Event, "region"): event.region,
+        (Job, "id"): event.job or "",
+        (Job, "state_machine"): execution.state_machine if execution else "",
+        (Job, "name"): execution.name if execution else "",
+    }
+    for (model, name), value in values.items():
+        limit = model._meta.get_field(name).max_length
+        if len(value) > limit:
+            raise MalformedEvent(f"{model.__name__.lower()} {name} is longer than {limit}")
+
+
+def _has_nul(value) -> bool:
+    """Whether any string (key or value) holds a NUL; iterative, like the depth check."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def message_quarantine(

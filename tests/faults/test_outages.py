@@ -1,0 +1,103 @@
+"""The store or the channel layer goes away while events flow, then comes back: nothing is lost.
+
+Each fault is injected between phases (a third of the traffic before, during and after it), so
+that events certainly arrive while it lasts, whatever the machine's speed.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from .harness import (
+    Counter,
+    Producer,
+    assert_exact,
+    manage,
+    outcome,
+    send,
+    thirds,
+    traffic,
+    wait_for_drain,
+    wait_until,
+    worker_env,
+)
+
+pytestmark = pytest.mark.slow
+
+EVENTS = 1500
+OUTAGE_SECONDS = 8
+
+
+def test_it_resumes_ingest_when_postgresql_comes_back(
+    own_postgres, queues_factory, tmp_path, start_workers
+):
+    started = time.monotonic()
+    # An outage several times the visibility timeout: a worker that kept receiving while the
+    # database is down would run messages up to maxReceiveCount and into the DLQ.
+    queues = queues_factory(visibility=2)
+    env = worker_env(queues=queues, var_dir=tmp_path, database_url=own_postgres.url)
+    manage("migrate", "--noinput", env=env)
+    sent = traffic(events=EVENTS, seed=31)
+    counter = Counter(own_postgres.url)
+    before, during, after = thirds(sent.bodies)
+    workers = start_workers(env, 2)
+
+    send(queues, before)
+    assert wait_until(lambda: queues.depth() == (0, 0)), workers.stderr()
+    own_postgres.stop()
+    # The producer fills the queue (up to its depth limit) while the database is down.
+    producer = Producer(queues, during + after)
+    producer.start()
+    time.sleep(OUTAGE_SECONDS)
+    own_postgres.start()
+    producer.finish()
+    wait_for_drain(
+        queues=queues, counter=counter, expected=len(sent.valid_ids), malformed=sent.malformed
+    )
+    workers.stop()
+
+    result = outcome(
+        scenario="postgresql_down_and_back", sent=sent, queues=queues, counter=counter,
+        workers=workers, started=started,
+        notes=f"store_failures={workers.reported('store_failures')}",
+    )  # fmt: skip
+    assert len(workers.summaries) == 2, workers.stderr()
+    assert workers.reported("store_failures") > 0
+    assert_exact(result, sent, counter)
+
+
+def test_it_goes_on_ingesting_while_redis_is_down(
+    own_redis, queues_factory, sqlite_url, tmp_path, start_workers
+):
+    started = time.monotonic()
+    queues = queues_factory(visibility=3)
+    env = worker_env(
+        queues=queues, var_dir=tmp_path, database_url=sqlite_url, REDIS_URL=own_redis.url
+    )
+    sent = traffic(events=EVENTS, seed=41)
+    counter = Counter(sqlite_url)
+    before, during, after = thirds(sent.bodies)
+    workers = start_workers(env, 1)
+
+    send(queues, before)
+    assert wait_until(lambda: queues.depth() == (0, 0)), workers.stderr()
+    own_redis.stop()
+    send(queues, during)
+    assert wait_until(lambda: queues.depth() == (0, 0)), workers.stderr()
+    own_redis.start()
+    send(queues, after)
+    wait_for_drain(
+        queues=queues, counter=counter, expected=len(sent.valid_ids), malformed=sent.malformed
+    )
+    workers.stop()
+
+    failures = workers.reported("publish_failures")
+    result = outcome(
+        scenario="redis_down_and_back", sent=sent, queues=queues, counter=counter,
+        workers=workers, started=started, notes=f"publish_failures={failures}",
+    )  # fmt: skip
+    assert len(workers.summaries) == 1, workers.stderr()
+    assert failures > 0  # every event of the middle third was stored while Redis was down
+    assert_exact(result, sent, counter)
