@@ -1,0 +1,394 @@
+"""One contract for every store (DESIGN section 4): SQLite, PostgreSQL and DynamoDB (moto).
+
+Everything the API, the sockets and the pages read is checked here through the Store protocol.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from botocore.config import Config
+from django.core.management import call_command
+from django.db import connections
+
+from events.models import Event, Job
+from events.services import InboundMessage, event_ingest
+from events.stores import reset_stores
+from events.stores.base import BadCursor, JobFilter, StoreUnavailable, Window, encode_cursor
+from events.stores.dynamodb import DynamoStore
+from events.stores.orm import OrmStore
+from infra.table import ensure_table, table_spec
+from tests.events.store_fixtures import (  # noqa: F401  (fixtures)
+    ACCOUNT_A,
+    ACCOUNT_B,
+    TABLE,
+    dynamo_store,
+    envelope,
+    job_id,
+    make_event,
+    now_second,
+    pg_alias_fixture,
+    store_fixture,
+)
+
+ALL = None  # every account, as for a superuser
+NO_FILTER = JobFilter()
+
+
+def all_job_events(store, job: str, *, limit: int, accounts=ALL) -> list:
+    """Every event of a job, page by page, failing if a page repeats."""
+    events, cursor, pages = [], None, 0
+    while True:
+        page = store.job_events(job, accounts=accounts, limit=limit, cursor=cursor)
+        events += page.items
+        pages += 1
+        cursor = page.next_cursor
+        if cursor is None or pages > 100:
+            return events
+
+
+def all_jobs(store, *, limit: int, accounts=ALL, filters=NO_FILTER) -> list:
+    jobs, cursor, pages = [], None, 0
+    while True:
+        page = store.latest_jobs(accounts=accounts, limit=limit, cursor=cursor, filters=filters)
+        jobs += page.items
+        pages += 1
+        cursor = page.next_cursor
+        if cursor is None or pages > 100:
+            return jobs
+
+
+def test_it_stores_new_events_and_reports_duplicates(store):
+    t = now_second()
+    one, two, three = (make_event(at=t + timedelta(seconds=i)) for i in range(3))
+
+    assert store.ingest([one, two, one]) == ["stored", "stored", "duplicate"]
+    assert store.ingest([two, three]) == ["duplicate", "stored"]
+
+    events = all_job_events(store, job_id(), limit=50)
+    assert [e.id for e in events] == [one.id, two.id, three.id]
+    assert store.get_job(job_id(), accounts=ALL).event_count == 3
+
+
+def test_it_detects_a_redelivered_duplicate_with_another_time(store):
+    t = now_second()
+    first = make_event(at=t, event_id="same-id")
+    again = make_event(at=t + timedelta(minutes=5), event_id="same-id", detail_type="other")
+
+    assert store.ingest([first]) == ["stored"]
+    assert store.ingest([again]) == ["duplicate"]
+
+    events = all_job_events(store, job_id(), limit=50)
+    assert [(e.id, e.detail_type) for e in events] == [("same-id", "step")]
+    assert store.get_job(job_id(), accounts=ALL).event_count == 1
+
+
+def test_it_orders_events_within_the_same_second_by_arrival(store):
+    t = now_second()
+    same = [make_event(at=t, event_id=f"e-{n}", detail_type=f"d{i}") for i, n in enumerate("93718")]
+    earlier = make_event(at=t - timedelta(seconds=1), event_id="e-0")
+
+    store.ingest(same[:3])
+    store.ingest(same[3:])
+    store.ingest([earlier])
+
+    events = all_job_events(store, job_id(), limit=2)
+    assert [e.id for e in events] == ["e-0", "e-9", "e-3", "e-7", "e-1", "e-8"]
+    window = store.events_window(Window(), accounts=ALL)
+    assert [e.id for e in window] == ["e-0", "e-9", "e-3", "e-7", "e-1", "e-8"]
+    assert store.get_job(job_id(), accounts=ALL).latest.id == "e-8"
+
+
+def test_it_keeps_the_summary_when_events_arrive_out_of_order(store):
+    t = now_second()
+    failed = make_event(at=t + timedelta(seconds=10), status="FAILED")
+    running = make_event(at=t + timedelta(seconds=1), status="RUNNING")
+    middle = make_event(at=t + timedelta(seconds=5))
+
+    store.ingest([failed])
+    store.ingest([running, middle])
+
+    job = store.get_job(job_id(), accounts=ALL)
+    assert job.status == "FAILED"
+    assert (job.error, job.cause) == ("Boom", "it broke")
+    assert job.first_event_at == t + timedelta(seconds=1)
+    assert job.last_event_at == t + timedelta(seconds=10)
+    assert job.stopped_at == t + timedelta(seconds=10)
+    assert job.latest.id == failed.id
+    assert job.execution_arn.endswith(":execution:Machine:job-1")
+    assert job.event_count == 3
+
+
+def test_it_pages_latest_jobs_newest_first_without_gaps_or_repeats(store):
+    t = now_second()
+    # Jobs 0-3 share their last second: the tie is broken by job id, descending.
+    times = [0, 0, 0, 0, 5, 9, 7]
+    for n, offset in enumerate(times):
+        store.ingest([make_event(at=t + timedelta(seconds=offset), job=f"job-{n}")])
+
+    jobs = all_jobs(store, limit=3)
+
+    assert [j.id for j in jobs] == [job_id(f"job-{n}") for n in (5, 6, 4, 3, 2, 1, 0)]
+    first = store.latest_jobs(accounts=ALL, limit=3, cursor=None, filters=NO_FILTER)
+    assert len(first.items) == 3 and first.next_cursor
+    last = store.latest_jobs(accounts=ALL, limit=7, cursor=None, filters=NO_FILTER)
+    assert last.next_cursor is None
+
+
+def test_it_refuses_a_cursor_it_did_not_make(store):
+    store.ingest([make_event(at=now_second())])
+
+    with pytest.raises(BadCursor):
+        store.job_events(job_id(), accounts=ALL, limit=10, cursor=encode_cursor(1, 2, 3))
+    with pytest.raises(BadCursor):
+        store.latest_jobs(accounts=ALL, limit=10, cursor="%%%", filters=NO_FILTER)
+
+
+def test_it_pages_a_job_past_one_page(store):
+    t = now_second()
+    events = [make_event(at=t + timedelta(seconds=i // 3)) for i in range(11)]
+    for start in range(0, 11, 4):
+        store.ingest(events[start : start + 4])
+
+    for limit in (1, 3, 10, 11, 50):
+        assert [e.id for e in all_job_events(store, job_id(), limit=limit)] == [
+            e.id for e in events
+        ]
+
+
+def test_it_filters_latest_jobs_by_status_and_state_machine(store):
+    t = now_second()
+    store.ingest([make_event(at=t, job="ok", status="SUCCEEDED")])
+    store.ingest([make_event(at=t, job="bad", status="FAILED")])
+    store.ingest([make_event(at=t, job="quiet", machine="Other")])
+
+    failed = all_jobs(store, limit=10, filters=JobFilter(status="failed"))
+    other = all_jobs(store, limit=10, filters=JobFilter(state_machine="Other"))
+    unknown = all_jobs(store, limit=10, filters=JobFilter(status="UNKNOWN"))
+
+    assert [j.id for j in failed] == [job_id("bad")]
+    assert [j.id for j in other] == [job_id("quiet", "Other")]
+    assert [j.id for j in unknown] == [job_id("quiet", "Other")]
+
+
+def test_it_shows_a_team_only_its_accounts(store):
+    t = now_second()
+    store.ingest([make_event(at=t, job="mine", account=ACCOUNT_A)])
+    store.ingest([make_event(at=t, job="theirs", account=ACCOUNT_B)])
+    store.ingest([make_event(at=t, job=None, account=ACCOUNT_B)])
+    team = frozenset({ACCOUNT_A})
+
+    assert [j.id for j in all_jobs(store, limit=10, accounts=team)] == [job_id("mine")]
+    assert store.get_job(job_id("theirs"), accounts=team) is None
+    assert store.find_job_by_name("theirs", accounts=team) is None
+    assert all_job_events(store, job_id("theirs"), limit=10, accounts=team) == []
+    window = store.events_window(Window(), accounts=team)
+    assert {e.account for e in window} == {ACCOUNT_A}
+    nobody = frozenset()
+    assert all_jobs(store, limit=10, accounts=nobody) == []
+    assert store.find_job_by_name("mine", accounts=nobody) is None
+    assert all_job_events(store, job_id("mine"), limit=10, accounts=nobody) == []
+    assert store.events_window(Window(), accounts=nobody) == []
+    assert len(store.events_window(Window(), accounts=ALL)) == 3
+
+
+def test_it_stores_events_without_a_job(store):
+    t = now_second()
+    orphan = make_event(at=t, job=None, detail_type="lonely")
+
+    assert store.ingest([orphan]) == ["stored"]
+    assert store.ingest([orphan]) == ["duplicate"]
+
+    window = store.events_window(Window(), accounts=ALL)
+    assert [(e.id, e.job, e.detail_type) for e in window] == [(orphan.id, None, "lonely")]
+    assert all_jobs(store, limit=10) == []
+
+
+def test_it_keeps_an_oversized_event_and_says_so_when_cut(store):
+    t = now_second()
+    big = make_event(at=t, detail={"blob": "x" * 500_000, "meta": {"fn": "bigFn"}})
+
+    assert store.ingest([big]) == ["stored"]
+
+    [event] = all_job_events(store, job_id(), limit=10)
+    assert event.id == big.id
+    assert event.job == job_id() and event.fn == "bigFn"
+    if isinstance(store, DynamoStore):
+        assert event.detail["_truncated"] is True
+        assert event.detail["_bytes"] > 500_000
+        assert "blob" not in event.detail
+    else:
+        assert event.detail["blob"] == "x" * 500_000
+    assert store.get_job(job_id(), accounts=ALL).event_count == 1
+
+
+def test_it_finds_the_newest_job_of_an_execution_name(store):
+    t = now_second()
+    store.ingest([make_event(at=t, job="run-1", machine="Old")])
+    store.ingest([make_event(at=t + timedelta(seconds=30), job="run-1", machine="New")])
+
+    assert store.find_job_by_name("run-1", accounts=ALL).id == job_id("run-1", "New")
+    assert store.find_job_by_name("run-1", accounts=frozenset({ACCOUNT_A})).state_machine == "New"
+    assert store.find_job_by_name("missing", accounts=ALL) is None
+    assert store.get_job(job_id("run-1", "Old"), accounts=ALL).name == "run-1"
+    assert store.get_job(job_id("nope"), accounts=ALL) is None
+
+
+def test_it_selects_a_window_by_time_and_state_machine(store):
+    t = now_second() - timedelta(hours=2)
+    for minutes, machine in [(0, "A"), (30, "B"), (70, "A"), (130, "A")]:
+        store.ingest(
+            [make_event(at=t + timedelta(minutes=minutes), job=f"j{minutes}", machine=machine)]
+        )  # noqa: E501
+
+    window = Window(since=t + timedelta(minutes=1), until=t + timedelta(minutes=130))
+    found = store.events_window(window, accounts=ALL)
+    only_a = store.events_window(Window(state_machine="A"), accounts=ALL)
+    capped = store.events_window(Window(limit=2), accounts=ALL)
+
+    assert [e.job for e in found] == [job_id("j30", "B"), job_id("j70", "A")]
+    assert [e.job for e in only_a] == [job_id(f"j{m}", "A") for m in (0, 70, 130)]
+    assert [e.job for e in capped] == [job_id("j0", "A"), job_id("j30", "B")]
+
+
+def test_it_hides_what_is_older_than_the_retention(store):
+    recent, old = now_second(), now_second() - timedelta(hours=48)
+    store.ingest([make_event(at=old, job="stale"), make_event(at=old, job="mixed")])
+    store.ingest([make_event(at=recent, job="mixed"), make_event(at=old, job=None)])
+    if isinstance(store, OrmStore):  # the ORM purges; DynamoDB filters expired items on read
+        store.purge(before=datetime.now(UTC) - timedelta(hours=24))
+
+    assert store.get_job(job_id("stale"), accounts=ALL) is None
+    assert all_job_events(store, job_id("stale"), limit=10) == []
+    assert [j.id for j in all_jobs(store, limit=10)] == [job_id("mixed")]
+    assert [e.time for e in all_job_events(store, job_id("mixed"), limit=10)] == [recent]
+    window = store.events_window(Window(since=old - timedelta(hours=1)), accounts=ALL)
+    assert [e.time for e in window] == [recent]
+
+
+def test_it_purges_old_events_in_batches_and_drops_empty_jobs(store):
+    recent, old = now_second(), now_second() - timedelta(hours=30)
+    store.ingest([make_event(at=old + timedelta(seconds=i), job="stale") for i in range(5)])
+    store.ingest([make_event(at=old, job="mixed"), make_event(at=recent, job="mixed")])
+    store.ingest([make_event(at=old, job=None)])
+
+    deleted = store.purge(before=datetime.now(UTC) - timedelta(hours=24), batch_size=2)
+
+    assert deleted == 7
+    assert store.get_job(job_id("stale"), accounts=ALL) is None
+    assert [j.id for j in all_jobs(store, limit=10)] == [job_id("mixed")]
+    assert len(all_job_events(store, job_id("mixed"), limit=10)) == 1
+    assert store.purge(before=datetime.now(UTC) - timedelta(hours=24)) == 0
+
+
+# ---- backend specifics ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_it_purges_through_the_command(settings):
+    settings.EDOBS_STORE, settings.EDOBS_RETENTION_HOURS = "orm", 24
+    reset_stores()
+    store = OrmStore()
+    old = now_second() - timedelta(hours=30)
+    store.ingest([make_event(at=old + timedelta(seconds=i), job="stale") for i in range(3)])
+    store.ingest([make_event(at=now_second(), job="fresh")])
+
+    call_command("purge_events")
+
+    assert Event.objects.count() == 1
+    assert list(Job.objects.values_list("id", flat=True)) == [job_id("fresh")]
+
+
+def test_it_runs_the_postgres_backend_on_postgresql(pg_alias, django_db_blocker):
+    with django_db_blocker.unblock():
+        assert connections[pg_alias].vendor == "postgresql"
+        assert connections[pg_alias].cursor().connection.info.server_version >= 120000
+
+
+def test_it_makes_the_table_idempotently(request):
+    dynamo_store(request)  # creates it once
+    client = boto3.client("dynamodb", region_name="us-east-1")
+
+    assert ensure_table(client, TABLE) == []
+    table = client.describe_table(TableName=TABLE)["Table"]
+    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {"gsi1", "gsi2", "gsi3"}
+    ttl = client.describe_time_to_live(TableName=TABLE)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "ttl")
+    assert table_spec("x")["KeySchema"][0] == {"AttributeName": "pk", "KeyType": "HASH"}
+
+
+def test_it_spreads_jobs_over_shards_and_flags_cut_items(request):
+    store = dynamo_store(request)
+    t = now_second()
+    store.ingest([make_event(at=t, job=f"job-{n}") for n in range(20)])
+    store.ingest([make_event(at=t, job="big", detail={"blob": "y" * 450_000})])
+
+    items = store.client.scan(TableName=TABLE)["Items"]
+    shards = {i["gsi1pk"]["S"] for i in items if "gsi1pk" in i}
+    big = [i for i in items if i.get("job", {}).get("S") == job_id("big") and "raw" in i]
+    assert len(shards) > 1
+    assert big[0]["truncated"] == {"BOOL": True}
+    assert len(big[0]["raw"]["S"]) < 400 * 1024
+
+
+def test_it_reports_an_unreachable_table_as_unavailable(request, unused_tcp_port):
+    client = boto3.client(
+        "dynamodb", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{unused_tcp_port}",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )  # fmt: skip
+    store = DynamoStore(client=client, table_name=TABLE)
+
+    with pytest.raises(StoreUnavailable):
+        store.ingest([make_event(at=now_second())])
+    with pytest.raises(StoreUnavailable):
+        store.latest_jobs(accounts=ALL, limit=10, cursor=None, filters=NO_FILTER)
+
+
+@pytest.mark.django_db
+def test_it_serves_dynamodb_jobs_through_the_api(request, settings, client, django_user_model):
+    dynamo_store(request)  # the moto table for the store get_store() makes
+    settings.EDOBS_STORE, settings.EDOBS_TABLE_NAME = "dynamodb", TABLE
+    reset_stores()
+    request.addfinalizer(reset_stores)
+    bodies = [envelope(at=now_second(), job="api-job"), envelope(at=now_second(), job=None)]
+
+    report = event_ingest(messages=[InboundMessage(body=json.dumps(b)) for b in bodies])
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(admin)
+    response = client.get("/api/jobs")
+
+    assert report.outcomes == ["stored", "stored"]
+    assert response.status_code == 200
+    assert [job["id"] for job in response.json()["results"]] == [job_id("api-job")]
+    events = client.get(f"/api/jobs/{job_id('api-job')}/events").json()
+    assert [e["id"] for e in events["results"]] == [bodies[0]["id"]]
+    assert not Event.objects.exists()
+
+
+def test_it_retries_a_summary_that_another_writer_moved(request):
+    """Another worker updates the job between this one's read and write: nothing is lost."""
+    other = dynamo_store(request)
+    t = now_second()
+    failed = make_event(at=t + timedelta(seconds=5), status="FAILED")
+
+    class Raced(DynamoStore):
+        raced = False
+
+        def _read_summaries(self, job_ids):
+            found = super()._read_summaries(job_ids)
+            if not self.raced:
+                self.raced = True
+                other.ingest([failed])
+            return found
+
+    store = Raced(client=other.client, table_name=TABLE, retention_hours=24)
+    running = make_event(at=t, status="RUNNING")
+
+    assert store.ingest([running]) == ["stored"]
+
+    job = store.get_job(job_id(), accounts=ALL)
+    assert (job.status, job.event_count, job.latest.id) == ("FAILED", 2, failed.id)
+    assert [e.id for e in all_job_events(store, job_id(), limit=10)] == [running.id, failed.id]
