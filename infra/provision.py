@@ -215,5 +215,7 @@ def _ensure_table(plan: Plan, dynamodb) -> None:
         except ClientError:
             plan.record("table", plan.table_name, "created")
         return
-    action = ensure_table(dynamodb, plan.table_name)
-    plan.record("table", plan.table_name, action)
+    done = ensure_table(dynamodb, plan.table_name)
+    created = any(line.startswith("created") for line in done)
+    action = "created" if created else ("updated" if done else "unchanged")
+    plan.record("table", plan.table_name, action, "; ".join(done))
