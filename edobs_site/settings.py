@@ -37,8 +37,6 @@ def envlist(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-
-
 def local_secret_key() -> str:
     """A random key made once per checkout, for local and demo use only (check events.E002)."""
     path = VAR_DIR / "secret_key"
@@ -177,7 +175,7 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "edobs API",
-    "DESCRIPTION": "Jobs, events, timelines and the inferred architecture of event-driven workflows.",
+    "DESCRIPTION": "Jobs, events, timelines and the architecture of event-driven workflows.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],

@@ -56,8 +56,8 @@ class Plan:
         return f"{self.queue_name}-dlq"
 
     def event_pattern(self) -> dict[str, Any]:
-        sources = sorted(set(self.sources) | ({STATUS_SOURCE} if self.with_status_events else set()))
-        return {"source": sources}
+        extra = {STATUS_SOURCE} if self.with_status_events else set()
+        return {"source": sorted(set(self.sources) | extra)}
 
     def record(self, resource: str, name: str, action: str, detail: str = "") -> None:
         if self.dry_run:

@@ -14,10 +14,10 @@ class Command(BaseCommand):
     help = "Put the demo workflow's traffic on the bus (DESIGN section 7)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--jobs", type=int, default=10, help="how many jobs; 0 runs until stopped")
+        parser.add_argument("--jobs", type=int, default=10, help="jobs; 0: until stopped")
         parser.add_argument("--concurrency", type=int, default=3, help="jobs running at once")
         parser.add_argument("--fail-rate", type=float, default=0.1, help="share of jobs that fail")
-        parser.add_argument("--speed", type=float, default=1.0, help="time compression; 0: no delays")
+        parser.add_argument("--speed", type=float, default=1.0, help="time compression; 0: none")
         parser.add_argument("--seed", type=int, default=None, help="same seed, same traffic")
 
     def handle(self, *args, jobs, concurrency, fail_rate, speed, seed, **options):
