@@ -28,7 +28,10 @@ urlpatterns = [
         "schema",
         SpectacularAPIView.as_view(
             renderer_classes=[
-                OpenApiJsonRenderer, OpenApiJsonRenderer2, OpenApiYamlRenderer, OpenApiYamlRenderer2
+                OpenApiJsonRenderer,
+                OpenApiJsonRenderer2,
+                OpenApiYamlRenderer,
+                OpenApiYamlRenderer2,
             ]
         ),
         name="api-schema",
