@@ -15,7 +15,7 @@ from django.db.models import Q, QuerySet
 from ..correlation import correlate
 from ..envelope import NormalisedEvent, parse_time
 from ..models import Event, Job
-from ..summary import JobSummary, LatestEvent, apply_events
+from ..summary import JobSummary, LatestEvent, apply_events, new_summary
 from .base import (
     Accounts,
     JobFilter,
@@ -27,6 +27,7 @@ from .base import (
     decode_cursor,
     encode_cursor,
 )
+from .orm_sql import insert_new, upsert
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,13 @@ SUMMARY_FIELDS = [
     "execution_arn", "status", "status_at", "started_at", "stopped_at", "error", "cause",
     "first_event_at", "last_event_at", "event_count",
 ]  # fmt: skip
+JOB_COLUMNS = ["id", "state_machine", "name", "account", "region"]
+EVENT_COLUMNS = [
+    "event_id", "job", "source", "detail_type", "account", "region", "time", "received_at", "fn",
+    "raw", "batch",
+]  # fmt: skip
+JOB_ROW = [*JOB_COLUMNS, *SUMMARY_FIELDS, "latest_event"]  # what _summary_values gives
+BLANK_FOR_NONE = ("execution_arn", "status", "error", "cause")  # text columns: "" means unset
 
 
 class OrmStore:
@@ -67,27 +75,47 @@ class OrmStore:
 
     def _insert(self, events: list[NormalisedEvent]) -> dict[str, int]:
         """Insert what is new; returns {event id: seq} of the rows this call inserted."""
-        jobs = {e.job: e for e in events if e.job}
-        self._jobs().bulk_create([_job_row(e) for e in jobs.values()], ignore_conflicts=True)
-        batch = uuid.uuid4()
-        self._events().bulk_create([_event_row(e, batch) for e in events], ignore_conflicts=True)
-        rows = self._events().filter(event_id__in=[e.id for e in events], batch=batch)
-        return dict(rows.values_list("event_id", "seq"))
+        connection = connections[self.using]
+        new = {e.job: e for e in events if e.job}
+        jobs = [_summary_values(new_summary(new[job]), None) for job in sorted(new)]
+        insert_new(connection, Job, JOB_ROW, jobs, conflict="id")
+        batch = uuid.uuid4()  # still filled in: the column stays NOT NULL
+        rows = [_event_values(e, batch) for e in events]
+        found = insert_new(
+            connection,
+            Event,
+            EVENT_COLUMNS,
+            rows,
+            conflict="event_id",
+            returning=("event_id", "seq"),
+        )
+        return dict(found)
 
     def _touch_jobs(self, events: list[NormalisedEvent], seqs: dict[str, int]) -> None:
+        """Merge this call's events into their jobs' summaries, the rows locked meanwhile."""
         by_job: dict[str, list[NormalisedEvent]] = defaultdict(list)
         for event in events:
             if event.job:
                 by_job[event.job].append(event)
-        rows = self._jobs().select_for_update().in_bulk(list(by_job))
-        for job_id, job_events in by_job.items():
-            row = rows[job_id]
-            summary = apply_events(_summary(row, with_latest=False), job_events)
-            _copy_summary(row, summary, seqs)
-        # A batch touches a few jobs: plain UPDATEs cost far less than bulk_update's CASE WHENs.
-        for row in rows.values():
-            values = {name: getattr(row, name) for name in SUMMARY_FIELDS}
-            self._jobs().filter(pk=row.pk).update(**values, latest_event_id=row.latest_event_id)
+        if not by_job:
+            return
+        current = self._locked_summaries(list(by_job))
+        rows = []
+        for job_id in sorted(by_job):  # jobs in one order across workers: fewer lock waits
+            summary, latest_seq = current[job_id]
+            job_events = by_job[job_id]
+            summary = apply_events(summary, job_events)
+            latest_seq = seqs[summary.latest.id] if summary.latest else latest_seq
+            rows.append(_summary_values(summary, latest_seq))
+        # One statement for every touched job (the rows exist: _insert created them).
+        update = JOB_ROW[len(JOB_COLUMNS) :]
+        upsert(connections[self.using], Job, JOB_ROW, rows, key="id", update=update)
+
+    def _locked_summaries(self, job_ids: list[str]) -> dict[str, tuple[JobSummary, int | None]]:
+        """{job id: (summary without its latest event, latest event seq)}, rows locked on PG."""
+        rows = self._jobs().select_for_update().filter(id__in=job_ids)
+        found = rows.values_list(*JOB_COLUMNS, *SUMMARY_FIELDS, "latest_event_id")
+        return {row[0]: (_stored_summary(row[:-1]), row[-1]) for row in found}
 
     def latest_jobs(
         self, *, accounts: Accounts, limit: int, cursor: str | None, filters: JobFilter
@@ -255,13 +283,30 @@ def _latest(row: Event) -> LatestEvent:
     )
 
 
-def _copy_summary(row: Job, summary: JobSummary, seqs: dict[str, int]) -> None:
-    for name in SUMMARY_FIELDS:
-        value = getattr(summary, name)
-        setattr(row, name, "" if value is None and name in ("status", "error", "cause") else value)
-    row.execution_arn = summary.execution_arn or ""
-    if summary.latest is not None:
-        row.latest_event_id = seqs[summary.latest.id]
+def _event_values(event: NormalisedEvent, batch: uuid.UUID) -> tuple:
+    """The EVENT_COLUMNS of the row `_event_row` would make, without a model instance."""
+    return (
+        event.id, event.job, event.source, event.detail_type, event.account, event.region,
+        event.time, event.received_at, (event.fn or "")[:200], event.raw, batch,
+    )  # fmt: skip
+
+
+def _stored_summary(values: Sequence[Any]) -> JobSummary:
+    """A JobSummary from the JOB_COLUMNS + SUMMARY_FIELDS of a job row."""
+    fields = dict(zip([*JOB_COLUMNS, *SUMMARY_FIELDS], values, strict=True))
+    for name in BLANK_FOR_NONE:
+        fields[name] = fields[name] or None
+    return JobSummary(**fields)
+
+
+def _summary_values(summary: JobSummary, latest_seq: int | None) -> tuple:
+    """The JOB_COLUMNS + SUMMARY_FIELDS + latest event of a job row, from its summary."""
+    return (*[_column(summary, name) for name in [*JOB_COLUMNS, *SUMMARY_FIELDS]], latest_seq)
+
+
+def _column(summary: JobSummary, name: str) -> Any:
+    value = getattr(summary, name)
+    return (value or "") if name in BLANK_FOR_NONE else value
 
 
 def _job_cursor(job: JobSummary) -> str:
