@@ -3,11 +3,13 @@
     .venv/bin/python bench/fanout.py [--clients 100 500] [--rate 200] [--seconds 10]
 
 One daphne process with the Redis channel layer (redis-server started here, on a free port),
-N logged-in WebSocket clients on /ws/events/ (asyncio + websockets, in this process), and a
+N logged-in WebSocket clients on /ws/events/ (asyncio + websockets, no compression, spread over
+--procs client processes with a loop each, so one client loop is not what is measured), and a
 producer thread storing events through services.event_ingest at --rate events/s in batches of
 10 (as the worker does).  The store is wrapped so the moment each event is stored (after the
-commit, before publishing) is known; both ends read the same monotonic clock.  Reports p50/p99
-of (last client's receipt - stored) and the events/s fully delivered to every client.
+commit, before publishing) is known; all processes read the same system-wide monotonic clock
+(CLOCK_MONOTONIC on Linux).  Reports p50/p99 of (last client's receipt - stored) and the
+events/s fully delivered to every client.
 
 `run()` (for `make bench`) runs this file in a subprocess, so its Django settings (Redis layer,
 scratch SQLite) never mix with other benches, and returns `{name: {"value", "unit", "target",
@@ -42,9 +44,10 @@ def main() -> int:
     parser.add_argument("--clients", type=int, nargs="+", default=[100, 500])
     parser.add_argument("--rate", type=float, default=200.0, help="events/s stored")
     parser.add_argument("--seconds", type=float, default=10.0, help="producing time per size")
+    parser.add_argument("--procs", type=int, default=4, help="client processes")
     parser.add_argument("--json", action="store_true", help="print run()'s dict as JSON only")
     args = parser.parse_args()
-    results = measure(clients=args.clients, rate=args.rate, seconds=args.seconds)
+    results = measure(clients=args.clients, rate=args.rate, seconds=args.seconds, procs=args.procs)
     if args.json:
         print(json.dumps(results))
     else:
@@ -63,7 +66,7 @@ def run(clients: tuple[int, ...] = (100, 500), rate: float = 200.0, seconds: flo
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def measure(*, clients: list[int], rate: float, seconds: float) -> dict:
+def measure(*, clients: list[int], rate: float, seconds: float, procs: int = 4) -> dict:
     from tests.services import RedisServer, free_port
 
     redis = RedisServer().start()
@@ -80,7 +83,7 @@ def measure(*, clients: list[int], rate: float, seconds: float) -> dict:
     results: dict = {}
     try:
         for count in clients:
-            figures = asyncio.run(one_size(port, session_key, count, rate, seconds))
+            figures = asyncio.run(one_size(port, session_key, count, rate, seconds, procs))
             results |= named(count, figures)
     finally:
         daphne.terminate()
@@ -179,46 +182,93 @@ class Receipts:
         self.count[event_id] = self.count.get(event_id, 0) + 1
         self.last[event_id] = now
 
+    def state(self) -> dict:
+        return {"count": self.count, "last": self.last, "lagged": self.lagged,
+                "frames": self.frames, "last_frame_at": self.last_frame_at}  # fmt: skip
+
+    def merge(self, state: dict) -> None:
+        """Add another process's receipts (its clients are distinct from ours)."""
+        for event_id, count in state["count"].items():
+            self.count[event_id] = self.count.get(event_id, 0) + count
+            self.last[event_id] = max(self.last.get(event_id, 0.0), state["last"][event_id])
+        self.lagged += state["lagged"]
+        self.frames += state["frames"]
+        self.last_frame_at = max(self.last_frame_at, state["last_frame_at"])
+
     def complete(self, ids) -> int:
         return sum(1 for event_id in ids if self.count.get(event_id) == self.clients)
 
 
-async def one_size(port: int, session_key: str, clients: int, rate: float, seconds: float):
-    import websockets
+async def one_size(port: int, session_key: str, clients: int, rate: float, seconds: float,
+                   procs: int = 4) -> dict:  # fmt: skip
+    """Clients in `procs` processes (own loop each), so the bench measures the server."""
+    import multiprocessing
 
-    receipts = Receipts(clients)
     url, origin = f"ws://127.0.0.1:{port}/ws/events/", f"http://127.0.0.1:{port}"
-    headers = {"Cookie": f"sessionid={session_key}"}
-    gate = asyncio.Semaphore(50)
-
-    async def client(ready: asyncio.Event, done: asyncio.Event) -> None:
-        async with gate:
-            ws = await websockets.connect(url, origin=origin, additional_headers=headers,
-                                          max_queue=None)  # fmt: skip
-        async with ws:
-            ready.set()
-            receiver = asyncio.create_task(_receive(ws, receipts))
-            await done.wait()
-            receiver.cancel()
-
-    done = asyncio.Event()
-    readies = [asyncio.Event() for _ in range(clients)]
-    tasks = [asyncio.create_task(client(ready, done)) for ready in readies]
-    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 120)
-    await asyncio.sleep(1)
-    STORED.clear()
-    started = time.monotonic()
-    produced = await asyncio.to_thread(produce, rate, seconds)
-    produce_seconds = time.monotonic() - started
-    drain_deadline = time.monotonic() + 15
-    while receipts.complete(produced) < len(produced) and time.monotonic() < drain_deadline:
-        await asyncio.sleep(0.1)
-    done.set()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    context = multiprocessing.get_context("spawn")
+    shares = [clients // procs + (i < clients % procs) for i in range(procs)]
+    pipes, workers = [], []
+    for share in filter(None, shares):
+        here, there = context.Pipe()
+        args = (there, url, origin, session_key, share)
+        worker = context.Process(target=client_process, args=args, daemon=True)
+        worker.start()
+        pipes.append(here)
+        workers.append(worker)
+    try:
+        for pipe in pipes:  # "ready": all of that process's clients are connected
+            if not pipe.poll(120):
+                raise TimeoutError("clients did not connect")
+            pipe.recv()
+        await asyncio.sleep(1)
+        STORED.clear()
+        started = time.monotonic()
+        produced = await asyncio.to_thread(produce, rate, seconds)
+        produce_seconds = time.monotonic() - started
+        for pipe in pipes:
+            pipe.send(produced)
+        receipts = Receipts(clients)
+        for pipe in pipes:
+            receipts.merge(pipe.recv())
+    finally:
+        for worker in workers:
+            worker.join(10)
+            if worker.is_alive():
+                worker.kill()
     figures = summarise(receipts, produced, produce_seconds)
     # Every frame any client got (events x clients), per second until the last one arrived.
     figures["frames_per_s"] = receipts.frames / max(1e-9, receipts.last_frame_at - started)
     return figures
+
+
+def client_process(pipe, url: str, origin: str, session_key: str, clients: int) -> None:
+    """One client process: connect, report ready, receive until told which ids to expect."""
+    asyncio.run(_clients(pipe, url, origin, session_key, clients))
+
+
+async def _clients(pipe, url: str, origin: str, session_key: str, clients: int) -> None:
+    import websockets
+
+    receipts = Receipts(clients)
+    headers = {"Cookie": f"sessionid={session_key}"}
+    gate = asyncio.Semaphore(12)  # ~50 handshakes at once over 4 processes, as one loop did
+
+    async def connect():
+        async with gate:
+            return await websockets.connect(url, origin=origin, additional_headers=headers,
+                                            max_queue=None, compression=None)  # fmt: skip
+
+    sockets = await asyncio.wait_for(asyncio.gather(*(connect() for _ in range(clients))), 120)
+    receivers = [asyncio.create_task(_receive(ws, receipts)) for ws in sockets]
+    pipe.send("ready")
+    produced = await asyncio.to_thread(pipe.recv)
+    drain_deadline = time.monotonic() + 15
+    while receipts.complete(produced) < len(produced) and time.monotonic() < drain_deadline:
+        await asyncio.sleep(0.1)
+    for receiver in receivers:
+        receiver.cancel()
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    pipe.send(receipts.state())
 
 
 async def _receive(ws, receipts: Receipts) -> None:

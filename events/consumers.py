@@ -49,13 +49,16 @@ class Outbox:
         self.queue.put_nowait(frame)
 
     async def get(self) -> list[str]:
-        """The next frame, preceded by a `lagged` notice when frames were dropped before it."""
-        frame = await self.queue.get()
+        """Every queued frame (waiting for one), preceded by a `lagged` notice when frames
+        were dropped before them: one wakeup of the sender per burst, not per frame."""
+        frames = [await self.queue.get()]
+        while not self.queue.empty():
+            frames.append(self.queue.get_nowait())
         if not self.missed:
-            return [frame]
+            return frames
         notice = json.dumps({"type": "lagged", "missed": self.missed})
         self.missed = 0
-        return [notice, frame]
+        return [notice, *frames]
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -105,6 +108,19 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     def job_id(self) -> str:
         return ""
+
+    async def dispatch(self, message: dict) -> None:
+        """Hand `events.created` straight to its handler.
+
+        Channels' dispatch runs close_old_connections in the sync thread before every handler:
+        a thread hop per consumer per published batch (100 clients at 20 batches/s is 2,000
+        hops/s, about an eighth of daphne's CPU in a profile).  events_created never touches
+        the database, so it skips that; every other message keeps the default.
+        """
+        if message.get("type") == broadcast.MESSAGE_TYPE:
+            await self.events_created(message)
+            return
+        await super().dispatch(message)
 
     async def events_created(self, message: dict) -> None:
         for event_id, frame in message["events"]:
