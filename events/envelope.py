@@ -150,6 +150,27 @@ def validate_envelope(envelope: dict[str, Any]) -> None:
         raise MalformedEvent("'id' is longer than 128 characters")
 
 
+def stored_event(
+    raw: dict[str, Any], *, id: str, source: str, detail_type: str, account: str, region: str,
+    time: datetime, received_at: datetime,
+) -> NormalisedEvent:  # fmt: skip
+    """A stored envelope back as a normalised event (it was validated when it was ingested)."""
+    detail = raw.get("detail") if isinstance(raw.get("detail"), dict) else {}
+    return NormalisedEvent(
+        id=id,
+        source=source,
+        detail_type=detail_type,
+        account=account,
+        region=region,
+        time=time,
+        resources=raw.get("resources") or [],
+        detail=detail,
+        raw=raw,
+        correlation=correlate(detail, source=source),
+        received_at=received_at,
+    )
+
+
 def parse_envelope(
     body: str | bytes | dict[str, Any],
     *,

@@ -35,8 +35,7 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from django.conf import settings
 
-from ..correlation import correlate
-from ..envelope import NormalisedEvent, iso
+from ..envelope import NormalisedEvent, iso, stored_event
 from ..summary import JobSummary, LatestEvent, apply_events
 from .base import (
     Accounts,
@@ -542,21 +541,11 @@ def _summary(item: dict[str, Any]) -> JobSummary:
 
 
 def _event(item: dict[str, Any]) -> NormalisedEvent:
-    raw = json.loads(item["raw"])
-    detail = raw.get("detail") if isinstance(raw.get("detail"), dict) else {}
-    return NormalisedEvent(
-        id=item["id"],
-        source=item["source"],
-        detail_type=item["detail_type"],
-        account=item["account"],
-        region=item["region"],
-        time=_time(item["time"]),
-        resources=raw.get("resources") or [],
-        detail=detail,
-        raw=raw,
-        correlation=correlate(detail, source=item["source"]),
-        received_at=_time(item["received"]),
-    )
+    return stored_event(
+        json.loads(item["raw"]), id=item["id"], source=item["source"],
+        detail_type=item["detail_type"], account=item["account"], region=item["region"],
+        time=_time(item["time"]), received_at=_time(item["received"]),
+    )  # fmt: skip
 
 
 def _visible(item: dict[str, Any], accounts: Accounts) -> bool:

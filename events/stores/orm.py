@@ -12,8 +12,7 @@ from typing import Any
 from django.db import DatabaseError, connections, transaction
 from django.db.models import Q, QuerySet
 
-from ..correlation import correlate
-from ..envelope import NormalisedEvent, parse_time
+from ..envelope import NormalisedEvent, parse_time, stored_event
 from ..models import Event, Job
 from ..summary import JobSummary, LatestEvent, apply_events, new_summary
 from .base import (
@@ -232,21 +231,10 @@ def _event_row(event: NormalisedEvent, batch: uuid.UUID) -> Event:
 
 
 def _event(row: Event) -> NormalisedEvent:
-    raw: dict[str, Any] = row.raw
-    detail = raw.get("detail") if isinstance(raw.get("detail"), dict) else {}
-    return NormalisedEvent(
-        id=row.event_id,
-        source=row.source,
-        detail_type=row.detail_type,
-        account=row.account,
-        region=row.region,
-        time=row.time,
-        resources=raw.get("resources") or [],
-        detail=detail,
-        raw=raw,
-        correlation=correlate(detail, source=row.source),
-        received_at=row.received_at,
-    )
+    return stored_event(
+        row.raw, id=row.event_id, source=row.source, detail_type=row.detail_type,
+        account=row.account, region=row.region, time=row.time, received_at=row.received_at,
+    )  # fmt: skip
 
 
 def _summary(row: Job, *, with_latest: bool = True) -> JobSummary:
