@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from infra.instrument import parse_execution_arn as _parse_arn
+
 STATUS_SOURCE = "aws.states"
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
@@ -37,20 +39,11 @@ class Correlation:
 def parse_execution_arn(arn: Any) -> tuple[str, str] | None:
     """(state machine, execution name) of a standard or express execution ARN, else None.
 
-    `arn:aws:states:R:A:execution:SM:NAME` and `arn:aws:states:R:A:express:SM:NAME:UUID`.
-    Map-run children (`SM/MAPRUN:CHILD`) keep the whole `SM/MAPRUN` as their state machine.
+    The instrumentation kit's parser (pure, no dependencies), so producers and edobs can never
+    disagree on what an execution ARN is.
     """
-    if not isinstance(arn, str):
-        return None
-    parts = arn.split(":")
-    if len(parts) < 8 or parts[0] != "arn" or parts[2] != "states":
-        return None
-    kind, machine, name = parts[5], parts[6], parts[7]
-    if kind not in ("execution", "express") or not machine or not name:
-        return None
-    if kind == "execution" and len(parts) != 8:
-        return None
-    return machine, name
+    ref = _parse_arn(arn)
+    return (ref.state_machine, ref.name) if ref else None
 
 
 def _ms(value: Any) -> datetime | None:

@@ -70,3 +70,17 @@ def postgres_url():
 def chromium_path():
     """Path of Debian's chromium; launch it with CHROMIUM_ARGS / CHROMIUM_HEADLESS_FLAGS."""
     return need(chromium_binary)
+
+
+@pytest.fixture
+def moto_endpoint():
+    """http://127.0.0.1:PORT of moto's server, for code in other processes (AWS_ENDPOINT_URL)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

@@ -19,7 +19,6 @@ from pathlib import Path
 import boto3
 import pytest
 import websockets
-from moto.server import ThreadedMotoServer
 
 from tests.events.conftest import sample_lines, send_bodies
 from tests.services import free_port
@@ -44,22 +43,11 @@ print(session.session_key)
 
 
 @pytest.fixture
-def moto_url():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def live_env(tmp_path, redis_url, moto_url):
+def live_env(tmp_path, redis_url, moto_endpoint):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EDOBS_", "DATABASE_"))}
     env.update(
         DJANGO_SETTINGS_MODULE="edobs_site.settings", EDOBS_VAR_DIR=str(tmp_path),
-        REDIS_URL=redis_url, AWS_ENDPOINT_URL=moto_url, AWS_ACCESS_KEY_ID="testing",
+        REDIS_URL=redis_url, AWS_ENDPOINT_URL=moto_endpoint, AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1", EDOBS_QUEUE_NAME=QUEUE,
         DJANGO_SECRET_KEY="live-test-secret", PYTHONUNBUFFERED="1",
     )  # fmt: skip
@@ -132,8 +120,8 @@ async def listen(url: str, origin: str, cookie: str, expected: int, ready) -> li
     return events
 
 
-def test_it_streams_each_event_once_in_order_across_processes(tmp_path, live_env, moto_url):
-    sqs = boto3.client("sqs", endpoint_url=moto_url, region_name="us-east-1")
+def test_it_streams_each_event_once_in_order_across_processes(tmp_path, live_env, moto_endpoint):
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1")
     queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
     manage(live_env, "migrate", "--noinput")
     session_key = manage(live_env, "shell", "-c", SESSION_SCRIPT).strip().splitlines()[-1]

@@ -17,7 +17,6 @@ import boto3
 import pytest
 from django.core.management import call_command
 from django.db import connection
-from moto.server import ThreadedMotoServer
 
 from events.models import Event, Job, RejectedMessage
 from events.stores import get_store
@@ -185,25 +184,14 @@ def _run(*args: str, env: dict) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-@pytest.fixture
-def moto_server():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.mark.slow
-def test_it_finishes_cleanly_on_sigterm(moto_server, tmp_path):
-    client = boto3.client("sqs", region_name="us-east-1", endpoint_url=moto_server)
+def test_it_finishes_cleanly_on_sigterm(moto_endpoint, tmp_path):
+    client = boto3.client("sqs", region_name="us-east-1", endpoint_url=moto_endpoint)
     url = client.create_queue(QueueName=QUEUE_NAME)["QueueUrl"]
     db = tmp_path / "edobs.sqlite3"
     env = {
         **os.environ,
-        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_ENDPOINT_URL": moto_endpoint,
         "EDOBS_QUEUE_URL": url,
         "EDOBS_VAR_DIR": str(tmp_path),
         "DATABASE_URL": f"sqlite:///{db}",

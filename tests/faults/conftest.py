@@ -8,23 +8,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from tests.conftest import need
 from tests.services import PostgresServer, RedisServer
 
 from .harness import Queues, Workers, make_queues, manage, worker_env
-
-
-@pytest.fixture
-def moto_endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
