@@ -17,13 +17,12 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from . import broadcast, live, selectors
+from . import broadcast, live, selectors, tracking
 from .groups import job_group, stream_groups
 
 logger = logging.getLogger(__name__)
@@ -95,6 +94,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             channel_name=self.channel_name, user=user, path=self.scope.get("path", ""),
             job_id=self.job_id(), client=self.client(), user_agent=self.user_agent(),
         )  # fmt: skip
+        tracking.tracker().opened(self.channel_name)
         await self.accept()
         await self.send_snapshot(user)
         self.sender = asyncio.create_task(self.drain())
@@ -134,22 +134,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=CLOSE_BY_ADMIN)
 
     async def drain(self) -> None:
-        sent, reported, last_touch = 0, 0, time.monotonic()
         while True:
-            for frame in await self.outbox.get():
+            frames = await self.outbox.get()
+            for frame in frames:
                 await self.send(text_data=frame)
-                sent += 1
-            if time.monotonic() - last_touch >= settings.EDOBS_WS_TOUCH_SECONDS:
-                await self.touch(sent - reported)
-                reported, last_touch = sent, time.monotonic()
-
-    async def touch(self, new_messages: int) -> None:
-        try:
-            await database_sync_to_async(live.connection_touch)(
-                channel_name=self.channel_name, new_messages=new_messages
-            )
-        except Exception:
-            logger.exception("could not update connection %s", self.channel_name)
+            tracking.tracker().sent(self.channel_name, len(frames))
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "sender", None) is not None:
@@ -158,6 +147,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                 await self.sender
         for group in getattr(self, "joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
+        tracking.tracker().closed(self.channel_name)
         await database_sync_to_async(live.connection_close)(channel_name=self.channel_name)
 
     def client(self) -> str:

@@ -12,6 +12,7 @@ import threading
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -37,11 +38,14 @@ def connection_open(
     )  # fmt: skip
 
 
-def connection_touch(*, channel_name: str, new_messages: int) -> None:
-    """Add to messages_sent and refresh last_seen (callers batch this: every few seconds)."""
-    Connection.objects.filter(channel_name=channel_name).update(
-        messages_sent=F("messages_sent") + new_messages, last_seen=timezone.now()
-    )
+def connections_touch(*, counts: dict[str, int]) -> None:
+    """In one transaction: add each connection's new messages and refresh its last_seen."""
+    now = timezone.now()
+    with transaction.atomic():
+        for channel_name, new_messages in counts.items():
+            Connection.objects.filter(channel_name=channel_name).update(
+                messages_sent=F("messages_sent") + new_messages, last_seen=now
+            )
 
 
 def connection_close(*, channel_name: str) -> None:

@@ -5,6 +5,7 @@ Events are stored through services.event_ingest, so the real publish path is exe
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -207,6 +208,30 @@ async def test_it_tracks_the_connection_while_it_is_open(member):
     finally:
         await communicator.disconnect()
     assert await sync_to_async(Connection.objects.count)() == 0
+
+
+async def test_it_records_the_frames_each_connection_was_sent(settings, member):
+    settings.EDOBS_WS_TOUCH_SECONDS = 0.05
+    communicator = await connect("/ws/events/", member)
+    try:
+        bodies = job_bodies(3)
+        await ingest(bodies)
+        assert await event_ids(communicator, 3) == ids_of(bodies)
+        row = await _connection_when(lambda row: row.messages_sent == 3)
+        assert row.messages_sent == 3
+        assert row.last_seen > row.connected_at
+    finally:
+        await communicator.disconnect()
+
+
+async def _connection_when(condition, seconds: float = TIMEOUT) -> Connection:
+    """The connection row once `condition` holds (it is written every few ticks)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        row = await sync_to_async(Connection.objects.get)()
+        if condition(row) or asyncio.get_running_loop().time() > deadline:
+            return row
+        await asyncio.sleep(0.02)
 
 
 async def test_it_closes_a_connection_an_admin_disconnects(superuser, member):
