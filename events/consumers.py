@@ -9,6 +9,9 @@ Slow clients: the group handler only fills a bounded outbox; a sender task drain
 outbox is full the oldest frame is dropped and counted, and the client is told before the next
 frame.  Note that the channel layer itself also drops messages silently for a consumer whose
 channel is full (its `capacity`); that loss cannot be reported here.
+
+Redis lost or restarted: events.tracking closes every socket of the process with 4503, and the
+pages reconnect and reload their snapshot.
 """
 
 from __future__ import annotations
@@ -94,7 +97,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             channel_name=self.channel_name, user=user, path=self.scope.get("path", ""),
             job_id=self.job_id(), client=self.client(), user_agent=self.user_agent(),
         )  # fmt: skip
-        tracking.tracker().opened(self.channel_name)
+        tracking.tracker().opened(self)
         await self.accept()
         await self.send_snapshot(user)
         self.sender = asyncio.create_task(self.drain())

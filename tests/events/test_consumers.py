@@ -16,10 +16,13 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from edobs_site.asgi import application
+from events import tracking
 from events.live import start_inprocess_worker
 from events.models import Connection
 from events.routing import websocket_urlpatterns
+from tests.conftest import need
 from tests.events.conftest import ACCOUNT_B, ingest_bodies, sample_lines
+from tests.services import RedisServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT = 5  # an upper bound for a message to arrive, not a measurement
@@ -232,6 +235,33 @@ async def _connection_when(condition, seconds: float = TIMEOUT) -> Connection:
         if condition(row) or asyncio.get_running_loop().time() > deadline:
             return row
         await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def restartable_redis(settings):
+    """A Redis of its own as REDIS_URL (the layer stays in memory: only the watch reads it)."""
+    server = need(RedisServer)
+    try:
+        server.start()
+        settings.REDIS_URL = server.url
+        yield server
+    finally:
+        server.close()
+
+
+async def test_it_closes_every_socket_when_the_layers_redis_restarts(restartable_redis, member):
+    """A restarted Redis forgot every group: sockets are closed so the pages resynchronise."""
+    sockets = [await connect("/ws/events/", member) for _ in range(3)]
+    try:
+        await asyncio.sleep(tracking.WATCH_SECONDS)  # the watch has read the first run_id
+        await sync_to_async(restartable_redis.stop)()
+        await sync_to_async(restartable_redis.start)()
+        for communicator in sockets:
+            closed = await communicator.receive_output(timeout=TIMEOUT)
+            assert closed == {"type": "websocket.close", "code": tracking.CLOSE_LAYER_LOST}
+    finally:
+        for communicator in sockets:
+            await communicator.disconnect()
 
 
 async def test_it_closes_a_connection_an_admin_disconnects(superuser, member):

@@ -299,6 +299,13 @@ class Counter:
     def stored_ids(self) -> list[str]:
         return [row[0] for row in self._rows("SELECT event_id FROM events_event")]
 
+    def job_event_ids(self, job: str) -> list[str]:
+        """The stored event ids of one job (job ids here come from seeded traffic)."""
+        quoted = job.replace("'", "''")
+        return [row[0] for row in self._rows(
+            f"SELECT event_id FROM events_event WHERE job_id = '{quoted}'"
+        )]  # fmt: skip
+
     def quarantined(self) -> list[tuple[str, str]]:
         return self._rows("SELECT message_id, body FROM events_rejectedmessage")
 
