@@ -101,7 +101,13 @@ class RejectedMessage(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
-        indexes = [models.Index(fields=["message_id"], name="rejected_message_id")]
+        constraints = [
+            # Quarantine is idempotent by SQS message id even when two workers race (an id-less
+            # message, e.g. one quarantined by hand, may repeat).
+            models.UniqueConstraint(
+                fields=["message_id"], condition=~models.Q(message_id=""), name="rejected_once"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.message_id or 'message'}: {self.reason[:60]}"

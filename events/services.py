@@ -122,7 +122,8 @@ def message_quarantine(
                     message_id__in=[row.message_id for row in rows if row.message_id]
                 ).values_list("message_id", flat=True)
             )
-            RejectedMessage.objects.bulk_create(_unseen(rows, known))
+            # A racing worker's row, committed after our read, is skipped by the constraint.
+            RejectedMessage.objects.bulk_create(_unseen(rows, known), ignore_conflicts=True)
     except DatabaseError as exc:
         raise StoreUnavailable(f"quarantine failed: {exc}") from exc
     for index, reason in rejected:

@@ -231,3 +231,22 @@ def _stored(db: Path) -> int:
             return conn.execute("SELECT count(*) FROM events_event").fetchone()[0]
     except sqlite3.OperationalError:
         return 0
+
+
+@pytest.mark.django_db
+def test_it_keeps_one_quarantine_row_per_message_id_even_against_a_racing_worker():
+    from django.db import IntegrityError, transaction
+
+    from events.services import InboundMessage, message_quarantine
+
+    # Two workers can both pass the "already kept?" read; the database refuses the second row.
+    RejectedMessage.objects.create(body="{", reason="not JSON", message_id="m-1")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RejectedMessage.objects.create(body="{", reason="not JSON", message_id="m-1")
+    # ...and message_quarantine, meeting that row, keeps the rest of its batch.
+    batch = [InboundMessage(body="{", message_id="m-1"), InboundMessage(body="[", message_id="")]
+    message_quarantine(messages=batch, rejected=[(0, "not JSON"), (1, "not an object")])
+    message_quarantine(messages=batch[1:], rejected=[(0, "not an object")])
+    assert sorted(RejectedMessage.objects.values_list("message_id", "body")) == [
+        ("", "["), ("", "["), ("m-1", "{"),
+    ]  # fmt: skip
