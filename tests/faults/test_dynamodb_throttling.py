@@ -1,0 +1,177 @@
+"""DynamoDB throttles for a while, then recovers: nothing is lost, nothing is stored twice.
+
+moto never throttles, so a fault-injecting proxy (tests/faults/throttle_proxy.py) stands between
+the code under test and moto's server, and answers DynamoDB's writes and batch reads the way a
+throttled table does while the test holds its window open. Every successful answer is moto's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter as Tally
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from events.stores.dynamodb import DynamoStore
+from infra.table import ensure_table
+from tests.events.store_fixtures import make_event
+
+from .harness import (
+    Counter,
+    Producer,
+    assert_exact,
+    outcome,
+    send,
+    thirds,
+    traffic,
+    wait_for_drain,
+    wait_until,
+    worker_env,
+)
+from .throttle_proxy import ThrottleProxy
+
+EVENTS = 450  # moto copies the whole table on every TransactWriteItems: keep it small
+THROTTLE_SECONDS = 20  # outlasts botocore's own retries of one call (5 attempts)
+REGION = "us-east-1"
+# As events/aws.py configures the workers' clients: botocore retries throttling 4 more times.
+RETRIES = Config(retries={"max_attempts": 5, "mode": "standard"})
+
+
+def dynamodb(endpoint: str):
+    return boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint, config=RETRIES)
+
+
+def scan(client, table: str, **kwargs) -> list[dict]:
+    """Every item of the table (page by page), straight from moto."""
+    items: list[dict] = []
+    request = {"TableName": table, **kwargs}
+    while True:
+        response = client.scan(**request)
+        items += response["Items"]
+        if "LastEvaluatedKey" not in response:
+            return items
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+class DynamoCounter:
+    """harness.Counter's interface over the DynamoDB table (quarantine rows stay in SQLite).
+
+    DynamoStore writes one event item (`pk=EVENT#...`, its `id` attribute) and one marker
+    (`pk=ID#<id>`, `ref` = the event item's sort key) per stored event; an event stored twice
+    would be two event items with the same id (their sort keys carry the arrival time).
+    """
+
+    def __init__(self, *, endpoint: str, table: str, database_url: str) -> None:
+        self.client = dynamodb(endpoint)
+        self.table = table
+        self.database = Counter(database_url)
+
+    def _items(self) -> list[dict]:
+        return scan(self.client, self.table, ProjectionExpression="pk, sk, id, #ref",
+                    ExpressionAttributeNames={"#ref": "ref"})  # fmt: skip
+
+    def stored_ids(self) -> list[str]:
+        return [i["id"]["S"] for i in self._items() if i["pk"]["S"].startswith("EVENT#")]
+
+    def orphans(self) -> tuple[list[str], list[str]]:
+        """(markers without their event item, event items without their marker)."""
+        items = self._items()
+        events = {i["sk"]["S"] for i in items if i["pk"]["S"].startswith("EVENT#")}
+        markers = {i["pk"]["S"].removeprefix("ID#"): i["ref"]["S"] for i in items
+                   if i["pk"]["S"].startswith("ID#")}  # fmt: skip
+        lonely_markers = [event for event, ref in markers.items() if ref not in events]
+        marked = set(markers.values())
+        lonely_events = [sk for sk in events if sk not in marked]
+        return lonely_markers, lonely_events
+
+    def quarantined(self) -> list[tuple[str, str]]:
+        return self.database.quarantined()
+
+    def safe_count(self) -> int:
+        try:
+            return len(self.stored_ids())
+        except Exception:
+            return -1
+
+
+@pytest.fixture
+def proxy(moto_endpoint):
+    with ThrottleProxy(moto_endpoint, seed=7) as running:
+        yield running
+
+
+def table_in(moto_endpoint: str, name: str) -> str:
+    """The project's own table definition, created in moto directly (not through the proxy)."""
+    ensure_table(dynamodb(moto_endpoint), name)
+    return name
+
+
+@pytest.mark.slow
+def test_it_loses_nothing_while_dynamodb_throttles(
+    moto_endpoint, proxy, queues_factory, sqlite_url, tmp_path, start_workers
+):
+    started = time.monotonic()
+    queues = queues_factory(visibility=2)
+    table = table_in(moto_endpoint, f"edobs-throttle-{queues.url.rsplit('-', 1)[-1]}")
+    env = worker_env(
+        queues=queues, var_dir=tmp_path, database_url=sqlite_url,
+        AWS_ENDPOINT_URL=proxy.url, EDOBS_STORE="dynamodb", EDOBS_TABLE_NAME=table,
+    )  # fmt: skip
+    sent = traffic(events=EVENTS, seed=53)
+    counter = DynamoCounter(endpoint=moto_endpoint, table=table, database_url=sqlite_url)
+    before, during, after = thirds(sent.bodies)
+    # One worker: moto's TransactWriteItems is not safe against concurrent writers (it
+    # deep-copies the table mid-write and answers 500); racing workers are scenario 2's job.
+    workers = start_workers(env, 1)
+
+    send(queues, before)
+    assert wait_until(lambda: queues.depth() == (0, 0)), workers.stderr()
+    # The producer keeps the queue fed while every DynamoDB write is throttled.
+    producer = Producer(queues, during + after)
+    producer.start()
+    proxy.throttle(seconds=THROTTLE_SECONDS)
+    producer.finish()
+    wait_for_drain(
+        queues=queues, counter=counter, expected=len(sent.valid_ids), malformed=sent.malformed
+    )
+    workers.stop()
+
+    # Throttled calls are retried by botocore, then by the store, then (if it still fails) by
+    # the worker's backoff and SQS redelivery; which layer absorbs it depends on timing, so the
+    # counts are reported, and what is asserted is that throttling happened and nothing was lost.
+    notes = (
+        f"store_failures={workers.reported('store_failures')} refused={dict(proxy.refused)} "
+        f"partial={dict(proxy.partial)} withheld={dict(proxy.withheld)}"
+    )
+    result = outcome(
+        scenario="dynamodb_throttled_and_back", sent=sent, queues=queues, counter=counter,
+        workers=workers, started=started, notes=notes,
+    )  # fmt: skip
+    assert len(workers.summaries) == 1, workers.stderr()
+    assert proxy.refused["TransactWriteItems"] > 0, notes
+    assert proxy.partial["BatchGetItem"] > 0, notes
+    assert counter.orphans() == ([], []), notes
+    assert_exact(result, sent, counter)
+
+
+def test_purge_deletes_everything_while_batch_writes_come_back_unprocessed(moto_endpoint, proxy):
+    table = table_in(moto_endpoint, "edobs-throttle-purge")
+    store = DynamoStore(client=dynamodb(proxy.url), table_name=table, retention_hours=1)
+    now = datetime.now(UTC).replace(microsecond=0)
+    old = [
+        make_event(at=now - timedelta(hours=3, seconds=i), job=f"old-{i % 4}") for i in range(60)
+    ]
+    new = [make_event(at=now - timedelta(minutes=10, seconds=i), job="new") for i in range(5)]
+    assert store.ingest(old + new) == ["stored"] * 65
+
+    with proxy.throttling():
+        deleted = store.purge(before=now - timedelta(hours=1))
+
+    left = Tally(item["pk"]["S"].split("#", 1)[0] for item in scan(dynamodb(moto_endpoint), table))
+    assert deleted == len(old)
+    assert proxy.partial["BatchWriteItem"] > 0 and proxy.withheld["BatchWriteItem"] > 0
+    # The new job's five events, their five markers and its summary: nothing else.
+    assert left == {"EVENT": 5, "ID": 5, "JOB": 1}, left
