@@ -130,6 +130,7 @@ def ingest(client, url: str, total: int, progress: Progress) -> None:
     while worker.totals.stored < total:
         worker.poll(wait_seconds=0)
         progress.consumed = worker.totals.received
+    worker.close()
     assert worker.totals.store_failures == 0, worker.totals.summary()
 
 

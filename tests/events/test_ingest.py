@@ -131,6 +131,7 @@ def test_it_deletes_nothing_when_the_store_fails_and_stores_the_redelivery_once(
     deadline = time.monotonic() + 30
     while worker.totals.stored < 10 and time.monotonic() < deadline:
         worker.poll(wait_seconds=1)
+    worker.close()  # the deletes of stored batches run in a thread
 
     assert worker.totals.stored == 10
     assert worker.totals.duplicates == 0
