@@ -182,13 +182,15 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Channels: Redis across processes; in-memory only for the single-process demo and tests.
+# The pub/sub layer: a group send is one Redis message per server process, fanned out to its
+# sockets in memory, where the list-based core layer pushes and pops one per socket (at 100
+# sockets and 200 events/s that halved the fan-out's p99: docs/PERFORMANCE.md).  Slow sockets
+# are bounded by the consumers' outbox (EDOBS_WS_QUEUE_SIZE), not by the layer's capacity.
 REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_LAYER_BACKEND = "channels_redis.pubsub.RedisPubSubChannelLayer"
 if REDIS_URL:
     CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
-        }
+        "default": {"BACKEND": REDIS_LAYER_BACKEND, "CONFIG": {"hosts": [REDIS_URL]}},
     }
 else:
     CHANNEL_LAYERS = {

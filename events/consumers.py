@@ -7,8 +7,10 @@ connection rows from events.live.  Messages (DESIGN section 6):
 
 Slow clients: the group handler only fills a bounded outbox; a sender task drains it.  When the
 outbox is full the oldest frame is dropped and counted, and the client is told before the next
-frame.  Note that the channel layer itself also drops messages silently for a consumer whose
-channel is full (its `capacity`); that loss cannot be reported here.
+frame.  The in-memory layer (the single-process demo) also drops messages silently for a
+consumer whose channel is full (its `capacity`); that loss cannot be reported here.  The Redis
+pub/sub layer queues them in this process instead, and the outbox bounds what a slow client
+holds.
 
 Redis lost or restarted: events.tracking closes every socket of the process with 4503, and the
 pages reconnect and reload their snapshot.

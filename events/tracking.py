@@ -4,10 +4,11 @@
   writes every live connection's new count and last_seen in a single transaction every
   EDOBS_WS_TOUCH_SECONDS, so no socket waits on the database between frames (a per-socket write
   queued 100 sockets behind one sync thread and SQLite's write lock: the fan-out's p99 spikes).
-- The Redis behind the channel layer: when it becomes unreachable or restarts (a new run_id, so
-  every group membership is gone), every socket of this process is closed with 4503.  Events
-  published meanwhile were lost to the layer (they are stored); the pages reconnect and reload
-  their snapshot, so nothing stays missing and no socket is left deaf in a forgotten group.
+- The Redis behind the channel layer: when it becomes unreachable or restarts (a new run_id),
+  every socket of this process is closed with 4503.  Events published meanwhile were lost to
+  the layer (they are stored, and pub/sub keeps nothing for a subscriber that was away); the
+  pages reconnect and reload their snapshot, so nothing stays missing and no socket is left
+  listening to a subscription Redis forgot.
 """
 
 from __future__ import annotations

@@ -309,7 +309,7 @@ def test_it_counts_publish_failures_and_keeps_the_events(settings):
 
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": settings.REDIS_LAYER_BACKEND,
             "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},
         }
     }
