@@ -5,16 +5,18 @@ from django.db import migrations, models
 
 def drop_repeats(apps, schema_editor):
     """Keep the first row of each message id, so the unique constraint can be added."""
-    rejected = apps.get_model("events", "RejectedMessage")
+    rejected = apps.get_model("events", "RejectedMessage").objects.using(
+        schema_editor.connection.alias
+    )
     seen = set()
     repeats = []
-    for pk, message_id in rejected.objects.exclude(message_id="").order_by("pk").values_list(
+    for pk, message_id in rejected.exclude(message_id="").order_by("pk").values_list(
         "pk", "message_id"
     ):
         if message_id in seen:
             repeats.append(pk)
         seen.add(message_id)
-    rejected.objects.filter(pk__in=repeats).delete()
+    rejected.filter(pk__in=repeats).delete()
 
 
 class Migration(migrations.Migration):
