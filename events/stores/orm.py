@@ -26,7 +26,7 @@ from .base import (
     decode_cursor,
     encode_cursor,
 )
-from .orm_sql import insert_new, upsert
+from .orm_sql import insert_new, select_locked, upsert
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +112,10 @@ class OrmStore:
 
     def _locked_summaries(self, job_ids: list[str]) -> dict[str, tuple[JobSummary, int | None]]:
         """{job id: (summary without its latest event, latest event seq)}, rows locked on PG."""
-        rows = self._jobs().select_for_update().filter(id__in=job_ids)
-        found = rows.values_list(*JOB_COLUMNS, *SUMMARY_FIELDS, "latest_event_id")
+        found = select_locked(
+            connections[self.using], Job, [*JOB_COLUMNS, *SUMMARY_FIELDS, "latest_event"],
+            key="id", keys=job_ids,
+        )  # fmt: skip
         return {row[0]: (_stored_summary(row[:-1]), row[-1]) for row in found}
 
     def latest_jobs(

@@ -57,6 +57,51 @@ def upsert(
     _insert(connection, model, columns, rows, tail, fetch=False)
 
 
+def select_locked(
+    connection: BaseDatabaseWrapper,
+    model: type[Model],
+    columns: Sequence[str],
+    *,
+    key: str,
+    keys: Sequence[Any],
+) -> list[tuple]:
+    """`columns` of the rows whose `key` is in `keys`, locked until the transaction ends where
+    the database can lock rows (PostgreSQL; SQLite's write transaction locks everything).
+
+    What `select_for_update().filter(key__in=keys).values_list(*columns)` returns, converted
+    by the same field and backend converters, without building a queryset each batch (that
+    was a quarter of the ORM store's ingest time on SQLite).
+    """
+    if not keys:
+        return []
+    table = model._meta.db_table
+    cols = [model._meta.get_field(name).get_col(table) for name in columns]
+    names = ", ".join(_q(connection, col.target.column) for col in cols)
+    marks = ", ".join(["%s"] * len(keys))
+    where = f"{_q(connection, model._meta.get_field(key).column)} IN ({marks})"
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    sql = f"SELECT {names} FROM {_q(connection, table)} WHERE {where}{lock}"
+    converters = [
+        connection.ops.get_db_converters(col) + col.get_db_converters(connection) for col in cols
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(keys))
+        rows = cursor.fetchall()
+    return [
+        tuple(
+            _convert(value, col, found, connection)
+            for value, col, found in zip(row, cols, converters, strict=True)
+        )
+        for row in rows
+    ]
+
+
+def _convert(value: Any, col: Any, converters: list[Callable], connection) -> Any:
+    for converter in converters:
+        value = converter(value, col, connection)
+    return value
+
+
 def _insert(connection, model, columns, rows, tail: str, *, fetch: bool) -> list[tuple]:
     fields = [model._meta.get_field(name) for name in columns]
     names = ", ".join(_q(connection, field.column) for field in fields)

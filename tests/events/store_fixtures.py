@@ -106,7 +106,7 @@ def _truncate(alias: str) -> None:
         cursor.execute("TRUNCATE events_event, events_job RESTART IDENTITY CASCADE")
 
 
-def _postgres_store(request) -> OrmStore:
+def postgres_store(request) -> OrmStore:
     alias = request.getfixturevalue("pg_alias")
     blocker = request.getfixturevalue("django_db_blocker")
     blocker.unblock()
@@ -136,5 +136,5 @@ def store_fixture(request):
     if request.param == "sqlite":  # the django_db mark gives it the test database
         return OrmStore()
     if request.param == "postgres":
-        return _postgres_store(request)
+        return postgres_store(request)
     return dynamo_store(request)

@@ -31,6 +31,7 @@ from tests.events.store_fixtures import (  # noqa: F401  (fixtures)
     make_event,
     now_second,
     pg_alias_fixture,
+    postgres_store,
     store_fixture,
 )
 
@@ -392,3 +393,35 @@ def test_it_retries_a_summary_that_another_writer_moved(request):
     job = store.get_job(job_id(), accounts=ALL)
     assert (job.status, job.event_count, job.latest.id) == ("FAILED", 2, failed.id)
     assert [e.id for e in all_job_events(store, job_id(), limit=10)] == [running.id, failed.id]
+
+
+def test_two_writers_on_postgresql_lose_no_summary_update(request):
+    """Two workers ingest into one job at once: each reads the summary with its row locked,
+    so every event is counted (without the lock, one overwrites the other's count)."""
+    import threading
+
+    store = postgres_store(request)
+    t = now_second()
+    per_writer = 40
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def write(offset: int) -> None:
+        try:
+            barrier.wait()
+            for n in range(per_writer):
+                store.ingest([make_event(at=t + timedelta(milliseconds=2 * n + offset))])
+        except BaseException as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+        finally:
+            connections[store.using].close()
+
+    writers = [threading.Thread(target=write, args=(offset,)) for offset in (0, 1)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(60)
+
+    assert errors == []
+    job = store.get_job(job_id(), accounts=ALL)
+    assert job.event_count == 2 * per_writer
