@@ -33,16 +33,19 @@ class ConnectionTracker:
     def __init__(self) -> None:
         self.consumers: dict[str, object] = {}
         self.unwritten: dict[str, int] = {}
-        self.tasks: list[asyncio.Task] = []
+        # Each task clears its own slot in the same step as it finds no consumer left, so a
+        # socket that opens while one is winding down starts a new one (never none at all).
+        self.writer: asyncio.Task | None = None
+        self.watcher: asyncio.Task | None = None
 
     def opened(self, consumer) -> None:
         self.consumers[consumer.channel_name] = consumer
         self.unwritten[consumer.channel_name] = 0
-        if not any(not task.done() for task in self.tasks):
-            loop = asyncio.get_running_loop()
-            self.tasks = [loop.create_task(self.write_counts())]
-            if settings.REDIS_URL:
-                self.tasks.append(loop.create_task(self.watch_redis(settings.REDIS_URL)))
+        loop = asyncio.get_running_loop()
+        if self.writer is None:
+            self.writer = loop.create_task(self.write_counts())
+        if self.watcher is None and settings.REDIS_URL:
+            self.watcher = loop.create_task(self.watch_redis(settings.REDIS_URL))
 
     def sent(self, channel_name: str, frames: int) -> None:
         if channel_name in self.unwritten:
@@ -55,22 +58,25 @@ class ConnectionTracker:
 
     async def write_counts(self) -> None:
         """Every interval while connections are open; ends with the last of them."""
-        while self.consumers:
-            await asyncio.sleep(settings.EDOBS_WS_TOUCH_SECONDS)
-            counts, self.unwritten = self.unwritten, dict.fromkeys(self.unwritten, 0)
-            try:
-                await database_sync_to_async(live.connections_touch)(counts=counts)
-            except Exception:
-                logger.exception("could not update %d connections", len(counts))
-                for channel_name, frames in counts.items():  # kept for the next write
-                    self.sent(channel_name, frames)
+        try:
+            while self.consumers:
+                await asyncio.sleep(settings.EDOBS_WS_TOUCH_SECONDS)
+                counts, self.unwritten = self.unwritten, dict.fromkeys(self.unwritten, 0)
+                try:
+                    await database_sync_to_async(live.connections_touch)(counts=counts)
+                except Exception:
+                    logger.exception("could not update %d connections", len(counts))
+                    for channel_name, frames in counts.items():  # kept for the next write
+                        self.sent(channel_name, frames)
+        finally:
+            self.writer = None
 
     async def watch_redis(self, url: str) -> None:
         from redis import asyncio as aioredis
 
         client = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-        known = await _run_id(client)
         try:
+            known = await _run_id(client)
             while self.consumers:
                 await asyncio.sleep(WATCH_SECONDS)
                 current = await _run_id(client)
@@ -78,6 +84,7 @@ class ConnectionTracker:
                     await self.close_all(current)
                 known = current
         finally:
+            self.watcher = None
             await client.aclose()
 
     async def close_all(self, run_id: str | None) -> None:

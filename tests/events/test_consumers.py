@@ -264,6 +264,22 @@ async def test_it_closes_every_socket_when_the_layers_redis_restarts(restartable
             await communicator.disconnect()
 
 
+async def test_it_still_watches_redis_for_a_socket_opened_as_the_last_one_closed(
+    restartable_redis, member
+):
+    """A page that navigates closes one socket and opens the next: the watch carries on."""
+    first = await connect("/ws/events/", member)
+    await first.disconnect()
+    second = await connect("/ws/events/", member)
+    try:
+        await asyncio.sleep(tracking.WATCH_SECONDS * 2)  # the first socket's watch has ended
+        await sync_to_async(restartable_redis.stop)()
+        closed = await second.receive_output(timeout=TIMEOUT)
+        assert closed == {"type": "websocket.close", "code": tracking.CLOSE_LAYER_LOST}
+    finally:
+        await second.disconnect()
+
+
 async def test_it_closes_a_connection_an_admin_disconnects(superuser, member):
     communicator = await connect("/ws/events/", member)
     try:
