@@ -5,7 +5,8 @@ connection rows from events.live.  Messages (DESIGN section 6):
 `{"type": "snapshot", "events": [...]}`, `{"type": "event", "event": {...}}`, and
 `{"type": "lagged", "missed": N}` when a slow client lost its oldest messages.
 
-Slow clients: the group handler only fills a bounded outbox; a sender task drains it.  When the
+Slow clients: the group handler only fills a bounded outbox; a sender task drains it, and under
+daphne each send waits while the client's socket is full (edobs_site.backpressure).  When the
 outbox is full the oldest frame is dropped and counted, and the client is told before the next
 frame.  The in-memory layer (the single-process demo) also drops messages silently for a
 consumer whose channel is full (its `capacity`); that loss cannot be reported here.  The Redis

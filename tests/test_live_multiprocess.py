@@ -165,3 +165,88 @@ async def _exchange(port: int, session_key: str, sqs, queue_url: str, bodies: li
         await asyncio.to_thread(send_bodies, sqs, queue_url, bodies[start_at : start_at + 10])
         await asyncio.sleep(0.2)
     return await asyncio.wait_for(listener, BOUND + 5)
+
+
+def many_bodies(count: int) -> list[str]:
+    """`count` events of the samples' first job, each with an envelope id of its own."""
+    from events.envelope import parse_envelope
+
+    first = next(iter(two_jobs().values()))
+    bodies = []
+    for n in range(count):
+        envelope = json.loads(first[n % len(first)])
+        envelope["id"] = f"slow-client-{n:05d}"
+        bodies.append(json.dumps(envelope))
+    assert parse_envelope(bodies[0], default_account="123456789012").job
+    return bodies
+
+
+def test_a_client_that_reads_slowly_is_told_what_it_lost_and_holds_up_no_one(
+    tmp_path, live_env, moto_endpoint
+):
+    """One client stops reading its socket while 1,500 events flow; another reads them all.
+
+    daphne would buffer the stalled client's frames without limit and never report a loss.
+    With backpressure its sender waits on the full socket, its outbox of 16 drops the oldest
+    frames, and when it reads again every event is either received once or counted in a
+    `lagged` notice: nothing is lost silently.
+    """
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1")
+    queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+    env = live_env | {"EDOBS_WS_QUEUE_SIZE": "16"}
+    manage(env, "migrate", "--noinput")
+    session_key = manage(env, "shell", "-c", SESSION_SCRIPT).strip().splitlines()[-1]
+    port = free_port()
+    daphne = start(env, tmp_path, "daphne", [
+        str(Path(sys.executable).with_name("daphne")), "-b", "127.0.0.1", "-p", str(port),
+        "edobs_site.asgi:application",
+    ])  # fmt: skip
+    worker = start(env, tmp_path, "worker", [
+        sys.executable, "manage.py", "consume_events", "--wait", "1",
+    ])  # fmt: skip
+    bodies = many_bodies(1500)
+    try:
+        wait_for_port(port, daphne)
+        fast, slow = asyncio.run(_slow_and_fast(port, session_key, sqs, queue_url, bodies))
+    finally:
+        stop(worker)
+        stop(daphne)
+        for name in ("daphne", "worker"):
+            print(f"--- {name} log ---\n{(tmp_path / f'{name}.log').read_text()[-3000:]}")
+
+    ids = [json.loads(body)["id"] for body in bodies]
+    assert [event["id"] for event in fast] == ids
+    received = [m["event"]["id"] for m in slow if m["type"] == "event"]
+    missed = [m["missed"] for m in slow if m["type"] == "lagged"]
+    assert missed, "the stalled client was never told it lagged"
+    assert len(received) == len(set(received))
+    assert received == [i for i in ids if i in set(received)]  # in order, gaps only
+    assert len(received) + sum(missed) == len(ids)
+    assert received[-1] == ids[-1]  # the newest event still arrives
+
+
+async def _slow_and_fast(port: int, session_key: str, sqs, queue_url: str, bodies: list[str]):
+    url, origin = f"ws://127.0.0.1:{port}/ws/events/", f"http://127.0.0.1:{port}"
+    cookie = {"Cookie": f"sessionid={session_key}"}
+    tiny = socket.socket()
+    tiny.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills after a few frames
+    tiny.connect(("127.0.0.1", port))
+    async with websockets.connect(
+        url, origin=origin, additional_headers=cookie, sock=tiny, max_queue=1
+    ) as slow:
+        ready = asyncio.Event()
+        fast = asyncio.create_task(
+            listen(url, origin, f"sessionid={session_key}", len(bodies), ready)
+        )
+        await asyncio.wait_for(ready.wait(), BOUND)
+        for start_at in range(0, len(bodies), 50):  # moto's queue stays shallow, and fast
+            await asyncio.to_thread(send_bodies, sqs, queue_url, bodies[start_at : start_at + 50])
+            await asyncio.sleep(0.1)
+        fast_events = await asyncio.wait_for(fast, BOUND + 5)
+        # Everything is published by now: read what the stalled client was sent.
+        messages = []
+        while True:
+            try:
+                messages.append(json.loads(await asyncio.wait_for(slow.recv(), 3)))
+            except TimeoutError:
+                return fast_events, messages
