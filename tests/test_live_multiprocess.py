@@ -7,6 +7,7 @@ stands in for SQS, a `websockets` client logged in by session cookie listens.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -91,6 +92,30 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+@contextlib.contextmanager
+def live_stack(env: dict, tmp_path):
+    """Migrate, log a superuser in, start daphne and `consume_events`; yields (port, session
+    key) and stops both at the end, printing the tail of their logs."""
+    manage(env, "migrate", "--noinput")
+    session_key = manage(env, "shell", "-c", SESSION_SCRIPT).strip().splitlines()[-1]
+    port = free_port()
+    daphne = start(env, tmp_path, "daphne", [
+        str(Path(sys.executable).with_name("daphne")), "-b", "127.0.0.1", "-p", str(port),
+        "edobs_site.asgi:application",
+    ])  # fmt: skip
+    worker = start(env, tmp_path, "worker", [
+        sys.executable, "manage.py", "consume_events", "--wait", "1",
+    ])  # fmt: skip
+    try:
+        wait_for_port(port, daphne)
+        yield port, session_key
+    finally:
+        stop(worker)
+        stop(daphne)
+        for name in ("daphne", "worker"):
+            print(f"--- {name} log ---\n{(tmp_path / f'{name}.log').read_text()[-3000:]}")
+
+
 def two_jobs() -> dict[str, list[str]]:
     """The bodies of the first two jobs of the samples, each in its own order."""
     from events.envelope import parse_envelope
@@ -123,33 +148,17 @@ async def listen(url: str, origin: str, cookie: str, expected: int, ready) -> li
 def test_it_streams_each_event_once_in_order_across_processes(tmp_path, live_env, moto_endpoint):
     sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1")
     queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
-    manage(live_env, "migrate", "--noinput")
-    session_key = manage(live_env, "shell", "-c", SESSION_SCRIPT).strip().splitlines()[-1]
-    port = free_port()
-    daphne = start(live_env, tmp_path, "daphne", [
-        str(Path(sys.executable).with_name("daphne")), "-b", "127.0.0.1", "-p", str(port),
-        "edobs_site.asgi:application",
-    ])  # fmt: skip
-    worker = start(live_env, tmp_path, "worker", [
-        sys.executable, "manage.py", "consume_events", "--wait", "1",
-    ])  # fmt: skip
-    try:
-        wait_for_port(port, daphne)
+    with live_stack(live_env, tmp_path) as (port, session_key):
         jobs = two_jobs()
         # Interleave the two jobs, each in its own order.
         bodies = [b for pair in zip(*jobs.values(), strict=False) for b in pair]
         events = asyncio.run(_exchange(port, session_key, sqs, queue_url, bodies))
-        ids = [event["id"] for event in events]
-        assert len(ids) == len(set(ids)) == len(bodies)
-        assert set(ids) == {json.loads(body)["id"] for body in bodies}
-        for job, job_bodies in jobs.items():
-            sent = [json.loads(b)["id"] for b in job_bodies if b in bodies]
-            assert [e["id"] for e in events if e["job"] == job] == sent
-    finally:
-        stop(worker)
-        stop(daphne)
-        for name in ("daphne", "worker"):
-            print(f"--- {name} log ---\n{(tmp_path / f'{name}.log').read_text()[-3000:]}")
+    ids = [event["id"] for event in events]
+    assert len(ids) == len(set(ids)) == len(bodies)
+    assert set(ids) == {json.loads(body)["id"] for body in bodies}
+    for job, job_bodies in jobs.items():
+        sent = [json.loads(b)["id"] for b in job_bodies if b in bodies]
+        assert [e["id"] for e in events if e["job"] == job] == sent
 
 
 async def _exchange(port: int, session_key: str, sqs, queue_url: str, bodies: list[str]):
@@ -194,25 +203,9 @@ def test_a_client_that_reads_slowly_is_told_what_it_lost_and_holds_up_no_one(
     sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1")
     queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
     env = live_env | {"EDOBS_WS_QUEUE_SIZE": "16"}
-    manage(env, "migrate", "--noinput")
-    session_key = manage(env, "shell", "-c", SESSION_SCRIPT).strip().splitlines()[-1]
-    port = free_port()
-    daphne = start(env, tmp_path, "daphne", [
-        str(Path(sys.executable).with_name("daphne")), "-b", "127.0.0.1", "-p", str(port),
-        "edobs_site.asgi:application",
-    ])  # fmt: skip
-    worker = start(env, tmp_path, "worker", [
-        sys.executable, "manage.py", "consume_events", "--wait", "1",
-    ])  # fmt: skip
     bodies = many_bodies(1500)
-    try:
-        wait_for_port(port, daphne)
+    with live_stack(env, tmp_path) as (port, session_key):
         fast, slow = asyncio.run(_slow_and_fast(port, session_key, sqs, queue_url, bodies))
-    finally:
-        stop(worker)
-        stop(daphne)
-        for name in ("daphne", "worker"):
-            print(f"--- {name} log ---\n{(tmp_path / f'{name}.log').read_text()[-3000:]}")
 
     ids = [json.loads(body)["id"] for body in bodies]
     assert [event["id"] for event in fast] == ids
