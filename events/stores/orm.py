@@ -54,9 +54,16 @@ class OrmStore:
         return Event.objects.using(self.using)
 
     def ping(self) -> None:
-        """Raise StoreUnavailable unless the database answers (the worker asks after a failure)."""
+        """Raise StoreUnavailable unless the database would take a write now (the worker asks
+        after a failure, before it receives more).
+
+        In a transaction: SQLite (configured with IMMEDIATE transactions) then takes the write
+        lock, so a database another connection holds locked fails the ping.  A bare SELECT got
+        in under the lock, and the worker kept receiving batches it could not store until
+        their receive counts sent good events to the dead-letter queue.
+        """
         try:
-            with connections[self.using].cursor() as cursor:
+            with transaction.atomic(using=self.using), connections[self.using].cursor() as cursor:
                 cursor.execute("SELECT 1")
         except DatabaseError as exc:
             raise StoreUnavailable(str(exc)) from exc

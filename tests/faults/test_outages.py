@@ -6,6 +6,8 @@ that events certainly arrive while it lasts, whatever the machine's speed.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import time
 
 import pytest
@@ -28,6 +30,9 @@ pytestmark = pytest.mark.slow
 
 EVENTS = 1500
 OUTAGE_SECONDS = 8
+# Long enough that a worker receiving under the lock runs messages up to maxReceiveCount: with
+# a ping that only read, 20 good events went to the dead-letter queue.
+LOCK_SECONDS = 24
 
 
 def test_it_resumes_ingest_when_postgresql_comes_back(
@@ -60,6 +65,54 @@ def test_it_resumes_ingest_when_postgresql_comes_back(
 
     result = outcome(
         scenario="postgresql_down_and_back", sent=sent, queues=queues, counter=counter,
+        workers=workers, started=started,
+        notes=f"store_failures={workers.reported('store_failures')}",
+    )  # fmt: skip
+    assert len(workers.summaries) == 2, workers.stderr()
+    assert workers.reported("store_failures") > 0
+    assert_exact(result, sent, counter)
+
+
+@contextlib.contextmanager
+def sqlite_write_lock(url: str):
+    """Another connection holds SQLite's write lock (a backup, a long admin write)."""
+    holder = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_it_resumes_ingest_when_sqlite_stays_locked(
+    queues_factory, sqlite_url, tmp_path, start_workers
+):
+    started = time.monotonic()
+    queues = queues_factory(visibility=2)
+    # Writes give up after 1 s instead of 20, so the lock fails the store again and again.
+    env = worker_env(
+        queues=queues, var_dir=tmp_path, database_url=sqlite_url, DATABASE_BUSY_TIMEOUT="1"
+    )
+    sent = traffic(events=EVENTS, seed=37)
+    counter = Counter(sqlite_url)
+    before, during, after = thirds(sent.bodies)
+    workers = start_workers(env, 2)
+
+    send(queues, before)
+    assert wait_until(lambda: queues.depth() == (0, 0)), workers.stderr()
+    producer = Producer(queues, during + after)
+    with sqlite_write_lock(sqlite_url):
+        producer.start()
+        time.sleep(LOCK_SECONDS)
+    producer.finish()
+    wait_for_drain(
+        queues=queues, counter=counter, expected=len(sent.valid_ids), malformed=sent.malformed
+    )
+    workers.stop()
+
+    result = outcome(
+        scenario="sqlite_locked", sent=sent, queues=queues, counter=counter,
         workers=workers, started=started,
         notes=f"store_failures={workers.reported('store_failures')}",
     )  # fmt: skip
