@@ -38,25 +38,45 @@ LOCK_SECONDS = 24
 def test_it_resumes_ingest_when_postgresql_comes_back(
     own_postgres, queues_factory, tmp_path, start_workers
 ):
-    started = time.monotonic()
     # An outage several times the visibility timeout: a worker that kept receiving while the
     # database is down would run messages up to maxReceiveCount and into the DLQ.
     queues = queues_factory(visibility=2)
     env = worker_env(queues=queues, var_dir=tmp_path, database_url=own_postgres.url)
     manage("migrate", "--noinput", env=env)
-    sent = traffic(events=EVENTS, seed=31)
-    counter = Counter(own_postgres.url)
-    before, during, after = thirds(sent.bodies)
-    workers = start_workers(env, 2)
+    store_outage(
+        "postgresql_down_and_back", postgres_stopped(own_postgres), OUTAGE_SECONDS,
+        queues=queues, sent=traffic(events=EVENTS, seed=31), counter=Counter(own_postgres.url),
+        workers=start_workers(env, 2),
+    )  # fmt: skip
 
+
+def test_it_resumes_ingest_when_sqlite_stays_locked(
+    queues_factory, sqlite_url, tmp_path, start_workers
+):
+    queues = queues_factory(visibility=2)
+    # Writes give up after 1 s instead of 20, so the lock fails the store again and again.
+    env = worker_env(
+        queues=queues, var_dir=tmp_path, database_url=sqlite_url, DATABASE_BUSY_TIMEOUT="1"
+    )
+    store_outage(
+        "sqlite_locked", sqlite_write_lock(sqlite_url), LOCK_SECONDS,
+        queues=queues, sent=traffic(events=EVENTS, seed=37), counter=Counter(sqlite_url),
+        workers=start_workers(env, 2),
+    )  # fmt: skip
+
+
+def store_outage(scenario: str, fault, seconds: float, *, queues, sent, counter, workers) -> None:
+    """A third of the traffic, then the rest sent while `fault` holds for `seconds`, then
+    drained: every event stored exactly once, and the workers saw the store fail."""
+    started = time.monotonic()
+    before, during, after = thirds(sent.bodies)
     send(queues, before)
     assert wait_until(lambda: queues.depth() == (0, 0)), workers.stderr()
-    own_postgres.stop()
-    # The producer fills the queue (up to its depth limit) while the database is down.
+    # The producer fills the queue (up to its depth limit) while the store is unavailable.
     producer = Producer(queues, during + after)
-    producer.start()
-    time.sleep(OUTAGE_SECONDS)
-    own_postgres.start()
+    with fault:
+        producer.start()
+        time.sleep(seconds)
     producer.finish()
     wait_for_drain(
         queues=queues, counter=counter, expected=len(sent.valid_ids), malformed=sent.malformed
@@ -64,13 +84,21 @@ def test_it_resumes_ingest_when_postgresql_comes_back(
     workers.stop()
 
     result = outcome(
-        scenario="postgresql_down_and_back", sent=sent, queues=queues, counter=counter,
-        workers=workers, started=started,
-        notes=f"store_failures={workers.reported('store_failures')}",
+        scenario=scenario, sent=sent, queues=queues, counter=counter, workers=workers,
+        started=started, notes=f"store_failures={workers.reported('store_failures')}",
     )  # fmt: skip
     assert len(workers.summaries) == 2, workers.stderr()
     assert workers.reported("store_failures") > 0
     assert_exact(result, sent, counter)
+
+
+@contextlib.contextmanager
+def postgres_stopped(server):
+    server.stop()
+    try:
+        yield
+    finally:
+        server.start()
 
 
 @contextlib.contextmanager
@@ -83,42 +111,6 @@ def sqlite_write_lock(url: str):
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-
-
-def test_it_resumes_ingest_when_sqlite_stays_locked(
-    queues_factory, sqlite_url, tmp_path, start_workers
-):
-    started = time.monotonic()
-    queues = queues_factory(visibility=2)
-    # Writes give up after 1 s instead of 20, so the lock fails the store again and again.
-    env = worker_env(
-        queues=queues, var_dir=tmp_path, database_url=sqlite_url, DATABASE_BUSY_TIMEOUT="1"
-    )
-    sent = traffic(events=EVENTS, seed=37)
-    counter = Counter(sqlite_url)
-    before, during, after = thirds(sent.bodies)
-    workers = start_workers(env, 2)
-
-    send(queues, before)
-    assert wait_until(lambda: queues.depth() == (0, 0)), workers.stderr()
-    producer = Producer(queues, during + after)
-    with sqlite_write_lock(sqlite_url):
-        producer.start()
-        time.sleep(LOCK_SECONDS)
-    producer.finish()
-    wait_for_drain(
-        queues=queues, counter=counter, expected=len(sent.valid_ids), malformed=sent.malformed
-    )
-    workers.stop()
-
-    result = outcome(
-        scenario="sqlite_locked", sent=sent, queues=queues, counter=counter,
-        workers=workers, started=started,
-        notes=f"store_failures={workers.reported('store_failures')}",
-    )  # fmt: skip
-    assert len(workers.summaries) == 2, workers.stderr()
-    assert workers.reported("store_failures") > 0
-    assert_exact(result, sent, counter)
 
 
 def test_it_goes_on_ingesting_while_redis_is_down(
