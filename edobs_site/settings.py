@@ -184,8 +184,9 @@ SPECTACULAR_SETTINGS = {
 # Channels: Redis across processes; in-memory only for the single-process demo and tests.
 # The pub/sub layer: a group send is one Redis message per server process, fanned out to its
 # sockets in memory, where the list-based core layer pushes and pops one per socket (at 100
-# sockets and 200 events/s that halved the fan-out's p99: docs/PERFORMANCE.md).  Slow sockets
-# are bounded by the consumers' outbox (EDOBS_WS_QUEUE_SIZE), not by the layer's capacity.
+# sockets and 200 events/s the fan-out's p99 went from 128-437 ms to 102-111 ms:
+# docs/PERFORMANCE.md).  Slow sockets are bounded by the consumers' outbox
+# (EDOBS_WS_QUEUE_SIZE), not by the layer's capacity.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 REDIS_LAYER_BACKEND = "channels_redis.pubsub.RedisPubSubChannelLayer"
 if REDIS_URL:
