@@ -100,7 +100,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             channel_name=self.channel_name, user=user, path=self.scope.get("path", ""),
             job_id=self.job_id(), client=self.client(), user_agent=self.user_agent(),
         )  # fmt: skip
-        tracking.tracker().opened(self)
+        self.tracker = tracking.tracker()  # looked up once, not per frame burst
+        self.tracker.opened(self)
         await self.accept()
         await self.send_snapshot(user)
         self.sender = asyncio.create_task(self.drain())
@@ -144,7 +145,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             frames = await self.outbox.get()
             for frame in frames:
                 await self.send(text_data=frame)
-            tracking.tracker().sent(self.channel_name, len(frames))
+            self.tracker.sent(self.channel_name, len(frames))
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "sender", None) is not None:
@@ -153,7 +154,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                 await self.sender
         for group in getattr(self, "joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
-        tracking.tracker().closed(self.channel_name)
+        if getattr(self, "tracker", None) is not None:
+            self.tracker.closed(self.channel_name)
         await database_sync_to_async(live.connection_close)(channel_name=self.channel_name)
 
     def client(self) -> str:
