@@ -89,8 +89,8 @@ def select_locked(
         rows = cursor.fetchall()
     return [
         tuple(
-            _convert(value, col, found, connection)
-            for value, col, found in zip(row, cols, converters, strict=True)
+            _convert(value, col, col_converters, connection)
+            for value, col, col_converters in zip(row, cols, converters, strict=True)
         )
         for row in rows
     ]

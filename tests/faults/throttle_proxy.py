@@ -91,12 +91,6 @@ class ThrottleProxy:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start_throttling(self) -> None:
-        self._window.set()
-
-    def stop_throttling(self) -> None:
-        self._window.clear()
-
     @property
     def throttling_now(self) -> bool:
         return self._window.is_set()
@@ -104,11 +98,11 @@ class ThrottleProxy:
     @contextmanager
     def throttling(self):
         """Throttle DynamoDB for the duration of the block."""
-        self.start_throttling()
+        self._window.set()
         try:
             yield self
         finally:
-            self.stop_throttling()
+            self._window.clear()
 
     def throttle(self, *, seconds: float) -> None:
         """Throttle DynamoDB for `seconds`, blocking the caller meanwhile."""
@@ -116,7 +110,7 @@ class ThrottleProxy:
             time.sleep(seconds)
 
     def close(self) -> None:
-        self.stop_throttling()
+        self._window.clear()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
