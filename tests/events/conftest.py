@@ -13,7 +13,7 @@ from moto import mock_aws
 from events.models import Team, TeamAccount
 from events.services import InboundMessage, event_ingest
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 ACCOUNT_A = "123456789012"
 ACCOUNT_B = "210987654321"
 QUEUE_NAME = "edobs-events"
