@@ -1,8 +1,10 @@
 """Publish newly stored events to the live stream (the channel-layer groups that may see them).
 
 One channel-layer message per group and ingest batch, `{"type": "events.created", "events":
-[[event id, frame], ...]}`, in storage order.  Each frame is the WebSocket text
+[[event id, frame, job id], ...]}`, in storage order.  Each frame is the WebSocket text
 `{"type": "event", "event": {...}}` encoded once here rather than once per connected client.
+The job id lets a socket waiting for a job not stored yet pick that job's events out of its
+account's stream.
 
 With the in-memory layer (single process), sends must run on the server's event loop: its
 queues are not thread-safe, so the consumers bind that loop (bind_loop) and a worker thread
@@ -47,7 +49,7 @@ def group_messages(events: list[NormalisedEvent]) -> dict[str, dict]:
         frame = event_frame(event)
         for group in event_groups(event):
             message = messages.setdefault(group, {"type": MESSAGE_TYPE, "events": []})
-            message["events"].append([event.id, frame])
+            message["events"].append([event.id, frame, event.job])
     return messages
 
 

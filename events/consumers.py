@@ -29,6 +29,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from . import broadcast, live, selectors, tracking
+from .correlation import parse_job_ref
 from .groups import job_group, stream_groups
 
 logger = logging.getLogger(__name__)
@@ -116,6 +117,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     def job_id(self) -> str:
         return ""
 
+    def wants(self, job: str | None) -> bool:
+        """Whether an event of `job` published to this socket's groups is for this socket."""
+        return True
+
     async def dispatch(self, message: dict) -> None:
         """Hand `events.created` straight to its handler.
 
@@ -130,7 +135,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await super().dispatch(message)
 
     async def events_created(self, message: dict) -> None:
-        for event_id, frame in message["events"]:
+        for event_id, frame, job in message["events"]:
+            if not self.wants(job):
+                continue
             if event_id in self.skip_ids:
                 self.skip_ids.discard(event_id)
                 continue
@@ -176,18 +183,44 @@ class EventStreamConsumer(LiveConsumer):
 
 
 class JobStreamConsumer(LiveConsumer):
-    """/ws/jobs/<job id>/: a snapshot of the job's stored events, then its new events."""
+    """/ws/jobs/<job id>/: a snapshot of the job's stored events, then its new events.
+
+    A job that is not stored yet, or that the user may not see, gets the same answer: an empty
+    snapshot (a script can watch an execution it has just started). The socket then listens
+    where that job's events would be published for this user: the job's group for a full id
+    of a visible account, nothing for another account's, and the user's account streams for a
+    short form, where the first matching event decides which job it is (DESIGN section 9).
+    """
 
     async def authorise(self, user) -> list[str] | None:
-        job_id = self.scope["url_route"]["kwargs"]["job_id"]
-        self.job = await database_sync_to_async(selectors.job_get)(user=user, job_id=job_id)
-        return None if self.job is None else [job_group(self.job.id)]
+        text = self.scope["url_route"]["kwargs"]["job_id"]
+        self.ref = parse_job_ref(text)
+        self.job = None
+        if self.ref is not None:
+            self.job = await database_sync_to_async(selectors.job_resolve)(user=user, ref=self.ref)
+        self.pinned = self.job.id if self.job else None
+        if self.job is not None:
+            return [job_group(self.job.id)]
+        if self.ref is None:
+            return []
+        accounts = await database_sync_to_async(selectors.visible_accounts)(user)
+        if not self.ref.full:
+            return stream_groups(accounts)
+        visible = accounts is None or self.ref.account in accounts
+        return [job_group(self.ref.id)] if visible else []
 
     def job_id(self) -> str:
-        return self.job.id
+        return self.job.id if self.job else self.scope["url_route"]["kwargs"]["job_id"]
+
+    def wants(self, job: str | None) -> bool:
+        if self.pinned is None and job and self.ref.matches(job):
+            self.pinned = job  # the newest job of that name is the first one heard of
+        return job is not None and job == self.pinned
 
     async def send_snapshot(self, user) -> None:
-        events = await database_sync_to_async(selectors.job_event_list)(user=user, job=self.job)
+        events = []
+        if self.job is not None:
+            events = await database_sync_to_async(selectors.job_event_list)(user=user, job=self.job)
         self.skip_ids = {event.id for event in events}
         await self.send_json({"type": "snapshot", "events": [e.as_dict() for e in events]})
 

@@ -27,6 +27,51 @@ class Execution:
 
 
 @dataclass(frozen=True)
+class JobRef:
+    """What a user typed to name a job: the full id, `STATE_MACHINE:NAME`, or a bare name."""
+
+    name: str
+    state_machine: str | None = None
+    account: str | None = None
+    region: str | None = None
+
+    @property
+    def full(self) -> bool:
+        return self.account is not None
+
+    @property
+    def id(self) -> str | None:
+        if not self.full:
+            return None
+        return job_id(self.account, self.region, self.state_machine, self.name)
+
+    def matches(self, job: str) -> bool:
+        """Whether the job id `job` is one this reference may resolve to."""
+        parts = job.split(":")
+        if len(parts) != 4:
+            return False
+        wanted = (self.account, self.region, self.state_machine, self.name)
+        return all(want is None or want == have for want, have in zip(wanted, parts, strict=True))
+
+
+def job_id(account: str, region: str, state_machine: str, name: str) -> str:
+    """`ACCOUNT:REGION:STATE_MACHINE:NAME`: one execution, never shared across accounts."""
+    return f"{account}:{region}:{state_machine}:{name}"
+
+
+def parse_job_ref(text: str) -> JobRef | None:
+    """The full id or one of its short forms (DESIGN section 2); None if it is neither."""
+    parts = text.split(":")
+    if not all(parts):
+        return None
+    if len(parts) == 4:
+        return JobRef(account=parts[0], region=parts[1], state_machine=parts[2], name=parts[3])
+    if len(parts) == 2:
+        return JobRef(state_machine=parts[0], name=parts[1])
+    return JobRef(name=parts[0]) if len(parts) == 1 else None
+
+
+@dataclass(frozen=True)
 class Correlation:
     job: str | None = None
     execution: Execution | None = None
@@ -129,12 +174,14 @@ def _pair(value: Any) -> dict[str, str] | None:
     return {"source": source, "detailType": detail_type}
 
 
-def correlate(detail: dict[str, Any], *, source: str) -> Correlation:
+def correlate(detail: dict[str, Any], *, source: str, account: str, region: str) -> Correlation:
+    """The job and work of an event. The job's account and region are the envelope's, which
+    EventBridge sets: a producer cannot put events into another account's job."""
     execution = find_execution(detail, source=source)
     meta = detail.get("meta") if isinstance(detail.get("meta"), dict) else {}
     incoming = meta.get("incoming") if isinstance(meta.get("incoming"), dict) else {}
     return Correlation(
-        job=f"{execution.state_machine}:{execution.name}" if execution else None,
+        job=job_id(account, region, execution.state_machine, execution.name) if execution else None,
         execution=execution,
         fn=_text(meta.get("fn")),
         incoming=_pair(incoming),

@@ -146,6 +146,8 @@ def validate_envelope(envelope: dict[str, Any]) -> None:
     account = envelope.get("account")
     if account is not None and not (isinstance(account, str) and account.isdigit()):
         raise MalformedEvent("'account' must be a string of digits")
+    if ":" in envelope["region"]:
+        raise MalformedEvent("'region' must not contain ':'")  # it is part of the job id
     if len(envelope["id"]) > 128:
         raise MalformedEvent("'id' is longer than 128 characters")
 
@@ -166,7 +168,7 @@ def stored_event(
         resources=raw.get("resources") or [],
         detail=detail,
         raw=raw,
-        correlation=correlate(detail, source=source),
+        correlation=correlate(detail, source=source, account=account, region=region),
         received_at=received_at,
     )
 
@@ -191,6 +193,11 @@ def parse_envelope(
         resources=envelope.get("resources", []),
         detail=envelope["detail"],
         raw=envelope,
-        correlation=correlate(envelope["detail"], source=envelope["source"]),
+        correlation=correlate(
+            envelope["detail"],
+            source=envelope["source"],
+            account=account,
+            region=envelope["region"],
+        ),  # fmt: skip
         received_at=received_at or datetime.now(UTC),
     )

@@ -51,7 +51,7 @@ class Job(models.Model):
         indexes = [
             models.Index(fields=["-last_event_at", "-id"], name="job_latest"),
             models.Index(fields=["account", "-last_event_at"], name="job_account_latest"),
-            models.Index(fields=["name"], name="job_name"),
+            models.Index(fields=["name", "-last_event_at"], name="job_name_latest"),
         ]
 
     def __str__(self) -> str:
@@ -59,10 +59,10 @@ class Job(models.Model):
 
 
 class Event(models.Model):
-    """One EventBridge envelope, stored once (unique envelope id)."""
+    """One EventBridge envelope, stored once per account and envelope id."""
 
     seq = models.BigAutoField(primary_key=True, help_text="arrival order")
-    event_id = models.CharField(max_length=128, unique=True)
+    event_id = models.CharField(max_length=128)
     job = models.ForeignKey(
         Job, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
     )
@@ -81,8 +81,13 @@ class Event(models.Model):
         indexes = [
             models.Index(fields=["job", "time", "seq"], name="event_job_order"),
             models.Index(fields=["time"], name="event_time"),
+            models.Index(fields=["received_at"], name="event_arrival"),
             models.Index(fields=["account", "time"], name="event_account_time"),
             models.Index(fields=["source", "detail_type"], name="event_type"),
+        ]
+        constraints = [
+            # Envelope ids are unique per account only: another account may reuse one.
+            models.UniqueConstraint(fields=["account", "event_id"], name="event_once_per_account")
         ]
 
     def __str__(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+from .correlation import JobRef, parse_job_ref
 from .envelope import NormalisedEvent
 from .models import TeamAccount
 from .stores import Page, get_store
@@ -40,14 +41,20 @@ def job_list_latest(
 
 
 def job_get(*, user, job_id: str) -> JobSummary | None:
-    """A job by id, or by bare execution name (the newest job of that name)."""
+    """A job by its id (`ACCOUNT:REGION:STATE_MACHINE:NAME`) or a short form
+    (`STATE_MACHINE:NAME`, or the bare execution name), resolved among the jobs the user may
+    see, newest activity first. Unknown and not visible are the same answer: None."""
+    ref = parse_job_ref(job_id)
+    return None if ref is None else job_resolve(user=user, ref=ref)
+
+
+def job_resolve(*, user, ref: JobRef) -> JobSummary | None:
     store, accounts = get_store(), visible_accounts(user)
     if accounts == frozenset():
         return None
-    job = store.get_job(job_id, accounts=accounts)
-    if job is None and ":" not in job_id:
-        job = store.find_job_by_name(job_id, accounts=accounts)
-    return job
+    if ref.full:
+        return store.get_job(ref.id, accounts=accounts)
+    return store.find_job(name=ref.name, state_machine=ref.state_machine, accounts=accounts)
 
 
 def job_event_page(

@@ -66,8 +66,11 @@ class Store(Protocol):
 
     def get_job(self, job_id: str, *, accounts: Accounts) -> JobSummary | None: ...
 
-    def find_job_by_name(self, name: str, *, accounts: Accounts) -> JobSummary | None:
-        """The newest job whose execution name is `name` (the original design's job key)."""
+    def find_job(
+        self, *, name: str, state_machine: str | None, accounts: Accounts
+    ) -> JobSummary | None:
+        """The newest job of that execution name (and state machine, if given): the short
+        forms of a job id, `STATE_MACHINE:NAME` and the original design's bare name."""
 
     def job_events(
         self, job_id: str, *, accounts: Accounts, limit: int, cursor: str | None
@@ -78,7 +81,8 @@ class Store(Protocol):
         """Events in a time window (for the architecture), oldest first."""
 
     def purge(self, *, before: datetime, batch_size: int = 1000) -> int:
-        """Delete events older than `before`; returns how many."""
+        """Delete events that arrived before `before` (retention counts from arrival, so a
+        replayed event with an old `time` is kept); returns how many."""
 
 
 def encode_cursor(*values: Any) -> str:

@@ -1,20 +1,25 @@
 """The DynamoDB store (DESIGN section 4): one table, keys `pk`/`sk`, TTL `ttl`.
 
 Items (the indexes are described in infra/table.py):
-- event `pk=EVENT#<job id>` (or `EVENT#-nojob#<yyyy-mm-ddThh>` for events without a job),
+- event `pk=EVENT#<job id>` (or `EVENT#-nojob#<yyyy-mm-ddThh>` for events without a job; the job id
+  holds the account and region),
   `sk=<event time ms, 13 digits>#<arrival µs, 16 digits>#<event id>`: events sharing a second (or a
   millisecond) never overwrite each other and read back in time, then arrival order. The envelope is
   kept as a JSON string `raw`; one that would pass the 400 KB item limit is stored with its detail
   cut down to what correlation needs plus `{"_truncated": true, "_bytes": N}` and `truncated=true`.
-- marker `pk=ID#<event id>`, `sk=ID`: the idempotency key. A batch is written in one
+- marker `pk=ID#<account>#<event id>`, `sk=ID`: the idempotency key (envelope ids are unique per
+  account only). A batch is written in one
   TransactWriteItems: each marker conditioned on `attribute_not_exists(pk)`, each event item, and
   each job summary conditioned on its `version`. Either all of it lands or none: a cancelled
   transaction names the markers that already existed (duplicates, whatever their time) and the
   summaries that moved; those are dropped or re-read and the rest is retried.
 - job summary `pk=JOB#<job id>`, `sk=JOB`, computed with events.summary.apply_events (optimistic
   concurrency on `version`), so out-of-order arrival cannot move status or times backwards.
-Every item carries `ttl` = event time (a summary: last event time) + EDOBS_RETENTION_HOURS; reads
-filter out items whose ttl has passed, since DynamoDB deletes them late.
+Every item carries `ttl` = arrival + EDOBS_RETENTION_HOURS (a summary: its latest arrival), as
+DESIGN section 4 asks: an archive replay keeps the original `time`, and must not vanish on
+arrival. Reads filter out items whose ttl has passed, since DynamoDB deletes them late. The time
+index (gsi2) buckets events by arrival hour and sorts them by event time within a bucket, so a
+window by event time reads the retention's arrival buckets, about 25 queries.
 """
 
 from __future__ import annotations
@@ -105,19 +110,19 @@ class DynamoStore:
     # ---- writes ------------------------------------------------------------------------------
 
     def ingest(self, events: Sequence[NormalisedEvent]) -> list[Outcome]:
-        unique = list({event.id: event for event in reversed(events)}.values())[::-1]
-        stored: set[str] = set()
+        unique = list({_event_key(event): event for event in reversed(events)}.values())[::-1]
+        stored: set[tuple[str, str]] = set()
         for chunk in _chunks_by_size(unique, self._item):
             stored |= self._ingest_chunk(chunk)
         outcomes: list[Outcome] = []
-        seen: set[str] = set()
+        seen: set[tuple[str, str]] = set()
         for event in events:
-            new = event.id in stored and event.id not in seen
+            new = _event_key(event) in stored and _event_key(event) not in seen
             outcomes.append("stored" if new else "duplicate")
-            seen.add(event.id)
+            seen.add(_event_key(event))
         return outcomes
 
-    def _ingest_chunk(self, items: list[tuple[NormalisedEvent, dict]]) -> set[str]:
+    def _ingest_chunk(self, items: list[tuple[NormalisedEvent, dict]]) -> set[tuple[str, str]]:
         pending = items
         for attempt in range(ATTEMPTS):
             if not pending:
@@ -126,12 +131,12 @@ class DynamoStore:
             actions, owners = self._transaction(pending, summaries)
             try:
                 self._call("transact_write_items", TransactItems=actions)
-                return {event.id for event, _ in pending}
+                return {_event_key(event) for event, _ in pending}
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "TransactionCanceledException":
                     raise
                 duplicates = _duplicates(exc, owners)
-            pending = [(e, item) for e, item in pending if e.id not in duplicates]
+            pending = [(e, item) for e, item in pending if _event_key(e) not in duplicates]
             if not duplicates:  # a summary moved under us, or a conflict: re-read, back off
                 _sleep(attempt)
         raise StoreUnavailable(f"ingest gave up after {ATTEMPTS} contended attempts")
@@ -140,6 +145,7 @@ class DynamoStore:
         raw, truncated = _fit(event.raw)
         sk = f"{_ms(event.time):013d}#{arrival_us:016d}#{event.id}"
         hour = event.time.astimezone(UTC).strftime("%Y-%m-%dT%H")
+        arrival_hour = event.received_at.astimezone(UTC).strftime("%Y-%m-%dT%H")
         execution = event.correlation.execution
         return {
             "pk": f"EVENT#{event.job or '-nojob#' + hour}",
@@ -155,27 +161,29 @@ class DynamoStore:
             "received": iso(event.received_at),
             "raw": raw,
             "truncated": truncated,
-            "ttl": self._ttl(event.time),
-            "gsi2pk": f"TIME#{hour}",
+            "ttl": self._ttl(event.received_at),
+            "gsi2pk": f"TIME#{arrival_hour}",
             "gsi2sk": sk,
         }
 
-    def _transaction(self, pending, summaries) -> tuple[list[dict], list[str | None]]:
-        """The TransactWriteItems actions, and which event id owns each marker action."""
+    def _transaction(self, pending, summaries) -> tuple[list[dict], list[tuple | None]]:
+        """The TransactWriteItems actions, and which event (account, id) owns each marker."""
         actions: list[dict] = []
-        owners: list[str | None] = []
+        owners: list[tuple | None] = []
         for event, item in pending:
-            marker = {"pk": f"ID#{event.id}", "sk": "ID", "ref": item["sk"], "ttl": item["ttl"]}
+            marker = {"pk": _marker(event.account, event.id), "sk": "ID", "ref": item["sk"],
+                      "ttl": item["ttl"]}  # fmt: skip
             actions.append(_put(self.table, marker, "attribute_not_exists(pk)"))
             actions.append(_put(self.table, item))
-            owners += [event.id, None]
+            owners += [_event_key(event), None]
         by_job: dict[str, list[NormalisedEvent]] = defaultdict(list)
         for event, _ in pending:
             if event.job:
                 by_job[event.job].append(event)
         for job_id, job_events in by_job.items():
             current, version = summaries.get(job_id, (None, 0))
-            item = self._summary_item(apply_events(current, job_events), version + 1)
+            arrived = max(event.received_at for event in job_events)
+            item = self._summary_item(apply_events(current, job_events), version + 1, arrived)
             values = {":v": _serializer.serialize(version)}
             condition = "attribute_not_exists(pk)" if version == 0 else "version = :v"
             actions.append(_put(self.table, item, condition, values if version else None))
@@ -217,7 +225,7 @@ class DynamoStore:
             else:
                 raise StoreUnavailable("batch_write_item kept returning UnprocessedItems")
 
-    def _summary_item(self, summary: JobSummary, version: int) -> dict[str, Any]:
+    def _summary_item(self, summary: JobSummary, version: int, arrived: datetime) -> dict[str, Any]:
         assert summary.last_event_at is not None
         order = f"{_ms(summary.last_event_at):013d}#{summary.id}"
         return {
@@ -240,7 +248,7 @@ class DynamoStore:
             "last_event_at": iso(summary.last_event_at),
             "event_count": summary.event_count,
             "latest": _latest_json(summary.latest),
-            "ttl": self._ttl(summary.last_event_at),
+            "ttl": self._ttl(arrived),
             "gsi1pk": f"JOBS#{zlib.crc32(summary.id.encode()) % self.shards}",
             "gsi1sk": order,
             "gsi3pk": f"NAME#{summary.name}",
@@ -277,12 +285,15 @@ class DynamoStore:
             return None
         return _summary(item)
 
-    def find_job_by_name(self, name: str, *, accounts: Accounts) -> JobSummary | None:
+    def find_job(
+        self, *, name: str, state_machine: str | None, accounts: Accounts
+    ) -> JobSummary | None:
         if accounts == frozenset():
             return None
         found = self._query(
             index="gsi3", key="gsi3pk = :pk", values={":pk": f"NAME#{name}"},
-            scope=self._scope(accounts), want=1, forward=False,
+            scope=self._scope(accounts, JobFilter(state_machine=state_machine)), want=1,
+            forward=False,
         )  # fmt: skip
         return _summary(found[0]) if found else None
 
@@ -303,45 +314,50 @@ class DynamoStore:
         return Page([_event(item) for item in found[:limit]], next_cursor)
 
     def events_window(self, window: Window, *, accounts: Accounts) -> list[NormalisedEvent]:
-        """Oldest first, one query per hour bucket (older than the retention is gone anyway)."""
+        """Events whose time is in the window, oldest (or newest) first.
+
+        One query per arrival-hour bucket of the retention (what arrived earlier is gone), each
+        a range on event time; the buckets' answers are merged.
+        """
         if accounts == frozenset():
             return []
-        now = self.clock()
-        since = max(window.since or now - self.retention, now - self.retention - timedelta(hours=1))
-        until = window.until or now + timedelta(hours=1)
-        if until <= since:
+        since, until = window.since, window.until
+        if since and until and until <= since:
             return []
-        values = {":from": f"{_ms(since):013d}", ":to": f"{_ms(until) - 1:013d}#~"}
+        low = f"{_ms(since):013d}" if since else "0"
+        high = f"{_ms(until) - 1:013d}#~" if until else "9999999999999#~"
         filters = JobFilter(state_machine=window.state_machine)
         found: list[dict] = []
-        for hour in _hours(since, until):
+        now = self.clock()
+        for hour in _hours(now - self.retention - timedelta(hours=1), now + timedelta(hours=1)):
             found += self._query(
                 index="gsi2", key="gsi2pk = :pk AND gsi2sk BETWEEN :from AND :to",
-                values={**values, ":pk": f"TIME#{hour}"}, scope=self._scope(accounts, filters),
-                want=window.limit - len(found),
+                values={":from": low, ":to": high, ":pk": f"TIME#{hour}"},
+                scope=self._scope(accounts, filters), want=window.limit,
+                forward=not window.newest_first,
             )  # fmt: skip
-            if len(found) >= window.limit:
-                break
+        found.sort(key=lambda item: item["gsi2sk"], reverse=window.newest_first)
         return [_event(item) for item in found[: window.limit]]
 
     def purge(self, *, before: datetime, batch_size: int = 1000) -> int:
         """Delete what TTL has not yet: events older than `before` and jobs with none left."""
         deleted = 0
-        values = {":to": f"{_ms(before):013d}"}
         for hour in _hours(before - self.retention - PURGE_LOOKBACK, before + timedelta(hours=1)):
-            query = {"index": "gsi2", "key": "gsi2pk = :pk AND gsi2sk < :to", "scope": None}
-            items = self._query(**query, values={**values, ":pk": f"TIME#{hour}"})
+            query = {"index": "gsi2", "key": "gsi2pk = :pk", "scope": None}
+            items = self._query(**query, values={":pk": f"TIME#{hour}"})
+            items = [item for item in items if _time(item["received"]) < before]
             for start in range(0, len(items), batch_size):
                 chunk = items[start : start + batch_size]
                 self._batch_write([_delete(i["pk"], i["sk"]) for i in chunk])
-                self._batch_write([_delete(f"ID#{i['id']}", "ID") for i in chunk])
+                self._batch_write([_delete(_marker(i["account"], i["id"]), "ID") for i in chunk])
                 deleted += len(chunk)
+        cutoff = int((before + self.retention).timestamp())  # summaries' ttl is arrival-based
         for shard in range(self.shards):
             jobs = self._query(
-                index="gsi1", key="gsi1pk = :pk AND gsi1sk < :to", scope=None,
-                values={**values, ":pk": f"JOBS#{shard}"},
-            )  # fmt: skip
-            self._batch_write([_delete(job["pk"], job["sk"]) for job in jobs])
+                index="gsi1", key="gsi1pk = :pk", scope=None, values={":pk": f"JOBS#{shard}"}
+            )
+            stale = [job for job in jobs if int(job.get("ttl", 0)) < cutoff]
+            self._batch_write([_delete(job["pk"], job["sk"]) for job in stale])
         return deleted
 
     # ---- helpers -----------------------------------------------------------------------------
@@ -421,6 +437,15 @@ def _ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
+def _event_key(event: NormalisedEvent) -> tuple[str, str]:
+    """What makes an event unique: envelope ids are unique per account only."""
+    return event.account, event.id
+
+
+def _marker(account: str, event_id: str) -> str:
+    return f"ID#{account}#{event_id}"
+
+
 def _dump(item: dict[str, Any]) -> dict[str, Any]:
     return {key: _serializer.serialize(value) for key, value in item.items() if value is not None}
 
@@ -446,8 +471,8 @@ def _put(table: str, item: dict, condition: str | None = None, values: dict | No
     return {"Put": put}
 
 
-def _duplicates(exc: ClientError, owners: list[str | None]) -> set[str]:
-    """Event ids whose marker already existed, from a cancelled transaction's reasons."""
+def _duplicates(exc: ClientError, owners: list[tuple | None]) -> set[tuple]:
+    """Events (account, id) whose marker already existed, from a cancelled transaction."""
     reasons = exc.response.get("CancellationReasons") or []
     return {
         owners[index]

@@ -69,22 +69,22 @@ class OrmStore:
             raise StoreUnavailable(str(exc)) from exc
 
     def ingest(self, events: Sequence[NormalisedEvent]) -> list[Outcome]:
-        unique = list({event.id: event for event in reversed(events)}.values())[::-1]
+        unique = list({_key(event): event for event in reversed(events)}.values())[::-1]
         try:
             with transaction.atomic(using=self.using):
                 inserted = self._insert(unique)
-                self._touch_jobs([e for e in unique if e.id in inserted], inserted)
+                self._touch_jobs([e for e in unique if _key(e) in inserted], inserted)
         except DatabaseError as exc:
             logger.warning("ORM store failed to ingest %d events: %s", len(unique), exc)
             raise StoreUnavailable(str(exc)) from exc
         return _outcomes(events, inserted)
 
-    def _insert(self, events: list[NormalisedEvent]) -> dict[str, int]:
-        """Insert what is new; returns {event id: seq} of the rows this call inserted."""
+    def _insert(self, events: list[NormalisedEvent]) -> dict[tuple[str, str], int]:
+        """Insert what is new; returns {(account, event id): seq} of the rows inserted."""
         connection = connections[self.using]
         new = {e.job: e for e in events if e.job}
         jobs = [_summary_values(new_summary(new[job]), None) for job in sorted(new)]
-        insert_new(connection, Job, JOB_ROW, jobs, conflict="id")
+        insert_new(connection, Job, JOB_ROW, jobs, conflict=["id"])
         batch = uuid.uuid4()  # still filled in: the column stays NOT NULL
         rows = [_event_values(e, batch) for e in events]
         found = insert_new(
@@ -92,12 +92,12 @@ class OrmStore:
             Event,
             EVENT_COLUMNS,
             rows,
-            conflict="event_id",
-            returning=("event_id", "seq"),
+            conflict=["account", "event_id"],
+            returning=("account", "event_id", "seq"),
         )
-        return dict(found)
+        return {(account, event_id): seq for account, event_id, seq in found}
 
-    def _touch_jobs(self, events: list[NormalisedEvent], seqs: dict[str, int]) -> None:
+    def _touch_jobs(self, events: list[NormalisedEvent], seqs: dict[tuple[str, str], int]) -> None:
         """Merge this call's events into their jobs' summaries, the rows locked meanwhile."""
         by_job: dict[str, list[NormalisedEvent]] = defaultdict(list)
         for event in events:
@@ -111,7 +111,8 @@ class OrmStore:
             summary, latest_seq = current[job_id]
             job_events = by_job[job_id]
             summary = apply_events(summary, job_events)
-            latest_seq = seqs[summary.latest.id] if summary.latest else latest_seq
+            if summary.latest and (summary.account, summary.latest.id) in seqs:
+                latest_seq = seqs[(summary.account, summary.latest.id)]
             rows.append(_summary_values(summary, latest_seq))
         # One statement for every touched job (the rows exist: _insert created them).
         update = JOB_ROW[len(JOB_COLUMNS) :]
@@ -149,8 +150,12 @@ class OrmStore:
         found = row.first()
         return _summary(found) if found else None
 
-    def find_job_by_name(self, name: str, *, accounts: Accounts) -> JobSummary | None:
+    def find_job(
+        self, *, name: str, state_machine: str | None, accounts: Accounts
+    ) -> JobSummary | None:
         jobs = _scoped(self._jobs().select_related("latest_event"), accounts).filter(name=name)
+        if state_machine is not None:
+            jobs = jobs.filter(state_machine=state_machine)
         found = jobs.order_by("-last_event_at", "-id").first()
         return _summary(found) if found else None
 
@@ -188,22 +193,29 @@ class OrmStore:
         deleted = 0
         while True:
             with transaction.atomic(using=self.using):
-                old = self._events().filter(time__lt=before)
+                old = self._events().filter(received_at__lt=before)
                 seqs = list(old.values_list("seq", flat=True)[:batch_size])
                 if not seqs:
                     break
                 deleted += self._events().filter(seq__in=seqs).delete()[0]
-        self._jobs().filter(last_event_at__lt=before).delete()
+        self._jobs().filter(events__isnull=True).delete()
         return deleted
 
 
-def _outcomes(events: Sequence[NormalisedEvent], inserted: dict[str, int]) -> list[Outcome]:
+def _key(event: NormalisedEvent) -> tuple[str, str]:
+    """What makes an event unique: envelope ids are unique per account only."""
+    return event.account, event.id
+
+
+def _outcomes(
+    events: Sequence[NormalisedEvent], inserted: dict[tuple[str, str], int]
+) -> list[Outcome]:
     outcomes: list[Outcome] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for event in events:
-        new = event.id in inserted and event.id not in seen
+        new = _key(event) in inserted and _key(event) not in seen
         outcomes.append("stored" if new else "duplicate")
-        seen.add(event.id)
+        seen.add(_key(event))
     return outcomes
 
 

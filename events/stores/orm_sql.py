@@ -31,11 +31,11 @@ def insert_new(
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
     *,
-    conflict: str,
+    conflict: Sequence[str],
     returning: Sequence[str] = (),
 ) -> list[tuple]:
-    """Insert the rows whose `conflict` column is new; returns `returning` of those inserted."""
-    tail = f" ON CONFLICT ({_q(connection, conflict)}) DO NOTHING"
+    """Insert the rows whose `conflict` columns are new; returns `returning` of those inserted."""
+    tail = f" ON CONFLICT ({', '.join(_q(connection, name) for name in conflict)}) DO NOTHING"
     if returning:
         tail += " RETURNING " + ", ".join(_q(connection, name) for name in returning)
     return _insert(connection, model, columns, rows, tail, fetch=bool(returning))

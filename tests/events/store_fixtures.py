@@ -74,12 +74,13 @@ def envelope(
     }
 
 
-def make_event(**kwargs: Any) -> NormalisedEvent:
-    return parse_envelope(envelope(**kwargs), default_account=ACCOUNT_A)
+def make_event(*, received_at: datetime | None = None, **kwargs: Any) -> NormalisedEvent:
+    """A parsed event; `received_at` (default now) is when it arrived."""
+    return parse_envelope(envelope(**kwargs), default_account=ACCOUNT_A, received_at=received_at)
 
 
-def job_id(job: str = "job-1", machine: str = "Machine") -> str:
-    return f"{machine}:{job}"
+def job_id(job: str = "job-1", machine: str = "Machine", account: str = ACCOUNT_A) -> str:
+    return f"{account}:us-east-1:{machine}:{job}"
 
 
 @pytest.fixture(scope="session", name="pg_alias")

@@ -10,11 +10,11 @@ from rest_framework.authtoken.models import Token
 
 from .conftest import ACCOUNT_A, ACCOUNT_B, ingest_bodies, sample_lines
 
-JOB_OK = "EventDrivenMachine:a6a3a450-6513-470e-a69e-0d37f2a74de4"
-JOB_FAILED = "EventDrivenMachine:b87e4e2b-537d-4128-83a9-e88963b759f5"
-JOB_SECOND = "EventDrivenMachine:c38084a0-3d93-4d4c-804c-25d64affdcd1"
-HOSTILE_JOB = "Hostile:h1"
-B_JOB = "Other:b1"
+JOB_OK = "123456789012:us-east-1:EventDrivenMachine:a6a3a450-6513-470e-a69e-0d37f2a74de4"
+JOB_FAILED = "123456789012:us-east-1:EventDrivenMachine:b87e4e2b-537d-4128-83a9-e88963b759f5"
+JOB_SECOND = "123456789012:us-east-1:EventDrivenMachine:c38084a0-3d93-4d4c-804c-25d64affdcd1"
+HOSTILE_JOB = "123456789012:us-east-1:Hostile:h1"
+B_JOB = "210987654321:us-east-1:Other:b1"
 SINCE = "since=2026-11-19T00:00:00Z"
 ORIGINAL_KEYS = {"pk", "sk", "account", "source", "detailType"}
 SUMMARY_KEYS = {
@@ -72,7 +72,7 @@ def _ms(time: str) -> str:
 
 def _last_sample_event(job_id: str) -> dict:
     """The job's newest envelope; of several in the same second, the last to arrive."""
-    name = job_id.split(":")[1]
+    name = job_id.split(":")[3]
     envelopes = [json.loads(line) for line in sample_lines() if name in line]
     return sorted(envelopes, key=lambda e: e["time"])[-1]
 
@@ -116,7 +116,7 @@ def test_it_gives_a_jobs_events_in_the_original_shape_and_order(client, superuse
     response = get(client, superuser, f"/api/job/{JOB_OK}")
     assert response.status_code == 200
     items = response.json()["events"]
-    expected = [json.loads(line) for line in sample_lines() if JOB_OK.split(":")[1] in line]
+    expected = [json.loads(line) for line in sample_lines() if JOB_OK.split(":")[3] in line]
     assert len(items) == len(expected) == 22
     assert [item["detailType"] for item in items] == [e["detail-type"] for e in expected]
     for item, envelope_ in zip(items, expected, strict=True):
@@ -136,8 +136,8 @@ def test_it_resolves_a_bare_execution_name_to_the_newest_job(client, superuser, 
         ]
     )
     items = get(client, superuser, "/api/job/same").json()["events"]
-    assert [item["pk"] for item in items] == ["EVENT#B:same"]
-    name = JOB_OK.split(":")[1]
+    assert [item["pk"] for item in items] == [f"EVENT#{ACCOUNT_A}:us-east-1:B:same"]
+    name = JOB_OK.split(":")[3]
     assert len(client.get(f"/api/job/{name}").json()["events"]) == 22
     assert client.get(f"/api/jobs/{name}/events").json()["results"][0]["job"] == JOB_OK
 

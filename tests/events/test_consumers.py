@@ -106,22 +106,49 @@ async def test_it_refuses_a_foreign_origin(member):
         await communicator.disconnect()
 
 
-async def test_it_refuses_a_job_of_another_team_with_4403(outsider):
-    report = await ingest(job_bodies(3))
-    job_id = report.new_events[0].job
-    communicator = await connect(f"/ws/jobs/{job_id}/", outsider)
+async def expect_silence(communicator) -> None:
+    """Nothing more arrives (a bounded wait: the events it must not see were sent before)."""
+    assert await communicator.receive_nothing(timeout=0.3)
+
+
+async def test_it_answers_another_teams_job_like_an_unknown_one(member, outsider):
+    """Forbidden and unknown look the same: an empty snapshot, then nothing of that job."""
+    bodies = job_bodies(4)
+    await ingest(bodies[:2])
+    job_id = _job_of(bodies[0])
+    sockets = [
+        await connect(f"/ws/jobs/{job_id}/", outsider),
+        await connect(f"/ws/jobs/{job_id.replace('Machine', 'Mxxx')}/", outsider),
+    ]
     try:
-        closed = await communicator.receive_output(timeout=TIMEOUT)
-        assert closed == {"type": "websocket.close", "code": 4403}
+        for communicator in sockets:
+            snapshot = await communicator.receive_json_from(timeout=TIMEOUT)
+            assert snapshot == {"type": "snapshot", "events": []}
+        await ingest(bodies[2:])
+        for communicator in sockets:
+            await expect_silence(communicator)
     finally:
-        await communicator.disconnect()
+        for communicator in sockets:
+            await communicator.disconnect()
 
 
-async def test_it_refuses_an_unknown_job_with_4403(member):
-    communicator = await connect("/ws/jobs/EventDrivenMachine:nope/", member)
+@pytest.mark.parametrize("form", ["full", "short", "name"])
+async def test_it_watches_a_job_that_has_not_sent_its_first_event_yet(member, outsider, form):
+    """A script starts an execution and watches it at once: an empty snapshot, then the job's
+    events, and none of the same execution name in an account the user may not see."""
+    bodies = job_bodies(3)
+    job_id = _job_of(bodies[0])
+    account, region, machine, name = job_id.split(":")
+    path = {"full": job_id, "short": f"{machine}:{name}", "name": name}[form]
+    communicator = await connect(f"/ws/jobs/{path}/", member)
     try:
-        closed = await communicator.receive_output(timeout=TIMEOUT)
-        assert closed == {"type": "websocket.close", "code": 4403}
+        snapshot = await communicator.receive_json_from(timeout=TIMEOUT)
+        assert snapshot == {"type": "snapshot", "events": []}
+        theirs = [other_account(body) for body in bodies]
+        another_job = [line for line in sample_lines() if _job_of(line) not in (job_id, None)]
+        await ingest([theirs[0], bodies[0], another_job[0], theirs[1], bodies[1], bodies[2]])
+        assert await event_ids(communicator, 3) == ids_of(bodies)
+        await expect_silence(communicator)
     finally:
         await communicator.disconnect()
 
@@ -198,8 +225,8 @@ async def test_it_tells_a_slow_client_how_many_messages_it_lost(settings, member
 
 
 async def test_it_tracks_the_connection_while_it_is_open(member):
-    communicator = await connect("/ws/jobs/EventDrivenMachine:x/", member)
-    await communicator.receive_output(timeout=TIMEOUT)  # refused: no row for a refused socket
+    communicator = await connect("/ws/events/")  # anonymous: refused, and no row for it
+    await communicator.receive_output(timeout=TIMEOUT)
     await communicator.disconnect()
     assert await sync_to_async(Connection.objects.count)() == 0
 

@@ -17,7 +17,7 @@ OTHER = "arn:aws:states:us-east-1:123456789012:execution:Other:run-9"
 
 
 def job(detail: dict, source: str = "project") -> str | None:
-    return correlate(detail, source=source).job
+    return correlate(detail, source=source, account="123456789012", region="us-east-1").job
 
 
 @pytest.mark.parametrize(
@@ -38,8 +38,8 @@ def test_it_parses_execution_arns(arn, expected):
 
 
 def test_it_uses_rule_1_detail_execution():
-    assert job({"execution": STANDARD}) == "Machine:run-1"
-    assert job({"execution": EXPRESS}) == "Fast:run-2"
+    assert job({"execution": STANDARD}) == "123456789012:us-east-1:Machine:run-1"
+    assert job({"execution": EXPRESS}) == "123456789012:us-east-1:Fast:run-2"
 
 
 def test_it_uses_rule_2_status_events_with_their_status_and_times():
@@ -51,8 +51,8 @@ def test_it_uses_rule_2_status_events_with_their_status_and_times():
         "error": "Boom",
         "cause": "it broke",
     }
-    found = correlate(detail, source="aws.states")
-    assert found.job == "Machine:run-1"
+    found = correlate(detail, source="aws.states", account="123456789012", region="us-east-1")
+    assert found.job == "123456789012:us-east-1:Machine:run-1"
     execution = found.execution
     assert (execution.status, execution.error, execution.cause) == ("FAILED", "Boom", "it broke")
     assert execution.started_at == datetime.fromtimestamp(1795165211, tz=UTC)
@@ -60,25 +60,31 @@ def test_it_uses_rule_2_status_events_with_their_status_and_times():
 
 
 def test_it_uses_rule_3_the_kit_context():
-    assert job({"executionContext": {"id": STANDARD, "name": "run-1"}}) == "Machine:run-1"
+    assert (
+        job({"executionContext": {"id": STANDARD, "name": "run-1"}})
+        == "123456789012:us-east-1:Machine:run-1"
+    )
 
 
 def test_it_uses_rule_3_the_whole_context_object():
     context = {"context": {"Execution": {"Id": EXPRESS, "Name": "run-2"}}}
-    assert job({"executionContext": context}) == "Fast:run-2"
+    assert job({"executionContext": context}) == "123456789012:us-east-1:Fast:run-2"
 
 
 def test_it_gives_a_trimmed_context_the_unknown_machine():
-    assert job({"executionContext": {"name": "run-3"}}) == "unknown:run-3"
+    assert job({"executionContext": {"name": "run-3"}}) == "123456789012:us-east-1:unknown:run-3"
 
 
 def test_it_gives_a_trimmed_context_the_meta_state_machine():
     detail = {"executionContext": {"name": "run-3"}, "meta": {"stateMachine": "Machine"}}
-    assert job(detail) == "Machine:run-3"
+    assert job(detail) == "123456789012:us-east-1:Machine:run-3"
 
 
 def test_it_uses_rule_4_meta_state_machine_and_job():
-    assert job({"meta": {"stateMachine": "Machine", "job": "run-4"}}) == "Machine:run-4"
+    assert (
+        job({"meta": {"stateMachine": "Machine", "job": "run-4"}})
+        == "123456789012:us-east-1:Machine:run-4"
+    )
 
 
 def test_it_applies_the_first_rule_that_matches():
@@ -88,18 +94,18 @@ def test_it_applies_the_first_rule_that_matches():
         "executionContext": {"id": OTHER},
         "meta": {"stateMachine": "Other", "job": "x"},
     }
-    assert job(detail) == "Machine:run-1"
+    assert job(detail) == "123456789012:us-east-1:Machine:run-1"
     detail.pop("execution")
-    assert job(detail, source="aws.states") == "Other:run-9"
+    assert job(detail, source="aws.states") == "123456789012:us-east-1:Other:run-9"
 
 
 def test_it_falls_through_a_broken_rule_to_the_next():
     detail = {"execution": "garbage", "meta": {"stateMachine": "Machine", "job": "run-4"}}
-    assert job(detail) == "Machine:run-4"
+    assert job(detail) == "123456789012:us-east-1:Machine:run-4"
 
 
 def test_it_keeps_map_run_children_apart_from_their_parent():
-    assert job({"execution": MAP_CHILD}) == "Machine/MapRun1:child-7"
+    assert job({"execution": MAP_CHILD}) == "123456789012:us-east-1:Machine/MapRun1:child-7"
 
 
 @pytest.mark.parametrize(
@@ -123,7 +129,9 @@ def test_it_reads_fn_incoming_and_outgoing_from_meta():
         "incoming": {"source": "project", "detailType": "getUserProfile", "id": "e-1"},
         "outgoing": {"source": "project", "detailType": "getUserCookies"},
     }
-    found = correlate({"execution": STANDARD, "meta": meta}, source="project")
+    found = correlate(
+        {"execution": STANDARD, "meta": meta}, source="project", account="1", region="r"
+    )
     assert found.fn == "processSingleFn"
     assert found.incoming == {"source": "project", "detailType": "getUserProfile"}
     assert found.outgoing == {"source": "project", "detailType": "getUserCookies"}

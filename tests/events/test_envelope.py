@@ -47,7 +47,7 @@ def test_it_normalises_the_envelope():
     assert data["id"] == "7f3e1c52-0000-4000-8000-000000000001"
     assert data["detail_type"] == "done"
     assert data["time"] == "2026-11-20T09:00:10Z"
-    assert data["job"] == "M:j1"
+    assert data["job"] == "123456789012:us-east-1:M:j1"
     assert data["fn"] == "f"
     assert data["raw"] == envelope()
     assert event.time == datetime(2026, 11, 20, 9, 0, 10, tzinfo=UTC)

@@ -25,9 +25,9 @@ from events.worker import Worker
 from .conftest import ACCOUNT_A, QUEUE_NAME, ingest_bodies, malformed_bodies, sample_lines
 
 ROOT = Path(__file__).resolve().parents[2]
-JOB_OK = "EventDrivenMachine:a6a3a450-6513-470e-a69e-0d37f2a74de4"
-JOB_FAILED = "EventDrivenMachine:b87e4e2b-537d-4128-83a9-e88963b759f5"
-JOB_SECOND = "EventDrivenMachine:c38084a0-3d93-4d4c-804c-25d64affdcd1"
+JOB_OK = "123456789012:us-east-1:EventDrivenMachine:a6a3a450-6513-470e-a69e-0d37f2a74de4"
+JOB_FAILED = "123456789012:us-east-1:EventDrivenMachine:b87e4e2b-537d-4128-83a9-e88963b759f5"
+JOB_SECOND = "123456789012:us-east-1:EventDrivenMachine:c38084a0-3d93-4d4c-804c-25d64affdcd1"
 EXPECTED_COUNTS = {JOB_OK: 22, JOB_SECOND: 18, JOB_FAILED: 29}
 
 # The worker closes stale connections between batches, which a test wrapped in one

@@ -183,14 +183,14 @@ def test_it_shows_a_team_only_its_accounts(store):
     team = frozenset({ACCOUNT_A})
 
     assert [j.id for j in all_jobs(store, limit=10, accounts=team)] == [job_id("mine")]
-    assert store.get_job(job_id("theirs"), accounts=team) is None
-    assert store.find_job_by_name("theirs", accounts=team) is None
-    assert all_job_events(store, job_id("theirs"), limit=10, accounts=team) == []
+    assert store.get_job(job_id("theirs", account=ACCOUNT_B), accounts=team) is None
+    assert store.find_job(name="theirs", state_machine=None, accounts=team) is None
+    assert all_job_events(store, job_id("theirs", account=ACCOUNT_B), limit=10, accounts=team) == []
     window = store.events_window(Window(), accounts=team)
     assert {e.account for e in window} == {ACCOUNT_A}
     nobody = frozenset()
     assert all_jobs(store, limit=10, accounts=nobody) == []
-    assert store.find_job_by_name("mine", accounts=nobody) is None
+    assert store.find_job(name="mine", state_machine=None, accounts=nobody) is None
     assert all_job_events(store, job_id("mine"), limit=10, accounts=nobody) == []
     assert store.events_window(Window(), accounts=nobody) == []
     assert len(store.events_window(Window(), accounts=ALL)) == 3
@@ -231,9 +231,14 @@ def test_it_finds_the_newest_job_of_an_execution_name(store):
     store.ingest([make_event(at=t, job="run-1", machine="Old")])
     store.ingest([make_event(at=t + timedelta(seconds=30), job="run-1", machine="New")])
 
-    assert store.find_job_by_name("run-1", accounts=ALL).id == job_id("run-1", "New")
-    assert store.find_job_by_name("run-1", accounts=frozenset({ACCOUNT_A})).state_machine == "New"
-    assert store.find_job_by_name("missing", accounts=ALL) is None
+    def find(name, machine=None, accounts=ALL):
+        return store.find_job(name=name, state_machine=machine, accounts=accounts)
+
+    assert find("run-1").id == job_id("run-1", "New")
+    assert find("run-1", accounts=frozenset({ACCOUNT_A})).state_machine == "New"
+    assert find("run-1", "Old").id == job_id("run-1", "Old")
+    assert find("missing") is None
+    assert find("run-1", "Nope") is None
     assert store.get_job(job_id("run-1", "Old"), accounts=ALL).name == "run-1"
     assert store.get_job(job_id("nope"), accounts=ALL) is None
 
@@ -255,32 +260,54 @@ def test_it_selects_a_window_by_time_and_state_machine(store):
     assert [e.job for e in capped] == [job_id("j0", "A"), job_id("j30", "B")]
 
 
-def test_it_hides_what_is_older_than_the_retention(store):
-    recent, old = now_second(), now_second() - timedelta(hours=48)
-    store.ingest([make_event(at=old, job="stale"), make_event(at=old, job="mixed")])
-    store.ingest([make_event(at=recent, job="mixed"), make_event(at=old, job=None)])
+def test_it_counts_the_retention_from_arrival_not_from_event_time(store):
+    """What arrived 48 h ago is gone; an archive replay of 10-day-old events that arrives now
+    is kept and shown, on every store alike (DESIGN section 4)."""
+    recent, old, ancient = now_second(), now_second() - timedelta(hours=48), now_second()
+    ancient -= timedelta(days=10)
+    long_ago = datetime.now(UTC) - timedelta(hours=48)
+    store.ingest([make_event(at=old, job="stale", received_at=long_ago)])
+    store.ingest([make_event(at=old, job="mixed", received_at=long_ago)])
+    store.ingest(
+        [make_event(at=recent, job="mixed"), make_event(at=old, job=None, received_at=long_ago)]
+    )
+    replayed = [make_event(at=ancient + timedelta(seconds=i), job="replayed") for i in range(3)]
+    store.ingest(replayed)
     if isinstance(store, OrmStore):  # the ORM purges; DynamoDB filters expired items on read
         store.purge(before=datetime.now(UTC) - timedelta(hours=24))
 
     assert store.get_job(job_id("stale"), accounts=ALL) is None
     assert all_job_events(store, job_id("stale"), limit=10) == []
-    assert [j.id for j in all_jobs(store, limit=10)] == [job_id("mixed")]
+    assert [j.id for j in all_jobs(store, limit=10)] == [job_id("mixed"), job_id("replayed")]
     assert [e.time for e in all_job_events(store, job_id("mixed"), limit=10)] == [recent]
-    window = store.events_window(Window(since=old - timedelta(hours=1)), accounts=ALL)
-    assert [e.time for e in window] == [recent]
+    kept = all_job_events(store, job_id("replayed"), limit=10)
+    assert [e.id for e in kept] == [e.id for e in replayed]
+    assert store.get_job(job_id("replayed"), accounts=ALL).event_count == 3
+    window = store.events_window(Window(since=ancient - timedelta(hours=1)), accounts=ALL)
+    assert [e.time for e in window] == [e.time for e in replayed] + [recent]
+    newest = store.events_window(Window(newest_first=True, limit=2), accounts=ALL)
+    assert [e.time for e in newest] == [recent, replayed[-1].time]
 
 
 def test_it_purges_old_events_in_batches_and_drops_empty_jobs(store):
     recent, old = now_second(), now_second() - timedelta(hours=30)
-    store.ingest([make_event(at=old + timedelta(seconds=i), job="stale") for i in range(5)])
-    store.ingest([make_event(at=old, job="mixed"), make_event(at=recent, job="mixed")])
-    store.ingest([make_event(at=old, job=None)])
+    arrived = datetime.now(UTC) - timedelta(hours=30)
+    store.ingest(
+        [
+            make_event(at=old + timedelta(seconds=i), job="stale", received_at=arrived)
+            for i in range(5)
+        ]
+    )
+    store.ingest([make_event(at=old, job="mixed", received_at=arrived)])
+    store.ingest([make_event(at=recent, job="mixed")])
+    store.ingest([make_event(at=old, job=None, received_at=arrived)])
+    store.ingest([make_event(at=old, job="replayed")])  # old time, arrived now: kept
 
     deleted = store.purge(before=datetime.now(UTC) - timedelta(hours=24), batch_size=2)
 
     assert deleted == 7
     assert store.get_job(job_id("stale"), accounts=ALL) is None
-    assert [j.id for j in all_jobs(store, limit=10)] == [job_id("mixed")]
+    assert [j.id for j in all_jobs(store, limit=10)] == [job_id("mixed"), job_id("replayed")]
     assert len(all_job_events(store, job_id("mixed"), limit=10)) == 1
     assert store.purge(before=datetime.now(UTC) - timedelta(hours=24)) == 0
 
@@ -294,7 +321,13 @@ def test_it_purges_through_the_command(settings):
     reset_stores()
     store = OrmStore()
     old = now_second() - timedelta(hours=30)
-    store.ingest([make_event(at=old + timedelta(seconds=i), job="stale") for i in range(3)])
+    arrived = datetime.now(UTC) - timedelta(hours=30)
+    store.ingest(
+        [
+            make_event(at=old + timedelta(seconds=i), job="stale", received_at=arrived)
+            for i in range(3)
+        ]
+    )
     store.ingest([make_event(at=now_second(), job="fresh")])
 
     call_command("purge_events")
@@ -425,3 +458,38 @@ def test_two_writers_on_postgresql_lose_no_summary_update(request):
     assert errors == []
     job = store.get_job(job_id(), accounts=ALL)
     assert job.event_count == 2 * per_writer
+
+
+def test_it_keeps_two_accounts_running_the_same_execution_name_apart(store):
+    """Dev and prod both run `orders` / `run-42`, and one reuses the other's envelope id:
+    two jobs that share nothing, each whole for its own team."""
+    t = now_second()
+    a_run = make_event(at=t, job="run-42", machine="orders", account=ACCOUNT_A, status="RUNNING")
+    b_run = make_event(at=t, job="run-42", machine="orders", account=ACCOUNT_B, status="RUNNING")
+    a_end = make_event(
+        at=t + timedelta(seconds=5), job="run-42", machine="orders", account=ACCOUNT_A,
+        status="SUCCEEDED",
+    )  # fmt: skip
+    b_fail = make_event(
+        at=t + timedelta(seconds=9), job="run-42", machine="orders", account=ACCOUNT_B,
+        status="FAILED", event_id=a_end.id,
+    )  # fmt: skip
+
+    assert store.ingest([a_run, b_run]) == ["stored", "stored"]
+    assert store.ingest([a_end, b_fail, a_end]) == ["stored", "stored", "duplicate"]
+
+    team_a, team_b = frozenset({ACCOUNT_A}), frozenset({ACCOUNT_B})
+    a_job = store.get_job(job_id("run-42", "orders", ACCOUNT_A), accounts=team_a)
+    b_job = store.get_job(job_id("run-42", "orders", ACCOUNT_B), accounts=team_b)
+    assert (a_job.status, a_job.event_count, a_job.latest.id) == ("SUCCEEDED", 2, a_end.id)
+    assert (b_job.status, b_job.event_count, b_job.latest.id) == ("FAILED", 2, b_fail.id)
+    assert a_job.latest.time < b_job.latest.time
+    assert store.get_job(b_job.id, accounts=team_a) is None
+    for team, mine in ((team_a, a_job), (team_b, b_job)):
+        found = store.find_job(name="run-42", state_machine="orders", accounts=team)
+        assert found.id == mine.id
+        assert [j.id for j in all_jobs(store, limit=10, accounts=team)] == [mine.id]
+        events = all_job_events(store, mine.id, limit=10, accounts=team)
+        assert {e.account for e in events} == {mine.account} and len(events) == 2
+    newest = store.find_job(name="run-42", state_machine="orders", accounts=ALL)
+    assert newest.id == b_job.id  # its latest event is the newer one

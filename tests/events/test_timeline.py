@@ -16,10 +16,10 @@ from events.timeline import job_timeline, pair_spans
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 ACCOUNT = "123456789012"
 MACHINE = "EventDrivenMachine"
-JOB_OK = f"{MACHINE}:a6a3a450-6513-470e-a69e-0d37f2a74de4"
-JOB_FAILED = f"{MACHINE}:b87e4e2b-537d-4128-83a9-e88963b759f5"
-JOB_ORIGINAL = f"{MACHINE}:ec99108d-db5b-4fab-8f4d-3e27dda1494c"
-JOB_ORIGINAL_SHORT = f"{MACHINE}:d4b59c05-36cd-48a1-acfc-c3964671120d"
+JOB_OK = f"123456789012:us-east-1:{MACHINE}:a6a3a450-6513-470e-a69e-0d37f2a74de4"
+JOB_FAILED = f"123456789012:us-east-1:{MACHINE}:b87e4e2b-537d-4128-83a9-e88963b759f5"
+JOB_ORIGINAL = f"123456789012:us-east-1:{MACHINE}:ec99108d-db5b-4fab-8f4d-3e27dda1494c"
+JOB_ORIGINAL_SHORT = f"123456789012:us-east-1:{MACHINE}:d4b59c05-36cd-48a1-acfc-c3964671120d"
 DEMO_COUNTS = {
     "getMultipleFn": 1,
     "processSingleFn": 4,

@@ -161,8 +161,10 @@ def test_purge_deletes_everything_while_batch_writes_come_back_unprocessed(moto_
     table = table_in(moto_endpoint, "edobs-throttle-purge")
     store = DynamoStore(client=dynamodb(proxy.url), table_name=table, retention_hours=1)
     now = datetime.now(UTC).replace(microsecond=0)
+    arrived = now - timedelta(hours=3)  # retention counts from arrival
     old = [
-        make_event(at=now - timedelta(hours=3, seconds=i), job=f"old-{i % 4}") for i in range(60)
+        make_event(at=now - timedelta(hours=3, seconds=i), job=f"old-{i % 4}", received_at=arrived)
+        for i in range(60)
     ]
     new = [make_event(at=now - timedelta(minutes=10, seconds=i), job="new") for i in range(5)]
     assert store.ingest(old + new) == ["stored"] * 65
