@@ -14,13 +14,10 @@ left alone, so a run without the setting cannot revoke every member by accident.
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-
-logger = logging.getLogger(__name__)
 
 ACTION = "events:PutEvents"
 ACCOUNT_SID_PREFIX = "edobs-account-"
