@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
+from infra.bus_policy import bad_accounts, is_organization_id
+
 from .stores import BACKENDS
 
 
@@ -26,6 +28,22 @@ def check_settings(app_configs, **kwargs):
         errors.append(Error("EDOBS_RETENTION_HOURS must be positive.", id="events.E006"))
     if not settings.EDOBS_RULE_SOURCES:
         errors.append(Error("EDOBS_RULE_SOURCES must name at least one source.", id="events.E007"))
+    return errors
+
+
+@register(Tags.compatibility)
+def check_source_accounts(app_configs, **kwargs):
+    """The accounts `manage.py provision` admits to the bus (infra/bus_policy.py)."""
+    errors = []
+    bad = bad_accounts(settings.EDOBS_SOURCE_ACCOUNTS)
+    if bad:
+        message = f"EDOBS_SOURCE_ACCOUNTS holds {', '.join(map(repr, bad))}: "
+        errors.append(Error(message + "each must be a 12-digit AWS account id.", id="events.E010"))
+    organization = settings.EDOBS_ORGANIZATION_ID
+    if organization and not is_organization_id(organization):
+        message = f"EDOBS_ORGANIZATION_ID is {organization!r}: it must look like o-a1b2c3d4e5 "
+        message += "(o- then 10 to 32 lowercase letters or digits)."
+        errors.append(Error(message, id="events.E011"))
     return errors
 
 

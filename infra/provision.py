@@ -1,4 +1,5 @@
-"""Idempotent provisioning of the rule, queue, dead-letter queue and table (DESIGN section 5).
+"""Idempotent provisioning of the rule, queue, dead-letter queue and table (DESIGN section 5),
+and of the bus policy that admits other accounts' events (infra/bus_policy.py).
 
 Each step looks first, then creates or updates only what differs, and says which it did.
 With `dry_run` nothing is written: the same steps report what they would do.
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+from .bus_policy import current_grants, describe, diff, wanted_grants
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,8 @@ class Plan:
     sources: list[str]
     table_name: str | None = None
     with_status_events: bool = False
+    source_accounts: list[str] = field(default_factory=list)  # other accounts that may put events
+    organization_id: str = ""  # or every account of this AWS Organization
     dry_run: bool = False
     changes: list[Change] = field(default_factory=list)
 
@@ -56,6 +61,7 @@ class Plan:
         return f"{self.queue_name}-dlq"
 
     def event_pattern(self) -> dict[str, Any]:
+        # No "account" key: the rule must match the events member accounts forward too.
         extra = {STATUS_SOURCE} if self.with_status_events else set()
         return {"source": sorted(set(self.sources) | extra)}
 
@@ -75,6 +81,8 @@ def provision(plan: Plan, *, sqs, events, dynamodb=None) -> Plan:
     attributes["Policy"] = json.dumps(queue_policy(queue_arn, rule_arn))
     queue_arn = _ensure_queue(plan, sqs, plan.queue_name, attributes, "queue")
     _ensure_target(plan, events, queue_arn)
+    if plan.source_accounts or plan.organization_id:
+        _ensure_bus_policy(plan, events)
     if plan.table_name and dynamodb is not None:
         _ensure_table(plan, dynamodb)
     return plan
@@ -203,6 +211,22 @@ def _ensure_target(plan: Plan, events, queue_arn: str) -> None:
     if not plan.dry_run:
         events.put_targets(Rule=plan.rule_name, EventBusName=plan.bus_name, Targets=[target])
     plan.record("target", plan.rule_name, "updated" if targets else "created", queue_arn)
+
+
+def _ensure_bus_policy(plan: Plan, events) -> None:
+    """Admit exactly the planned accounts / organization; statements edobs does not own stay."""
+    wanted = wanted_grants(plan.source_accounts, plan.organization_id)
+    current = current_grants(events.describe_event_bus(Name=plan.bus_name).get("Policy"))
+    change = diff(current, wanted)
+    if not (change.put or change.revoke):
+        plan.record("policy", plan.bus_name, "unchanged", describe(wanted))
+        return
+    if not plan.dry_run:
+        for grant in change.revoke:
+            events.remove_permission(EventBusName=plan.bus_name, StatementId=grant.sid)
+        for grant in change.put:
+            events.put_permission(**grant.put_permission_kwargs(plan.bus_name))
+    plan.record("policy", plan.bus_name, "updated" if current else "created", change.detail())
 
 
 def _ensure_table(plan: Plan, dynamodb) -> None:
