@@ -201,6 +201,8 @@ else:
 # and how often its Connection row (last_seen, messages_sent) is written.
 EDOBS_WS_QUEUE_SIZE = envint("EDOBS_WS_QUEUE_SIZE", 256)
 EDOBS_WS_TOUCH_SECONDS = envint("EDOBS_WS_TOUCH_SECONDS", 5)
+# Open sockets per user, across every server process; the next one closes with 4429 (0: none).
+EDOBS_WS_MAX_PER_USER = envint("EDOBS_WS_MAX_PER_USER", 20)
 
 # edobs itself (DESIGN section 5)
 EDOBS_STORE = os.environ.get("EDOBS_STORE", "orm")
