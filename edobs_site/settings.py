@@ -162,14 +162,20 @@ X_FRAME_OPTIONS = "DENY"
 # Production (DJANGO_HTTPS=true, behind TLS): refuse unsafe settings, then secure cookies,
 # HSTS and the HTTPS redirect.
 PRODUCTION = envbool("DJANGO_HTTPS", False)
-if PRODUCTION and (not SECRET_KEY_FROM_ENV or DEBUG or EDOBS_DEMO):
-    from django.core.exceptions import ImproperlyConfigured
-
-    raise ImproperlyConfigured(
-        "Production settings (DJANGO_HTTPS=true) need DJANGO_SECRET_KEY set, and DJANGO_DEBUG "
-        "and EDOBS_DEMO off."
-    )
 if PRODUCTION:
+    from edobs_site.safety import production_problems
+
+    unsafe = production_problems(
+        secret_key=SECRET_KEY, key_from_env=SECRET_KEY_FROM_ENV, debug=DEBUG, demo=EDOBS_DEMO,
+        allowed_hosts=ALLOWED_HOSTS,
+    )  # fmt: skip
+    if unsafe:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "Production settings (DJANGO_HTTPS=true) refused: "
+            + " ".join(f"{message} ({check_id})" for check_id, message in unsafe)
+        )
     SECURE_SSL_REDIRECT = envbool("DJANGO_SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True

@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
+from edobs_site.safety import production_problems
+
 from .stores import BACKENDS
 
 
@@ -31,17 +33,10 @@ def check_settings(app_configs, **kwargs):
 
 @register(Tags.security, deploy=True)
 def check_production(app_configs, **kwargs):
-    """`manage.py check --deploy`: what must never reach production."""
-    errors = []
-    if not settings.SECRET_KEY_FROM_ENV:
-        errors.append(
-            Error(
-                "DJANGO_SECRET_KEY is not set: the generated key in var/ is for local use only.",
-                id="events.E002",
-            )
-        )
-    if settings.DEBUG:
-        errors.append(Error("DJANGO_DEBUG is on.", id="events.E008"))
-    if settings.EDOBS_DEMO:
-        errors.append(Error("EDOBS_DEMO is on (it creates a demo login).", id="events.E009"))
-    return errors
+    """`manage.py check --deploy`: what must never reach production (edobs_site.safety;
+    settings.py refuses the same with DJANGO_HTTPS=true)."""
+    problems = production_problems(
+        secret_key=settings.SECRET_KEY, key_from_env=settings.SECRET_KEY_FROM_ENV,
+        debug=settings.DEBUG, demo=settings.EDOBS_DEMO, allowed_hosts=settings.ALLOWED_HOSTS,
+    )  # fmt: skip
+    return [Error(message, id=check_id) for check_id, message in problems]
