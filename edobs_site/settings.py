@@ -246,6 +246,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("EDOBS_LOG_LEVEL", "INFO")},
     "loggers": {
         "botocore": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # failures and lockouts; every success is in AccessLog
         "werkzeug": {"level": "WARNING"},  # the embedded emulator's access log
         "daphne": {"level": "WARNING"},
         "django.channels.server": {"level": "WARNING"},
