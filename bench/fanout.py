@@ -74,6 +74,7 @@ def measure(*, clients: list[int], rate: float, seconds: float, procs: int = 4) 
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "edobs_site.settings", "EDOBS_VAR_DIR": var_dir,
         "REDIS_URL": redis.url, "DJANGO_SECRET_KEY": "fanout-bench", "EDOBS_LOG_LEVEL": "WARNING",
+        "EDOBS_WS_MAX_PER_USER": "0",  # every client is the same user
     }  # fmt: skip
     env.pop("DATABASE_URL", None)
     os.environ.update(env)

@@ -4,6 +4,7 @@ The names of the environment variables are part of the contract (DESIGN section 
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -66,6 +67,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -83,6 +85,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the 429 page
 ]
 
 ROOT_URLCONF = "edobs_site.urls"
@@ -127,6 +130,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+# Login throttling (django-axes), for the login page and the admin's: after
+# EDOBS_LOGIN_FAILURE_LIMIT failures of one username from one address, even the right password
+# is refused for EDOBS_LOGIN_COOLOFF_MINUTES (HTTP 429).  Counted in the database, so across
+# server processes.  `manage.py axes_reset_username NAME` lifts it sooner.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("EDOBS_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("EDOBS_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -146,14 +162,20 @@ X_FRAME_OPTIONS = "DENY"
 # Production (DJANGO_HTTPS=true, behind TLS): refuse unsafe settings, then secure cookies,
 # HSTS and the HTTPS redirect.
 PRODUCTION = envbool("DJANGO_HTTPS", False)
-if PRODUCTION and (not SECRET_KEY_FROM_ENV or DEBUG or EDOBS_DEMO):
-    from django.core.exceptions import ImproperlyConfigured
-
-    raise ImproperlyConfigured(
-        "Production settings (DJANGO_HTTPS=true) need DJANGO_SECRET_KEY set, and DJANGO_DEBUG "
-        "and EDOBS_DEMO off."
-    )
 if PRODUCTION:
+    from edobs_site.safety import production_problems
+
+    unsafe = production_problems(
+        secret_key=SECRET_KEY, key_from_env=SECRET_KEY_FROM_ENV, debug=DEBUG, demo=EDOBS_DEMO,
+        allowed_hosts=ALLOWED_HOSTS,
+    )  # fmt: skip
+    if unsafe:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "Production settings (DJANGO_HTTPS=true) refused: "
+            + " ".join(f"{message} ({check_id})" for check_id, message in unsafe)
+        )
     SECURE_SSL_REDIRECT = envbool("DJANGO_SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -201,6 +223,8 @@ else:
 # and how often its Connection row (last_seen, messages_sent) is written.
 EDOBS_WS_QUEUE_SIZE = envint("EDOBS_WS_QUEUE_SIZE", 256)
 EDOBS_WS_TOUCH_SECONDS = envint("EDOBS_WS_TOUCH_SECONDS", 5)
+# Open sockets per user, across every server process; the next one closes with 4429 (0: none).
+EDOBS_WS_MAX_PER_USER = envint("EDOBS_WS_MAX_PER_USER", 20)
 
 # edobs itself (DESIGN section 5)
 EDOBS_STORE = os.environ.get("EDOBS_STORE", "orm")
@@ -225,6 +249,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("EDOBS_LOG_LEVEL", "INFO")},
     "loggers": {
         "botocore": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # failures and lockouts; every success is in AccessLog
         "werkzeug": {"level": "WARNING"},  # the embedded emulator's access log
         "daphne": {"level": "WARNING"},
         "django.channels.server": {"level": "WARNING"},

@@ -1,17 +1,46 @@
+"""The admin.  Staff who are not superusers see only their teams' rows: the events and jobs
+of their teams' accounts (events.selectors.visible_accounts), the sockets of their teams'
+members, their own teams; rejected messages (raw bodies of any account) only superusers.  A
+row out of sight is a 404 at its URL, as one that does not exist."""
+
 import json
 
 from django.contrib import admin, messages
-from django.db.models import JSONField
+from django.contrib.auth import get_user_model
+from django.db.models import JSONField, Q
+from django.http import Http404
 from django.utils import timezone
 from django.utils.html import format_html
 
 from .aws import queue_url, sqs_client
 from .models import Connection, Event, Job, RejectedMessage, Team, TeamAccount
+from .selectors import visible_accounts
 
 
 def pretty(value) -> str:
     # format_html escapes the JSON text: event content is hostile.
     return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2))
+
+
+def in_visible_accounts(queryset, user):
+    accounts = visible_accounts(user)
+    return queryset if accounts is None else queryset.filter(account__in=accounts)
+
+
+class ScopedAdmin(admin.ModelAdmin):
+    """get_queryset decides what a user sees; outside it, a URL answers 404 (Django's default
+    is a redirect to the index)."""
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404("No such object.")
+        return obj
+
+
+class AccountScopedAdmin(ScopedAdmin):
+    def get_queryset(self, request):
+        return in_visible_accounts(super().get_queryset(request), request.user)
 
 
 class TeamAccountInline(admin.TabularInline):
@@ -20,10 +49,14 @@ class TeamAccountInline(admin.TabularInline):
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(ScopedAdmin):
     list_display = ["name"]
     filter_horizontal = ["members"]
     inlines = [TeamAccountInline]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset if request.user.is_superuser else queryset.filter(members=request.user)
 
 
 class RecentJobFilter(admin.SimpleListFilter):
@@ -34,7 +67,8 @@ class RecentJobFilter(admin.SimpleListFilter):
     shown = 20
 
     def lookups(self, request, model_admin):
-        jobs = Job.objects.order_by("-last_event_at").values_list("id", flat=True)[: self.shown]
+        jobs = in_visible_accounts(Job.objects, request.user).order_by("-last_event_at")
+        jobs = jobs.values_list("id", flat=True)[: self.shown]
         return [(job_id, job_id) for job_id in jobs]
 
     def queryset(self, request, queryset):
@@ -42,7 +76,7 @@ class RecentJobFilter(admin.SimpleListFilter):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(AccountScopedAdmin):
     list_display = ["time", "source", "detail_type", "fn", "account", "job_id", "event_id"]
     list_filter = ["source", "detail_type", "account", "fn", RecentJobFilter]
     search_fields = ["=event_id", "=job__id", "job__name"]
@@ -72,9 +106,12 @@ class EventInline(admin.TabularInline):
     ordering = ["time", "seq"]
     show_change_link = True
 
+    def get_queryset(self, request):
+        return in_visible_accounts(super().get_queryset(request), request.user)
+
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(AccountScopedAdmin):
     list_display = ["id", "status", "account", "event_count", "started_at", "last_event_at"]
     list_filter = ["status", "state_machine", "account"]
     search_fields = ["=id", "name", "execution_arn"]
@@ -86,7 +123,9 @@ class JobAdmin(admin.ModelAdmin):
 
 
 @admin.register(RejectedMessage)
-class RejectedMessageAdmin(admin.ModelAdmin):
+class RejectedMessageAdmin(ScopedAdmin):
+    """Superusers only: a body that failed to parse has no account to scope it by."""
+
     list_display = ["received_at", "reason", "message_id", "receive_count", "requeued_at"]
     search_fields = ["reason", "=message_id"]
     readonly_fields = [
@@ -109,12 +148,27 @@ class RejectedMessageAdmin(admin.ModelAdmin):
         count = queryset.update(requeued_at=timezone.now())
         self.message_user(request, f"Requeued {count} messages.", messages.SUCCESS)
 
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset if request.user.is_superuser else queryset.none()
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
     def has_add_permission(self, request) -> bool:
         return False
 
 
 @admin.register(Connection)
-class ConnectionAdmin(admin.ModelAdmin):
+class ConnectionAdmin(ScopedAdmin):
+    """Staff who are not superusers see the sockets of their teams' members (and their own)."""
+
     list_display = [
         "user", "path", "client", "server", "connected_at", "last_seen", "messages_sent"
     ]  # fmt: skip
@@ -130,6 +184,13 @@ class ConnectionAdmin(admin.ModelAdmin):
         names = list(queryset.values_list("channel_name", flat=True))
         sent = connection_disconnect(channel_names=names)
         self.message_user(request, f"Asked {sent} of {len(names)} connections to close.")
+
+    def get_queryset(self, request):
+        queryset, user = super().get_queryset(request), request.user
+        if user.is_superuser:
+            return queryset
+        teammates = get_user_model().objects.filter(Q(pk=user.pk) | Q(teams__members=user))
+        return queryset.filter(user__in=teammates)
 
     def has_add_permission(self, request) -> bool:
         return False

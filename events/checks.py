@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
+from edobs_site.safety import production_problems
 from infra.bus_policy import bad_accounts, is_organization_id
 
 from .stores import BACKENDS
@@ -38,28 +39,21 @@ def check_source_accounts(app_configs, **kwargs):
     bad = bad_accounts(settings.EDOBS_SOURCE_ACCOUNTS)
     if bad:
         message = f"EDOBS_SOURCE_ACCOUNTS holds {', '.join(map(repr, bad))}: "
-        errors.append(Error(message + "each must be a 12-digit AWS account id.", id="events.E010"))
+        errors.append(Error(message + "each must be a 12-digit AWS account id.", id="events.E013"))
     organization = settings.EDOBS_ORGANIZATION_ID
     if organization and not is_organization_id(organization):
         message = f"EDOBS_ORGANIZATION_ID is {organization!r}: it must look like o-a1b2c3d4e5 "
         message += "(o- then 10 to 32 lowercase letters or digits)."
-        errors.append(Error(message, id="events.E011"))
+        errors.append(Error(message, id="events.E014"))
     return errors
 
 
 @register(Tags.security, deploy=True)
 def check_production(app_configs, **kwargs):
-    """`manage.py check --deploy`: what must never reach production."""
-    errors = []
-    if not settings.SECRET_KEY_FROM_ENV:
-        errors.append(
-            Error(
-                "DJANGO_SECRET_KEY is not set: the generated key in var/ is for local use only.",
-                id="events.E002",
-            )
-        )
-    if settings.DEBUG:
-        errors.append(Error("DJANGO_DEBUG is on.", id="events.E008"))
-    if settings.EDOBS_DEMO:
-        errors.append(Error("EDOBS_DEMO is on (it creates a demo login).", id="events.E009"))
-    return errors
+    """`manage.py check --deploy`: what must never reach production (edobs_site.safety;
+    settings.py refuses the same with DJANGO_HTTPS=true)."""
+    problems = production_problems(
+        secret_key=settings.SECRET_KEY, key_from_env=settings.SECRET_KEY_FROM_ENV,
+        debug=settings.DEBUG, demo=settings.EDOBS_DEMO, allowed_hosts=settings.ALLOWED_HOSTS,
+    )  # fmt: skip
+    return [Error(message, id=check_id) for check_id, message in problems]

@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_BY_ADMIN = 4000
+CLOSE_TOO_MANY = 4429  # the user already holds EDOBS_WS_MAX_PER_USER sockets
 
 _stale_cleared = False
 
@@ -80,6 +81,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.refuse(CLOSE_UNAUTHENTICATED)
             return
+        await _clear_stale_once()  # before counting: a crashed server's rows are not sockets
+        if await database_sync_to_async(live.connection_limit_reached)(user=user):
+            await self.refuse(CLOSE_TOO_MANY)
+            return
         groups = await self.authorise(user)
         if groups is None:
             await self.refuse(CLOSE_FORBIDDEN)
@@ -96,7 +101,6 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
             self.joined.append(group)
-        await _clear_stale_once()
         await database_sync_to_async(live.connection_open)(
             channel_name=self.channel_name, user=user, path=self.scope.get("path", ""),
             job_id=self.job_id(), client=self.client(), user_agent=self.user_agent(),

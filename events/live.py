@@ -9,9 +9,11 @@ import logging
 import os
 import socket
 import threading
+from datetime import timedelta
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -36,6 +38,20 @@ def connection_open(
         channel_name=channel_name, user=user, path=path[:500], job_id=job_id[:400],
         client=client[:100], user_agent=user_agent[:500], server=server_id(),
     )  # fmt: skip
+
+
+def connection_limit_reached(*, user) -> bool:
+    """Whether the user already holds EDOBS_WS_MAX_PER_USER open sockets (0: no limit).
+
+    Counted over every server process's rows.  A live row is rewritten every
+    EDOBS_WS_TOUCH_SECONDS (events.tracking), so rows older than a few of those, and at least
+    a minute, belong to a server that died elsewhere and do not count.
+    """
+    limit = settings.EDOBS_WS_MAX_PER_USER
+    if limit <= 0:
+        return False
+    fresh = timezone.now() - timedelta(seconds=max(60, 5 * settings.EDOBS_WS_TOUCH_SECONDS))
+    return Connection.objects.filter(user=user, last_seen__gte=fresh).count() >= limit
 
 
 def connections_touch(*, counts: dict[str, int]) -> None:

@@ -84,9 +84,8 @@ def ids_of(bodies: list[str]) -> list[str]:
 
 
 async def test_it_refuses_anonymous_users_with_4401():
-    communicator = WebsocketCommunicator(
-        application, "/ws/events/", headers=[(b"origin", b"http://localhost")]
-    )
+    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
+    communicator = WebsocketCommunicator(application, "/ws/events/", headers=headers)
     try:
         await communicator.connect(timeout=TIMEOUT)
         closed = await communicator.receive_output(timeout=TIMEOUT)

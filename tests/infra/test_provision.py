@@ -284,9 +284,9 @@ def test_the_checks_name_malformed_source_settings(settings):
 
     errors = {error.id: error.msg for error in check_source_accounts(None)}
 
-    assert sorted(errors) == ["events.E010", "events.E011"]
-    assert "'7777-8888-9999'" in errors["events.E010"] and DEV not in errors["events.E010"]
-    assert "'my-org'" in errors["events.E011"]
+    assert sorted(errors) == ["events.E013", "events.E014"]
+    assert "'7777-8888-9999'" in errors["events.E013"] and DEV not in errors["events.E013"]
+    assert "'my-org'" in errors["events.E014"]
 
 
 def test_the_checks_accept_well_formed_or_absent_source_settings(settings):
