@@ -307,7 +307,9 @@ class DynamoStore:
             return []
         now = self.clock()
         since = max(window.since or now - self.retention, now - self.retention - timedelta(hours=1))
-        until = window.until or now + timedelta(hours=1)
+        # One query per hour: a far `until` (year 9999) would be millions; none is later than
+        # the default end's anyway.
+        until = min(window.until or now + timedelta(hours=1), now + timedelta(hours=1))
         if until <= since:
             return []
         values = {":from": f"{_ms(since):013d}", ":to": f"{_ms(until) - 1:013d}#~"}
