@@ -10,3 +10,9 @@ urlpatterns = [
     path("api/", include("events.api.urls")),
     path("", include("dashboards.urls")),
 ]
+
+# Unknown URLs, refused requests and crashes: JSON under /api/, the site's pages elsewhere.
+handler400 = "dashboards.errors.bad_request"
+handler403 = "dashboards.errors.permission_denied"
+handler404 = "dashboards.errors.page_not_found"
+handler500 = "dashboards.errors.server_error"

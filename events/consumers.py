@@ -25,7 +25,7 @@ import json
 import logging
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.conf import settings
 
 from . import broadcast, live, selectors, tracking
@@ -38,6 +38,7 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_BY_ADMIN = 4000
 CLOSE_TOO_MANY = 4429  # the user already holds EDOBS_WS_MAX_PER_USER sockets
+CLOSE_NOT_FOUND = 4404
 
 _stale_cleared = False
 
@@ -227,6 +228,15 @@ class JobStreamConsumer(LiveConsumer):
             events = await database_sync_to_async(selectors.job_event_list)(user=user, job=self.job)
         self.skip_ids = {event.id for event in events}
         await self.send_json({"type": "snapshot", "events": [e.as_dict() for e in events]})
+
+
+class UnknownPathConsumer(AsyncWebsocketConsumer):
+    """Any other socket path: closed with 4404, where Channels' router would raise (a 500)."""
+
+    async def connect(self) -> None:
+        # Accept first, as LiveConsumer.refuse does: a close code needs an open socket.
+        await self.accept()
+        await self.close(code=CLOSE_NOT_FOUND)
 
 
 async def _clear_stale_once() -> None:

@@ -92,7 +92,10 @@ def parse_time(value: Any, field_name: str = "time") -> datetime:
         raise MalformedEvent(f"'{field_name}' is not an ISO-8601 time: {value[:40]!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 ahead of UTC, 9999-12-31 behind it: no UTC instant
+        raise MalformedEvent(f"'{field_name}' is out of range: {value[:40]!r}") from None
 
 
 def decode_body(body: str | bytes) -> dict[str, Any]:

@@ -1,12 +1,18 @@
-"""Thin DRF views: parse the request, call a selector, shape the answer."""
+"""Thin DRF views: parse the request, call a selector, shape the answer.
+
+Every answer an endpoint can give is in its schema: 200 with the serializer that describes it,
+400 for a parameter it refuses, 401/403 without a login, 404 for an unknown job; all errors in
+the one shape `{"error": "..."}`.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,12 +21,29 @@ from rest_framework.views import APIView
 from .. import selectors
 from ..envelope import MalformedEvent, parse_time
 from ..stores.base import MAX_LIMIT, Window
-from . import shapes
+from ..summary import JobSummary
+from . import serializers, shapes
 from .errors import not_found
 
 JOB = OpenApiParameter("job_id", OpenApiTypes.STR, OpenApiParameter.PATH)
-LIMIT = OpenApiParameter("limit", OpenApiTypes.INT, description=f"1 to {MAX_LIMIT}")
-CURSOR = OpenApiParameter("cursor", OpenApiTypes.STR, description="next_cursor of the last page")
+LIMIT = OpenApiParameter(
+    "limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, description="page size"
+)
+CURSOR = OpenApiParameter(
+    "cursor", OpenApiTypes.STR, description="`next_cursor` of the previous page of this listing"
+)
+DATE_TIME = {"type": "string", "format": "date-time"}
+# RFC 3339's date-time, what `format: date-time` promises; fromisoformat alone takes more.
+RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", re.ASCII)
+MAX_JOB_ID = 1000  # bytes: no job id is longer, and DynamoDB refuses keys past 1-2 KiB
+
+ERROR = OpenApiResponse(serializers.ErrorSerializer, description='`{"error": "..."}`')
+DENIED = {401: ERROR, 403: ERROR}  # not logged in: 403, or 401 for a token scheme first
+
+
+def _answers(ok, *errors: int) -> dict:
+    """The responses of an endpoint: 200 with `ok`, each error status with the error shape."""
+    return {200: ok, **DENIED, **{status: ERROR for status in errors}}
 
 
 def _limit(request: Request, default: int) -> int:
@@ -35,13 +58,36 @@ def _limit(request: Request, default: int) -> int:
 
 
 def _time(request: Request, name: str) -> datetime | None:
+    """An RFC 3339 date-time with its offset; absent is None, anything else (empty too) a 400."""
     value = request.query_params.get(name)
-    if not value:
+    if value is None:
         return None
+    if not RFC3339.fullmatch(value.upper()):
+        raise ValidationError({name: "must be an RFC 3339 date-time, e.g. 2026-11-19T00:00:00Z"})
     try:
-        return parse_time(value, name)
-    except MalformedEvent as exc:
+        return parse_time(value.upper(), name)
+    except MalformedEvent as exc:  # no such day, or an instant Python cannot hold
         raise ValidationError({name: str(exc)}) from None
+
+
+def _text(request: Request, name: str) -> str | None:
+    """A text filter; one holding a NUL is refused here, as PostgreSQL would refuse it (a 500)."""
+    value = request.query_params.get(name)
+    if value is not None and "\x00" in value:
+        raise ValidationError({name: "must not contain a NUL character"})
+    return value
+
+
+def _job(request: Request, job_id: str) -> JobSummary | None:
+    """The visible job, or None (404), also for an id no job can have and no store can look up:
+    too long for a key, with a NUL (PostgreSQL refuses it) or a lone surrogate."""
+    try:
+        size = len(job_id.encode())
+    except UnicodeEncodeError:
+        return None
+    if size > MAX_JOB_ID or "\x00" in job_id:
+        return None
+    return selectors.job_get(user=request.user, job_id=job_id)
 
 
 def _page(request: Request, key: str, items: list, next_cursor: str | None) -> Response:
@@ -55,7 +101,9 @@ def _page(request: Request, key: str, items: list, next_cursor: str | None) -> R
 
 class LatestView(APIView):
     @extend_schema(
-        summary="Latest jobs in the original design's shape", responses=OpenApiTypes.OBJECT
+        summary="Latest jobs in the original design's shape",
+        parameters=[LIMIT],
+        responses=_answers(serializers.OriginalLatestSerializer, 400),
     )
     def get(self, request: Request) -> Response:
         page = selectors.job_list_latest(user=request.user, limit=_limit(request, 100))
@@ -65,10 +113,10 @@ class LatestView(APIView):
 class OriginalJobView(APIView):
     @extend_schema(
         summary="A job's events in the original design's shape",
-        parameters=[JOB], responses=OpenApiTypes.OBJECT,
+        parameters=[JOB], responses=_answers(serializers.OriginalJobSerializer, 404),
     )  # fmt: skip
     def get(self, request: Request, job_id: str) -> Response:
-        job = selectors.job_get(user=request.user, job_id=job_id)
+        job = _job(request, job_id)
         if job is None:
             return not_found("job")
         events = selectors.job_event_list(user=request.user, job=job)
@@ -83,15 +131,15 @@ class JobListView(APIView):
             OpenApiParameter("status", OpenApiTypes.STR, description="RUNNING, SUCCEEDED, ..."),
             OpenApiParameter("state_machine", OpenApiTypes.STR),
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses=_answers(serializers.JobPageSerializer, 400),
     )  # fmt: skip
     def get(self, request: Request) -> Response:
         page = selectors.job_list_latest(
             user=request.user,
             limit=_limit(request, 50),
             cursor=request.query_params.get("cursor"),
-            status=request.query_params.get("status"),
-            state_machine=request.query_params.get("state_machine"),
+            status=_text(request, "status"),
+            state_machine=_text(request, "state_machine"),
         )
         return _page(
             request, "results", [shapes.job_summary(j) for j in page.items], page.next_cursor
@@ -101,10 +149,11 @@ class JobListView(APIView):
 class JobEventsView(APIView):
     @extend_schema(
         summary="A job's normalised events in order",
-        parameters=[JOB, LIMIT, CURSOR], responses=OpenApiTypes.OBJECT,
+        parameters=[JOB, LIMIT, CURSOR],
+        responses=_answers(serializers.EventPageSerializer, 400, 404),
     )  # fmt: skip
     def get(self, request: Request, job_id: str) -> Response:
-        job = selectors.job_get(user=request.user, job_id=job_id)
+        job = _job(request, job_id)
         if job is None:
             return not_found("job")
         page = selectors.job_event_page(
@@ -116,10 +165,12 @@ class JobEventsView(APIView):
 
 
 class JobTimelineView(APIView):
-    @extend_schema(summary="A job's timeline: spans and the execution bar", parameters=[JOB],
-                   responses=OpenApiTypes.OBJECT)  # fmt: skip
+    @extend_schema(
+        summary="A job's timeline: spans and the execution bar",
+        parameters=[JOB], responses=_answers(serializers.TimelineSerializer, 404),
+    )  # fmt: skip
     def get(self, request: Request, job_id: str) -> Response:
-        job = selectors.job_get(user=request.user, job_id=job_id)
+        job = _job(request, job_id)
         if job is None:
             return not_found("job")
         timeline = selectors.job_timeline(user=request.user, job=job)
@@ -130,11 +181,11 @@ class ArchitectureView(APIView):
     @extend_schema(
         summary="The architecture inferred from events in a time window",
         parameters=[
-            OpenApiParameter("since", OpenApiTypes.DATETIME, description="default: retention"),
-            OpenApiParameter("until", OpenApiTypes.DATETIME),
+            OpenApiParameter("since", DATE_TIME, description="default: the retention's start"),
+            OpenApiParameter("until", DATE_TIME, description="default: no end"),
             OpenApiParameter("state_machine", OpenApiTypes.STR),
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses=_answers(serializers.ArchitectureSerializer, 400),
     )  # fmt: skip
     def get(self, request: Request) -> Response:
         since = _time(request, "since")
@@ -143,6 +194,6 @@ class ArchitectureView(APIView):
         window = Window(
             since=since,
             until=_time(request, "until"),
-            state_machine=request.query_params.get("state_machine") or None,
+            state_machine=_text(request, "state_machine") or None,
         )
         return Response(selectors.architecture_graph(user=request.user, window=window))

@@ -6,7 +6,7 @@ import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from ..envelope import NormalisedEvent
@@ -85,19 +85,69 @@ class Store(Protocol):
         replayed event with an old `time` is kept); returns how many."""
 
 
-def encode_cursor(*values: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+CursorValue = type[str] | type[int] | type[datetime]
+MAX_CURSOR = 4096  # characters: far above any cursor a store makes, far below a costly parse
+MAX_CURSOR_INT = 2**63 - 1  # what a database integer column holds
+MAX_CURSOR_TEXT = 1000  # bytes: DynamoDB refuses a sort key condition over 1024
 
 
-def decode_cursor(cursor: str, arity: int) -> list[Any]:
+def encode_cursor(kind: str, *values: Any) -> str:
+    """An opaque cursor: `kind` names the listing it pages ("jobs", "events"), so a cursor of
+    one endpoint is refused by another. Datetimes are written as ISO-8601 strings."""
+    plain = [value.isoformat() if isinstance(value, datetime) else value for value in values]
+    return base64.urlsafe_b64encode(json.dumps([kind, *plain]).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, kind: str, *types: CursorValue) -> list[Any]:
+    """The values of a cursor that encode_cursor(kind, ...) made, one per type in `types`
+    (str, int or datetime), each checked; BadCursor for anything else, however it was crafted."""
+    values = _cursor_values(cursor)
+    if len(values) != len(types) + 1 or values[0] != kind:
+        raise BadCursor("cursor is not valid")
+    return [_cursor_value(value, wanted) for value, wanted in zip(values[1:], types, strict=True)]
+
+
+def _cursor_values(cursor: str) -> list[Any]:
+    if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR:
+        raise BadCursor("cursor is not valid")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except ValueError:
+    except (ValueError, RecursionError):  # binascii.Error and UnicodeDecodeError are ValueErrors
         raise BadCursor("cursor is not valid") from None
-    if not isinstance(values, list) or len(values) != arity:
+    if not isinstance(values, list) or not values:
         raise BadCursor("cursor is not valid")
     return values
+
+
+def _cursor_value(value: Any, wanted: CursorValue) -> Any:
+    # bool is an int to Python, never to a cursor; strings go into SQL (PostgreSQL refuses NUL)
+    # and DynamoDB key conditions.
+    if wanted is int and type(value) is int and 0 <= value <= MAX_CURSOR_INT:
+        return value
+    if wanted is str and isinstance(value, str) and _fits_a_key(value):
+        return value
+    if wanted is datetime and isinstance(value, str):
+        return _cursor_time(value)
+    raise BadCursor("cursor is not valid")
+
+
+def _fits_a_key(value: str) -> bool:
+    try:
+        size = len(value.encode())
+    except UnicodeEncodeError:  # a lone surrogate: JSON can spell one, no database stores one
+        return False
+    return "\x00" not in value and 0 < size <= MAX_CURSOR_TEXT
+
+
+def _cursor_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError(value)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise BadCursor("cursor is not valid") from None
 
 
 def clamp_limit(limit: int) -> int:

@@ -44,7 +44,6 @@ from ..envelope import NormalisedEvent, iso, stored_event
 from ..summary import JobSummary, LatestEvent, apply_events
 from .base import (
     Accounts,
-    BadCursor,
     JobFilter,
     Outcome,
     Page,
@@ -310,7 +309,7 @@ class DynamoStore:
             key=key, values=values, scope=self._scope(accounts), want=limit + 1, consistent=True
         )
         more = len(found) > limit
-        next_cursor = encode_cursor(found[limit - 1]["sk"]) if more else None
+        next_cursor = encode_cursor("events", found[limit - 1]["sk"]) if more else None
         return Page([_event(item) for item in found[:limit]], next_cursor)
 
     def events_window(self, window: Window, *, accounts: Accounts) -> list[NormalisedEvent]:
@@ -579,20 +578,16 @@ def _visible(item: dict[str, Any], accounts: Accounts) -> bool:
 
 def _job_cursor(job: JobSummary) -> str:
     assert job.last_event_at is not None
-    return encode_cursor(_ms(job.last_event_at), job.id)
+    return encode_cursor("jobs", _ms(job.last_event_at), job.id)
 
 
 def _text_cursor(cursor: str) -> str:
-    [sk] = decode_cursor(cursor, 1)
-    if not isinstance(sk, str):
-        raise BadCursor("cursor is not valid")
+    [sk] = decode_cursor(cursor, "events", str)
     return sk
 
 
 def _job_position(cursor: str) -> str:
-    ms, job_id = decode_cursor(cursor, 2)
-    if not isinstance(ms, int) or not isinstance(job_id, str):
-        raise BadCursor("cursor is not valid")
+    ms, job_id = decode_cursor(cursor, "jobs", int, str)
     return f"{ms:013d}#{job_id}"
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from django.db import DatabaseError, connections, transaction
 from django.db.models import Q, QuerySet
 
-from ..envelope import NormalisedEvent, parse_time, stored_event
+from ..envelope import NormalisedEvent, stored_event
 from ..models import Event, Job
 from ..summary import JobSummary, LatestEvent, apply_events, new_summary
 from .base import (
@@ -137,8 +137,7 @@ class OrmStore:
         if filters.state_machine:
             jobs = jobs.filter(state_machine=filters.state_machine)
         if cursor:
-            at, job_id = decode_cursor(cursor, 2)
-            at = parse_time(at, "cursor")
+            at, job_id = decode_cursor(cursor, "jobs", datetime, str)
             jobs = jobs.filter(Q(last_event_at__lt=at) | Q(last_event_at=at, id__lt=job_id))
         rows = list(jobs.order_by("-last_event_at", "-id")[: limit + 1])
         items = [_summary(row) for row in rows[:limit]]
@@ -165,13 +164,12 @@ class OrmStore:
         limit = clamp_limit(limit)
         rows = _scoped(self._events().filter(job_id=job_id), accounts)
         if cursor:
-            at, seq = decode_cursor(cursor, 2)
-            at = parse_time(at, "cursor")
-            rows = rows.filter(Q(time__gt=at) | Q(time=at, seq__gt=int(seq)))
+            at, seq = decode_cursor(cursor, "events", datetime, int)
+            rows = rows.filter(Q(time__gt=at) | Q(time=at, seq__gt=seq))
         found = list(rows.order_by("time", "seq")[: limit + 1])
         more = len(found) > limit
         last = found[limit - 1] if more else None
-        cursor = encode_cursor(last.time.isoformat(), last.seq) if last else None
+        cursor = encode_cursor("events", last.time, last.seq) if last else None
         return Page([_event(row) for row in found[:limit]], cursor)
 
     def events_window(self, window: Window, *, accounts: Accounts) -> list[NormalisedEvent]:
@@ -320,4 +318,4 @@ def _column(summary: JobSummary, name: str) -> Any:
 
 def _job_cursor(job: JobSummary) -> str:
     assert job.last_event_at is not None
-    return encode_cursor(job.last_event_at.isoformat(), job.id)
+    return encode_cursor("jobs", job.last_event_at, job.id)

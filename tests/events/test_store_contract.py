@@ -5,6 +5,7 @@ Everything the API, the sockets and the pages read is checked here through the S
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -143,9 +144,48 @@ def test_it_refuses_a_cursor_it_did_not_make(store):
     store.ingest([make_event(at=now_second())])
 
     with pytest.raises(BadCursor):
-        store.job_events(job_id(), accounts=ALL, limit=10, cursor=encode_cursor(1, 2, 3))
+        store.job_events(job_id(), accounts=ALL, limit=10, cursor=encode_cursor("x", 2, 3))
     with pytest.raises(BadCursor):
         store.latest_jobs(accounts=ALL, limit=10, cursor="%%%", filters=NO_FILTER)
+
+
+# Each was a 500 on some store: values of the wrong type reached a query or a format string.
+CRAFTED = [
+    [123, "x"], [None, 1], ["x", "y"], [], {"jobs": 1}, ["jobs"], ["events"],
+    ["jobs", "123", "x"], ["jobs", None, 1], ["jobs", "x", "y"], ["jobs", 1.5, "x"],
+    ["jobs", 1795168800000, 7], ["jobs", -1, "x"], ["jobs", "2026-11-20T10:00:00+00:00"],
+    ["jobs", 2**70, "x"], ["jobs", True, "x"], ["jobs", 1795168800000, "a\x00b"],
+    ["jobs", 1795168800000, "j" * 2000], ["jobs", 1795168800000, ""],
+    ["events", 123], ["events", None], ["events", ["x"]], ["events", "x" * 2000],
+    ["events", "2026-11-20T10:00:00", 1], ["events", "0001-01-01T00:00:00+01:00", 1],
+    ["events", "2026-11-20T10:00:00+00:00", "1"], ["events", "2026-11-20T10:00:00+00:00", 2**70],
+    ["events", "2026-11-20T10:00:00+00:00", False], ["events", "yesterday", 1],
+]  # fmt: skip
+
+
+def test_it_refuses_crafted_cursors(store):
+    store.ingest([make_event(at=now_second())])
+
+    for values in CRAFTED:
+        cursor = base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+        with pytest.raises(BadCursor):
+            store.job_events(job_id(), accounts=ALL, limit=10, cursor=cursor)
+        with pytest.raises(BadCursor):
+            store.latest_jobs(accounts=ALL, limit=10, cursor=cursor, filters=NO_FILTER)
+
+
+def test_it_refuses_one_listings_cursor_for_another(store):
+    t = now_second()
+    store.ingest([make_event(at=t + timedelta(seconds=i), job=f"job-{i % 2}") for i in range(4)])
+    jobs_cursor = store.latest_jobs(accounts=ALL, limit=1, cursor=None, filters=NO_FILTER)
+    events_cursor = store.job_events(job_id("job-0"), accounts=ALL, limit=1, cursor=None)
+
+    with pytest.raises(BadCursor):
+        store.job_events(job_id("job-0"), accounts=ALL, limit=1, cursor=jobs_cursor.next_cursor)
+    with pytest.raises(BadCursor):
+        store.latest_jobs(
+            accounts=ALL, limit=1, cursor=events_cursor.next_cursor, filters=NO_FILTER
+        )
 
 
 def test_it_pages_a_job_past_one_page(store):

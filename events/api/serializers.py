@@ -1,0 +1,138 @@
+"""The answers' shapes for the OpenAPI document (DESIGN sections 6 and 9), nothing else.
+
+The views build their answers in shapes.py; these serializers only describe them, so the schema
+names every top-level key with its type. Free-form parts (an event's detail, its raw envelope)
+stay open objects, and the original design's items may carry any detail field besides theirs.
+"""
+
+from rest_framework import serializers as s
+
+
+class ErrorSerializer(s.Serializer):
+    error = s.CharField(help_text="What was wrong, for a person to read")
+
+
+class JobSummarySerializer(s.Serializer):
+    id = s.CharField()
+    execution_arn = s.CharField(allow_null=True)
+    state_machine = s.CharField()
+    name = s.CharField()
+    account = s.CharField()
+    region = s.CharField()
+    status = s.CharField(allow_null=True, help_text="RUNNING, SUCCEEDED, FAILED, ...")
+    error = s.CharField(allow_null=True)
+    cause = s.CharField(allow_null=True)
+    started_at = s.DateTimeField(allow_null=True)
+    stopped_at = s.DateTimeField(allow_null=True)
+    first_event_at = s.DateTimeField(allow_null=True)
+    last_event_at = s.DateTimeField(allow_null=True)
+    event_count = s.IntegerField()
+
+
+class EventSerializer(s.Serializer):
+    """A normalised event (DESIGN section 2)."""
+
+    id = s.CharField()
+    source = s.CharField()
+    detail_type = s.CharField()
+    account = s.CharField()
+    region = s.CharField()
+    time = s.DateTimeField()
+    received_at = s.DateTimeField()
+    resources = s.ListField(child=s.JSONField())
+    detail = s.DictField(child=s.JSONField())
+    job = s.CharField(allow_null=True)
+    fn = s.CharField(allow_null=True)
+    incoming = s.DictField(child=s.JSONField(), allow_null=True)
+    outgoing = s.DictField(child=s.JSONField(), allow_null=True)
+    raw = s.DictField(child=s.JSONField(), help_text="The envelope as received")
+
+
+class PageSerializer(s.Serializer):
+    next_cursor = s.CharField(allow_null=True, help_text="Pass as `cursor` for the next page")
+    next = s.URLField(allow_null=True, help_text="The next page's URL")
+
+
+class JobPageSerializer(PageSerializer):
+    results = JobSummarySerializer(many=True)
+
+
+class EventPageSerializer(PageSerializer):
+    results = EventSerializer(many=True)
+
+
+class OriginalLatestItemSerializer(s.Serializer):
+    """Also every field of the latest event's detail (never one of these keys)."""
+
+    pk = s.CharField(help_text='"LATEST"')
+    sk = s.CharField(help_text='"EVENT#<job id>"')
+    latest = s.CharField(allow_null=True, help_text="The latest event's time, epoch ms")
+    account = s.CharField()
+    source = s.CharField(allow_null=True)
+    detailType = s.CharField(allow_null=True)  # noqa: N815  (the original design's key)
+
+
+class OriginalLatestSerializer(s.Serializer):
+    latest = OriginalLatestItemSerializer(many=True)
+
+
+class OriginalEventItemSerializer(s.Serializer):
+    """Also every field of the event's detail (never one of these keys)."""
+
+    pk = s.CharField(help_text='"EVENT#<job id>"')
+    sk = s.CharField(help_text="The event's time, epoch ms")
+    account = s.CharField()
+    source = s.CharField()
+    detailType = s.CharField()  # noqa: N815  (the original design's key)
+
+
+class OriginalJobSerializer(s.Serializer):
+    events = OriginalEventItemSerializer(many=True)
+
+
+class SpanSerializer(s.Serializer):
+    fn = s.CharField(allow_null=True)
+    start = s.DateTimeField()
+    end = s.DateTimeField(allow_null=True)
+    start_event = s.CharField(allow_null=True, help_text="null when the trigger was not seen")
+    end_event = s.CharField(allow_null=True)
+    incoming = s.DictField(child=s.JSONField(), allow_null=True)
+    outgoing = s.DictField(child=s.JSONField(), allow_null=True)
+    open = s.BooleanField()
+    lane = s.JSONField()
+
+
+class ExecutionSerializer(s.Serializer):
+    start = s.DateTimeField(allow_null=True)
+    stop = s.DateTimeField(allow_null=True)
+    status = s.CharField(allow_null=True)
+    error = s.CharField(allow_null=True)
+    cause = s.CharField(allow_null=True)
+
+
+class TimelineSerializer(s.Serializer):
+    job = JobSummarySerializer()
+    spans = SpanSerializer(many=True)
+    execution = ExecutionSerializer()
+
+
+class NodeSerializer(s.Serializer):
+    id = s.CharField(help_text="event:<source>/<detail-type>, fn:<name> or sm:<name>")
+    kind = s.ChoiceField(choices=["event", "fn", "state_machine"])
+    label = s.CharField()
+    count = s.IntegerField()
+    sink = s.BooleanField()
+    unknown = s.BooleanField()
+
+
+class EdgeSerializer(s.Serializer):
+    source = s.CharField()
+    target = s.CharField()
+    count = s.IntegerField()
+    p50_ms = s.IntegerField(allow_null=True)
+    p95_ms = s.IntegerField(allow_null=True)
+
+
+class ArchitectureSerializer(s.Serializer):
+    nodes = NodeSerializer(many=True)
+    edges = EdgeSerializer(many=True)
