@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT.parent / "shared" / "samples" / "part1_jobs.jsonl"
+SAMPLES = ROOT / "tests" / "samples" / "part1_jobs.jsonl"
 DEPTH = 20  # sent but not yet received: the queue stays under DEPTH + 10 < 50 deep
 RTT = 0.010
 UNIT = "events/s"
