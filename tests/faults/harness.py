@@ -329,6 +329,42 @@ def wait_for_drain(*, queues: Queues, counter: Counter, expected: int, malformed
         time.sleep(0.3)
 
 
+class WriteLock:
+    """SQLite's write lock, held by another connection: every worker's store waits meanwhile.
+
+    A real way to make a store slow (no patching): the workers' connections wait up to their
+    busy timeout (worker_env(..., DATABASE_BUSY_TIMEOUT=...)) and go on once it is released.
+    """
+
+    def __init__(self, database_url: str) -> None:
+        self.path = database_url.removeprefix("sqlite:///")
+        self.conn: sqlite3.Connection | None = None
+
+    def __enter__(self) -> WriteLock:
+        self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        assert self.conn is not None
+        self.conn.rollback()
+        self.conn.close()
+        self.conn = None
+
+
+def batch_in_hand(queues: Queues, *, timeout: float = DRAIN_SECONDS) -> int:
+    """How many messages are in flight once two readings 0.1 s apart agree (and are not 0)."""
+    deadline = time.monotonic() + timeout
+    last = 0
+    while time.monotonic() < deadline:
+        in_flight = queues.depth()[1]
+        if in_flight and in_flight == last:
+            return in_flight
+        last = in_flight
+        time.sleep(0.1)
+    raise AssertionError(f"no worker took a batch: (visible, in flight) = {queues.depth()}")
+
+
 # --- the report --------------------------------------------------------------------------------
 
 
