@@ -8,11 +8,13 @@ import re
 from pathlib import Path
 from urllib.parse import quote
 
+import boto3
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from moto import mock_aws
 
 from events.models import RejectedMessage, Team, TeamAccount
 from events.services import InboundMessage, event_ingest
@@ -216,3 +218,56 @@ def test_schema_lists_only_the_api(teams, admin_user):
 
     assert schema.status_code == 200
     assert all(p.startswith("/api/") for p in json.loads(schema.content)["paths"])
+
+
+ACCOUNT_C = "555566667777"
+
+
+def _delivered_without_account() -> str:
+    """An envelope as moto's EventBridge delivers it to SQS: with no `account` (FACTS.md).
+
+    Its job comes from `meta` alone (no execution ARN), so nothing else names an account.
+    """
+    with mock_aws():
+        sqs, events = (boto3.client(name, region_name="us-east-1") for name in ("sqs", "events"))
+        url = sqs.create_queue(QueueName="edobs-events")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        events.put_rule(Name="edobs", EventPattern=json.dumps({"source": ["project"]}))
+        target = {"Id": "q", "Arn": queue_arn["Attributes"]["QueueArn"]}
+        events.put_targets(Rule="edobs", Targets=[target])
+        detail = {"meta": {"stateMachine": "Nightly", "job": "nightly-1"}}
+        events.put_events(
+            Entries=[{"Source": "project", "DetailType": "start", "Detail": json.dumps(detail)}]
+        )
+        [message] = sqs.receive_message(QueueUrl=url)["Messages"]
+    return message["Body"]
+
+
+def test_an_envelope_without_account_belongs_to_edobs_account_and_its_team_only(teams, settings):
+    member, outsider = teams
+    owner = User.objects.create_user("carol", password="pw-carol-123")
+    team_c = Team.objects.create(name="C")
+    team_c.members.add(owner)
+    TeamAccount.objects.create(team=team_c, account=ACCOUNT_C)
+    settings.EDOBS_ACCOUNT = ACCOUNT_C
+    body = _delivered_without_account()
+    assert "account" not in json.loads(body)  # the case under test
+
+    event_ingest(messages=[InboundMessage(body=body)])
+
+    seen = {}
+    for user in (owner, member, outsider):
+        client = Client()
+        client.force_login(user)
+        seen[user.username] = client.get("/api/jobs", {"state_machine": "Nightly"}).json()
+    [job] = seen["carol"]["results"]
+    assert (job["account"], job["state_machine"], job["name"]) == (
+        ACCOUNT_C,
+        "Nightly",
+        "nightly-1",
+    )
+    assert seen["alice"]["results"] == [] and seen["bob"]["results"] == []
+    client = Client()
+    client.force_login(owner)
+    [event] = client.get(f"/api/jobs/{job['id']}/events").json()["results"]
+    assert event["account"] == ACCOUNT_C
