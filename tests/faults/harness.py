@@ -36,7 +36,11 @@ SAMPLES = ROOT / "tests" / "samples"
 RESULTS = ROOT / "bench" / "results" / "reliability.json"
 ACCOUNT = "123456789012"
 MAX_IN_FLIGHT = 60  # moto's receive slows down as the queue grows deeper (FACTS.md)
-DRAIN_SECONDS = 120.0
+DRAIN_SECONDS = 120.0  # a bound for one condition to come true, not for a whole run
+# Waits for the traffic to flow through go on as long as it moves: they give up only after this
+# long without progress.  It outlasts the worker's longest back-off (MAX_BACKOFF_SECONDS) plus
+# a redelivery after the visibility timeout, so a loaded machine is slow, never "stuck".
+STALL_SECONDS = 60.0
 
 
 # --- the queue ---------------------------------------------------------------------------------
@@ -170,12 +174,17 @@ class Producer(threading.Thread):
         while not self.stop.is_set() and sum(self.queues.depth()) >= MAX_IN_FLIGHT:
             time.sleep(0.05)
 
-    def finish(self, timeout: float = DRAIN_SECONDS) -> None:
-        self.join(timeout)
+    def finish(self, stall: float = STALL_SECONDS) -> None:
+        """Wait while it sends; give up when it has sent nothing for `stall` seconds."""
+        last, moved = -1, time.monotonic()
+        while self.is_alive() and time.monotonic() - moved < stall:
+            if self.sent != last:
+                last, moved = self.sent, time.monotonic()
+            self.join(0.5)
         if self.is_alive():
             self.stop.set()
             self.join(5)
-            raise AssertionError(f"producer did not finish: sent {self.sent}")
+            raise AssertionError(f"producer stuck for {stall:.0f} s: sent {self.sent}")
         if self.error:
             raise self.error
 
@@ -317,10 +326,16 @@ class Counter:
 
 
 def wait_for_drain(*, queues: Queues, counter: Counter, expected: int, malformed: int) -> None:
-    """Until every event is stored, every malformed body quarantined and the queue is empty."""
-    deadline = time.monotonic() + DRAIN_SECONDS
-    while time.monotonic() < deadline:
-        if counter.safe_count() >= expected and queues.depth() == (0, 0):
+    """Until every event is stored, every malformed body quarantined and the queue is empty;
+    or until nothing has moved for STALL_SECONDS: the outcome's counts then say what is
+    missing.  Moving means rows stored or messages sent or deleted (not a message going in
+    and out of flight, which a worker failing on every batch would do forever)."""
+    last, moved = None, time.monotonic()
+    while time.monotonic() - moved < STALL_SECONDS:
+        stored, depth = counter.safe_count(), queues.depth()
+        if (stored, sum(depth)) != last:
+            last, moved = (stored, sum(depth)), time.monotonic()
+        if stored >= expected and depth == (0, 0):
             try:
                 if len({m for m, _ in counter.quarantined()}) >= malformed:
                     return
