@@ -84,12 +84,20 @@ def test_it_sends_anonymous_users_to_login(client, url):
     assert response["Location"].startswith("/accounts/login/")
 
 
-@pytest.mark.parametrize("url", ["/", "/architecture/?window=all", "/events/"])
-def test_it_shows_each_page_to_a_member(member_client, sample_jobs, url):
+@pytest.mark.parametrize(
+    "url,shows",
+    [
+        ("/", 'data-job-id="'),
+        ("/architecture/?window=all", "getMultipleFn"),
+        ("/events/", 'class="event-row"'),
+    ],
+)
+def test_it_shows_each_page_to_a_member(member_client, sample_jobs, url, shows):
     response = member_client.get(url)
     assert response.status_code == 200
     content = response.content.decode()
     assert "mia" in content and 'action="/accounts/logout/"' in content
+    assert shows in content  # the sample jobs' data, not an empty page
 
 
 def test_it_lists_the_latest_jobs_with_status_badges(member_client, sample_jobs):
@@ -127,15 +135,31 @@ def test_it_marks_the_failure_on_the_failed_job(member_client, sample_jobs):
 
 def test_it_accepts_a_bare_execution_name(member_client, sample_jobs):
     job = member_client.get("/api/jobs").json()["results"][0]
-    assert member_client.get(f"/jobs/{job['name']}/").status_code == 200
+    response = member_client.get(f"/jobs/{job['name']}/")
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert job["name"] in content
+    assert content.count('class="event-row"') == job["event_count"]
 
 
-def test_it_hides_another_teams_job(member_client, sample_jobs):
+def test_it_hides_another_teams_job(member_client, sample_jobs, client, django_user_model):
     other = hostile_envelope(account=ACCOUNT_B, name="secret-job")
     ingest([json.dumps(other)])
-    assert member_client.get(f"/jobs/{MACHINE}:secret-job/").status_code == 404
-    assert "secret-job" not in member_client.get("/").content.decode()
-    assert "secret-job" not in member_client.get("/events/").content.decode()
+    hidden = member_client.get(f"/jobs/{MACHINE}:secret-job/")
+    home = member_client.get("/").content.decode()
+    events = member_client.get("/events/").content.decode()
+    assert hidden.status_code == 404
+    assert "secret-job" not in hidden.content.decode()
+    assert "secret-job" not in home and home.count('data-job-id="') == 3  # theirs still there
+    assert "secret-job" not in events and 'class="event-row"' in events
+    # ...while a user of that account's team does see it on the same pages.
+    owner = django_user_model.objects.create_user(username="ole", password="pw-123456789")
+    team = Team.objects.create(name="beta")
+    team.members.add(owner)
+    TeamAccount.objects.create(team=team, account=ACCOUNT_B)
+    client.force_login(owner)
+    assert "secret-job" in client.get(f"/jobs/{MACHINE}:secret-job/").content.decode()
+    assert "secret-job" in client.get("/").content.decode()
 
 
 def test_it_draws_the_architecture_with_counts(member_client, sample_jobs):

@@ -186,7 +186,7 @@ def _run(*args: str, env: dict) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_it_finishes_cleanly_on_sigterm(moto_endpoint, tmp_path):
+def test_it_finishes_the_batch_in_hand_on_sigterm_and_takes_no_other(moto_endpoint, tmp_path):
     client = boto3.client("sqs", region_name="us-east-1", endpoint_url=moto_endpoint)
     url = client.create_queue(QueueName=QUEUE_NAME)["QueueUrl"]
     db = tmp_path / "edobs.sqlite3"
@@ -196,6 +196,7 @@ def test_it_finishes_cleanly_on_sigterm(moto_endpoint, tmp_path):
         "EDOBS_QUEUE_URL": url,
         "EDOBS_VAR_DIR": str(tmp_path),
         "DATABASE_URL": f"sqlite:///{db}",
+        "DATABASE_BUSY_TIMEOUT": "120",  # outlasts the write lock this test holds
         "EDOBS_STORE": "orm",
     }
     _run("migrate", "--noinput", env=env)
@@ -206,24 +207,54 @@ def test_it_finishes_cleanly_on_sigterm(moto_endpoint, tmp_path):
         ]
         client.send_message_batch(QueueUrl=url, Entries=entries)
 
+    # Another connection holds the write lock: the worker's store waits with a batch in hand.
+    lock = sqlite3.connect(db, timeout=30, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "consume_events", "--wait", "1"], cwd=ROOT, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while _stored(db) < len(lines) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        batch = _wait_for_batch_in_hand(client, url)
         worker.send_signal(signal.SIGTERM)
-        stdout, stderr = worker.communicate(timeout=30)
+        held_at_sigterm = _depth(client, url)
+        stored_at_sigterm = _stored(db)
+        lock.rollback()
+        stdout, stderr = worker.communicate(timeout=60)
     finally:
+        lock.close()
         if worker.poll() is None:
             worker.kill()
 
+    # The fault: SIGTERM arrived while the worker held messages it had not stored yet.
+    assert 0 < batch <= 10
+    assert held_at_sigterm == (len(lines) - batch, batch), held_at_sigterm
+    assert stored_at_sigterm == 0
+    # The outcome: that batch stored and deleted, nothing more taken, a clean exit.
     assert worker.returncode == 0, stderr
-    assert "received=72 stored=72 duplicates=0 quarantined=0" in stdout
     assert "stopping after the batch in hand" in stderr
-    assert _stored(db) == 72
+    assert f"received={batch} stored={batch} duplicates=0 quarantined=0" in stdout
+    assert _stored(db) == batch
+    assert _depth(client, url) == (len(lines) - batch, 0)
+
+
+def _depth(client, url: str) -> tuple[int, int]:
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return int(attributes[names[0]]), int(attributes[names[1]])
+
+
+def _wait_for_batch_in_hand(client, url: str, timeout: float = 60) -> int:
+    """How many messages the (blocked) worker holds, once two readings agree."""
+    deadline = time.monotonic() + timeout
+    last = 0
+    while time.monotonic() < deadline:
+        in_flight = _depth(client, url)[1]
+        if in_flight and in_flight == last:
+            return in_flight
+        last = in_flight
+        time.sleep(0.1)
+    raise AssertionError(f"the worker never took a batch: {_depth(client, url)}")
 
 
 def _stored(db: Path) -> int:

@@ -36,7 +36,11 @@ SAMPLES = ROOT / "tests" / "samples"
 RESULTS = ROOT / "bench" / "results" / "reliability.json"
 ACCOUNT = "123456789012"
 MAX_IN_FLIGHT = 60  # moto's receive slows down as the queue grows deeper (FACTS.md)
-DRAIN_SECONDS = 120.0
+DRAIN_SECONDS = 120.0  # a bound for one condition to come true, not for a whole run
+# Waits for the traffic to flow through go on as long as it moves: they give up only after this
+# long without progress.  It outlasts the worker's longest back-off (MAX_BACKOFF_SECONDS) plus
+# a redelivery after the visibility timeout, so a loaded machine is slow, never "stuck".
+STALL_SECONDS = 60.0
 
 
 # --- the queue ---------------------------------------------------------------------------------
@@ -170,12 +174,17 @@ class Producer(threading.Thread):
         while not self.stop.is_set() and sum(self.queues.depth()) >= MAX_IN_FLIGHT:
             time.sleep(0.05)
 
-    def finish(self, timeout: float = DRAIN_SECONDS) -> None:
-        self.join(timeout)
+    def finish(self, stall: float = STALL_SECONDS) -> None:
+        """Wait while it sends; give up when it has sent nothing for `stall` seconds."""
+        last, moved = -1, time.monotonic()
+        while self.is_alive() and time.monotonic() - moved < stall:
+            if self.sent != last:
+                last, moved = self.sent, time.monotonic()
+            self.join(0.5)
         if self.is_alive():
             self.stop.set()
             self.join(5)
-            raise AssertionError(f"producer did not finish: sent {self.sent}")
+            raise AssertionError(f"producer stuck for {stall:.0f} s: sent {self.sent}")
         if self.error:
             raise self.error
 
@@ -317,16 +326,58 @@ class Counter:
 
 
 def wait_for_drain(*, queues: Queues, counter: Counter, expected: int, malformed: int) -> None:
-    """Until every event is stored, every malformed body quarantined and the queue is empty."""
-    deadline = time.monotonic() + DRAIN_SECONDS
-    while time.monotonic() < deadline:
-        if counter.safe_count() >= expected and queues.depth() == (0, 0):
+    """Until every event is stored, every malformed body quarantined and the queue is empty;
+    or until nothing has moved for STALL_SECONDS: the outcome's counts then say what is
+    missing.  Moving means rows stored or messages sent or deleted (not a message going in
+    and out of flight, which a worker failing on every batch would do forever)."""
+    last, moved = None, time.monotonic()
+    while time.monotonic() - moved < STALL_SECONDS:
+        stored, depth = counter.safe_count(), queues.depth()
+        if (stored, sum(depth)) != last:
+            last, moved = (stored, sum(depth)), time.monotonic()
+        if stored >= expected and depth == (0, 0):
             try:
                 if len({m for m, _ in counter.quarantined()}) >= malformed:
                     return
             except Exception:
                 pass
         time.sleep(0.3)
+
+
+class WriteLock:
+    """SQLite's write lock, held by another connection: every worker's store waits meanwhile.
+
+    A real way to make a store slow (no patching): the workers' connections wait up to their
+    busy timeout (worker_env(..., DATABASE_BUSY_TIMEOUT=...)) and go on once it is released.
+    """
+
+    def __init__(self, database_url: str) -> None:
+        self.path = database_url.removeprefix("sqlite:///")
+        self.conn: sqlite3.Connection | None = None
+
+    def __enter__(self) -> WriteLock:
+        self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        assert self.conn is not None
+        self.conn.rollback()
+        self.conn.close()
+        self.conn = None
+
+
+def batch_in_hand(queues: Queues, *, timeout: float = DRAIN_SECONDS) -> int:
+    """How many messages are in flight once two readings 0.1 s apart agree (and are not 0)."""
+    deadline = time.monotonic() + timeout
+    last = 0
+    while time.monotonic() < deadline:
+        in_flight = queues.depth()[1]
+        if in_flight and in_flight == last:
+            return in_flight
+        last = in_flight
+        time.sleep(0.1)
+    raise AssertionError(f"no worker took a batch: (visible, in flight) = {queues.depth()}")
 
 
 # --- the report --------------------------------------------------------------------------------

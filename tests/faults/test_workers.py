@@ -9,7 +9,9 @@ import pytest
 from .harness import (
     Counter,
     Producer,
+    WriteLock,
     assert_exact,
+    batch_in_hand,
     outcome,
     traffic,
     wait_for_drain,
@@ -20,22 +22,33 @@ pytestmark = pytest.mark.slow
 
 EVENTS = 2000
 SEED = 6
+KILLS = 4
+VISIBILITY = 2  # seconds
 
 
-@pytest.mark.slow
 def test_it_loses_nothing_when_the_worker_is_killed_mid_batch(
     queues_factory, sqlite_url, tmp_path, start_workers
 ):
     started = time.monotonic()
-    queues = queues_factory(visibility=2)
+    queues = queues_factory(visibility=VISIBILITY)
     sent = traffic(events=EVENTS, seed=SEED)
     counter = Counter(sqlite_url)
     workers = start_workers(worker_env(queues=queues, var_dir=tmp_path, database_url=sqlite_url))
     producer = Producer(queues, sent.bodies)
     producer.start()
-    for _ in range(4):  # SIGKILL mid-flow, then a fresh worker takes over
+    in_hand: list[int] = []
+    last_kill = time.monotonic()
+    for _ in range(KILLS):  # SIGKILL mid-flow, then a fresh worker takes over
         _wait_for_progress(counter, rows=200)
-        workers.sigkill(workers.running()[0])
+        # A killed worker's batch stays in flight for the visibility timeout: once it is over,
+        # whatever is in flight belongs to the one live worker.
+        time.sleep(max(0.0, last_kill + VISIBILITY + 0.1 - time.monotonic()))
+        with WriteLock(sqlite_url):  # the victim's store waits: it holds a batch it cannot store
+            stored = counter.safe_count()
+            in_hand.append(batch_in_hand(queues))
+            workers.sigkill(workers.running()[0])
+            assert counter.safe_count() == stored  # killed with its batch received, unstored
+        last_kill = time.monotonic()
         workers.start()
     producer.finish()
     wait_for_drain(
@@ -45,9 +58,12 @@ def test_it_loses_nothing_when_the_worker_is_killed_mid_batch(
 
     result = outcome(
         scenario="sigkill_mid_batch", sent=sent, queues=queues, counter=counter,
-        workers=workers, started=started, notes=f"{workers.killed} SIGKILLs",
+        workers=workers, started=started,
+        notes=f"{workers.killed} SIGKILLs, each with a batch in hand of {in_hand} messages",
     )  # fmt: skip
-    assert workers.killed == 4
+    # The fault happened: every victim died holding messages it had received, not deleted.
+    assert workers.killed == KILLS
+    assert len(in_hand) == KILLS and all(in_hand), in_hand
     assert_exact(result, sent, counter)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import logging
 import time
@@ -114,12 +113,6 @@ JSONATA_MACHINE = {
     "StartAt": "Work",
     "States": {"Work": {"Type": "Pass", "Output": "{% $states.input %}", "End": True}},
 }
-
-# moto runs state machines with its ASL interpreter, which needs antlr4 (moto[stepfunctions]).
-needs_interpreter = pytest.mark.skipif(
-    importlib.util.find_spec("antlr4") is None,
-    reason="antlr4 is missing: moto cannot execute state machines (install moto[stepfunctions])",
-)
 
 DEFINITIONS = {"demo": DEMO_MACHINE, "branching": BRANCHING_MACHINE, "jsonata": JSONATA_MACHINE}
 
@@ -341,7 +334,6 @@ def _finished(sfn, execution: str, tries: int = 100) -> dict:
     raise AssertionError(f"{execution} did not finish")
 
 
-@needs_interpreter
 def test_the_injected_machine_runs_and_keeps_its_input(aws):
     sfn = boto3.client("stepfunctions", region_name=REGION)
     _, execution = _run(sfn, inject_context(BRANCHING_MACHINE), {"kind": "many", "items": [1, 2]})
@@ -358,7 +350,6 @@ def test_the_injected_machine_runs_and_keeps_its_input(aws):
     assert output["executionContext"]["startTime"]
 
 
-@needs_interpreter
 def test_a_kit_lambda_answers_an_instrumented_machine_end_to_end(bus_to_queue):
     events, read = bus_to_queue
     sfn = boto3.client("stepfunctions", region_name=REGION)

@@ -299,6 +299,42 @@ def test_the_checks_accept_well_formed_or_absent_source_settings(settings):
     assert check_source_accounts(None) == []
 
 
+def test_the_command_dry_run_says_what_it_would_do_and_writes_nothing(aws, capsys, settings):
+    settings.EDOBS_STORE = "orm"
+    settings.EDOBS_QUEUE_URL = ""
+    settings.EDOBS_QUEUE_NAME = "edobs-events"
+
+    call_command("provision", "--dry-run", "--table")
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Planning on ")
+    planned = {tuple(line.split()[:3]) for line in lines[1:]}
+    assert planned == {
+        ("would", "create", resource) for resource in ("dlq", "queue", "rule", "target", "table")
+    }
+    assert aws["sqs"].list_queues().get("QueueUrls", []) == []
+    assert aws["events"].list_rules()["Rules"] == []
+    assert aws["dynamodb"].list_tables()["TableNames"] == []
+
+
+def test_the_command_dry_run_reports_drift_without_repairing_it(aws, capsys, settings):
+    settings.EDOBS_STORE = "orm"
+    settings.EDOBS_QUEUE_URL = ""
+    settings.EDOBS_QUEUE_NAME = "edobs-events"
+    call_command("provision")
+    url = aws["sqs"].get_queue_url(QueueName="edobs-events")["QueueUrl"]
+    aws["sqs"].set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "5"})
+    capsys.readouterr()
+
+    call_command("provision", "--dry-run")
+
+    lines = capsys.readouterr().out.splitlines()
+    [queue] = [line for line in lines if " queue " in line]
+    assert "would update" in queue and "VisibilityTimeout" in queue
+    attributes = aws["sqs"].get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
+    assert attributes["Attributes"]["VisibilityTimeout"] == "5"  # still drifted
+
+
 class CloudFormationLoader(yaml.SafeLoader):
     pass
 

@@ -6,14 +6,17 @@ The URL conf and the WebSocket routes are enumerated, so a new route cannot be m
 import json
 import re
 from pathlib import Path
+from urllib.parse import quote
 
+import boto3
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from moto import mock_aws
 
-from events.models import Team, TeamAccount
+from events.models import RejectedMessage, Team, TeamAccount
 from events.services import InboundMessage, event_ingest
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
@@ -68,23 +71,44 @@ def test_the_enumeration_finds_the_routes_that_matter():
 def test_it_refuses_anonymous_users_everywhere(url, name, db):
     response = Client().get(url)
 
-    if response.status_code in (301, 302):
-        assert "login" in response["Location"], (url, response["Location"])
+    if url.startswith("/api/"):
+        # What an API client sees: a refusal in the one JSON error shape, no data.
+        assert response.status_code in (401, 403), (url, response.status_code)
+        assert set(response.json()) == {"error"}, (url, response.content)
     else:
-        assert response.status_code in (401, 403, 404, 405), (url, response.status_code)
-        assert JOB not in response.content.decode(errors="replace")
+        # What a browser sees: the login page, which brings it back here afterwards.
+        assert response.status_code == 302, (url, response.status_code)
+        login = "/admin/login/" if url.startswith("/admin/") else "/accounts/login/"
+        assert response["Location"] == f"{login}?next={quote(url, safe='/')}", url
 
 
-@pytest.mark.parametrize("url,name", [(u, n) for u, n in all_urls() if u.startswith("/api/")])
+API_URLS = [(u, n) for u, n in all_urls() if u.startswith("/api/") and n != "api-schema"]
+# What shows the sample job on each answer, and the query that reaches back to its (old) time.
+SHOWS_THE_JOB = {"api-architecture": "getMultipleFn"}
+QUERY = {"api-architecture": {"since": "2020-01-01T00:00:00Z"}}
+
+
+@pytest.mark.parametrize("url,name", API_URLS)
 def test_an_outsider_reads_nothing_of_another_team(url, name, teams):
-    _, outsider = teams
-    client = Client()
-    client.force_login(outsider)
+    member, outsider = teams
+    seen = {}
+    for user in (member, outsider):
+        client = Client()
+        client.force_login(user)
+        seen[user.username] = client.get(url, QUERY.get(name, {}))
+    mark = SHOWS_THE_JOB.get(name, "a6a3a450")
 
-    response = client.get(url)
-
-    assert response.status_code in (200, 404), (url, response.status_code)
-    assert "a6a3a450" not in response.content.decode(), url
+    # The member of the account's team sees the job here, so its absence below means something.
+    assert seen["alice"].status_code == 200, (url, seen["alice"].content[:200])
+    assert mark in seen["alice"].content.decode(), url
+    refused = seen["bob"]
+    assert mark not in refused.content.decode(), url
+    if JOB in url:
+        assert refused.status_code == 404, (url, refused.status_code)
+        assert set(refused.json()) == {"error"}, url
+    else:
+        assert refused.status_code == 200, (url, refused.status_code)
+        assert not any(refused.json().values()), (url, refused.content[:200])  # empty lists
 
 
 def test_a_member_reads_their_own_team(teams):
@@ -92,8 +116,13 @@ def test_a_member_reads_their_own_team(teams):
     client = Client()
     client.force_login(member)
 
-    assert client.get(f"/api/job/{JOB}").status_code == 200
-    assert client.get(f"/api/jobs/{JOB}/timeline").status_code == 200
+    events = client.get(f"/api/job/{JOB}").json()["events"]
+    timeline = client.get(f"/api/jobs/{JOB}/timeline").json()
+
+    assert len(events) == 22
+    assert {event["account"] for event in events} == {ACCOUNT_A}
+    assert timeline["execution"]["status"] == "SUCCEEDED"
+    assert len(timeline["spans"]) > 0
 
 
 def test_admin_pages_refuse_team_members_who_are_not_staff(teams):
@@ -117,15 +146,24 @@ def test_admin_pages_refuse_team_members_who_are_not_staff(teams):
 def test_it_enforces_csrf_on_every_form(url, data, teams):
     client = Client(enforce_csrf_checks=True)
 
-    assert client.post(url, data).status_code == 403
+    response = client.post(url, data)
+
+    assert response.status_code == 403
+    assert "CSRF verification failed" in response.content.decode()
+    assert "_auth_user_id" not in client.session  # the login did not happen
 
 
 def test_it_enforces_csrf_on_admin_actions(teams, admin_user):
+    rejected = RejectedMessage.objects.create(body="{", reason="not JSON", message_id="m-1")
     client = Client(enforce_csrf_checks=True)
     client.force_login(admin_user)
-    data = {"action": "requeue", "_selected_action": ["1"]}
+    data = {"action": "requeue", "_selected_action": [str(rejected.pk)]}
 
-    assert client.post("/admin/events/rejectedmessage/", data).status_code == 403
+    response = client.post("/admin/events/rejectedmessage/", data)
+
+    assert response.status_code == 403
+    assert "CSRF verification failed" in response.content.decode()
+    assert RejectedMessage.objects.filter(pk=rejected.pk).exists()  # not requeued
 
 
 def _websocket_paths() -> list[str]:
@@ -148,23 +186,28 @@ HEADERS = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
 async def test_every_socket_refuses_anonymous_users(path):
     communicator = WebsocketCommunicator(_application(), path, headers=HEADERS)
     connected, _ = await communicator.connect()
-    # A close code needs an accepted socket: refused means closed at once with 4401.
-    closed = await communicator.receive_output(timeout=2) if connected else None
+    # Accepted, then closed with 4401: what a browser can read (a refused handshake is a bare
+    # HTTP 403 it cannot tell from anything else).
+    closed = await communicator.receive_output(timeout=5) if connected else None
     await communicator.disconnect()
 
-    assert not connected or closed == {"type": "websocket.close", "code": 4401}
+    assert connected, path
+    assert closed == {"type": "websocket.close", "code": 4401}, path
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("path", _websocket_paths())
 async def test_every_socket_refuses_a_foreign_origin(path, settings):
     settings.ALLOWED_HOSTS = ["127.0.0.1"]
-    headers = [(b"origin", b"http://evil.example"), (b"host", b"127.0.0.1")]
-    communicator = WebsocketCommunicator(_application(), path, headers=headers)
-    connected, _ = await communicator.connect()
-    await communicator.disconnect()
+    outcomes = []
+    for origin in (b"http://127.0.0.1", b"http://evil.example"):
+        headers = [(b"origin", origin), (b"host", b"127.0.0.1")]
+        communicator = WebsocketCommunicator(_application(), path, headers=headers)
+        outcomes.append((await communicator.connect())[0])
+        await communicator.disconnect()
 
-    assert not connected
+    # The site's own origin gets through the handshake (to be told 4401), a foreign one not.
+    assert outcomes == [True, False], path
 
 
 def test_schema_lists_only_the_api(teams, admin_user):
@@ -175,3 +218,56 @@ def test_schema_lists_only_the_api(teams, admin_user):
 
     assert schema.status_code == 200
     assert all(p.startswith("/api/") for p in json.loads(schema.content)["paths"])
+
+
+ACCOUNT_C = "555566667777"
+
+
+def _delivered_without_account() -> str:
+    """An envelope as moto's EventBridge delivers it to SQS: with no `account` (FACTS.md).
+
+    Its job comes from `meta` alone (no execution ARN), so nothing else names an account.
+    """
+    with mock_aws():
+        sqs, events = (boto3.client(name, region_name="us-east-1") for name in ("sqs", "events"))
+        url = sqs.create_queue(QueueName="edobs-events")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        events.put_rule(Name="edobs", EventPattern=json.dumps({"source": ["project"]}))
+        target = {"Id": "q", "Arn": queue_arn["Attributes"]["QueueArn"]}
+        events.put_targets(Rule="edobs", Targets=[target])
+        detail = {"meta": {"stateMachine": "Nightly", "job": "nightly-1"}}
+        events.put_events(
+            Entries=[{"Source": "project", "DetailType": "start", "Detail": json.dumps(detail)}]
+        )
+        [message] = sqs.receive_message(QueueUrl=url)["Messages"]
+    return message["Body"]
+
+
+def test_an_envelope_without_account_belongs_to_edobs_account_and_its_team_only(teams, settings):
+    member, outsider = teams
+    owner = User.objects.create_user("carol", password="pw-carol-123")
+    team_c = Team.objects.create(name="C")
+    team_c.members.add(owner)
+    TeamAccount.objects.create(team=team_c, account=ACCOUNT_C)
+    settings.EDOBS_ACCOUNT = ACCOUNT_C
+    body = _delivered_without_account()
+    assert "account" not in json.loads(body)  # the case under test
+
+    event_ingest(messages=[InboundMessage(body=body)])
+
+    seen = {}
+    for user in (owner, member, outsider):
+        client = Client()
+        client.force_login(user)
+        seen[user.username] = client.get("/api/jobs", {"state_machine": "Nightly"}).json()
+    [job] = seen["carol"]["results"]
+    assert (job["account"], job["state_machine"], job["name"]) == (
+        ACCOUNT_C,
+        "Nightly",
+        "nightly-1",
+    )
+    assert seen["alice"]["results"] == [] and seen["bob"]["results"] == []
+    client = Client()
+    client.force_login(owner)
+    [event] = client.get(f"/api/jobs/{job['id']}/events").json()["results"]
+    assert event["account"] == ACCOUNT_C
