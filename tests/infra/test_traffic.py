@@ -429,3 +429,27 @@ def test_it_gives_up_with_a_clear_error_when_eventbridge_keeps_refusing(monkeypa
 
     with pytest.raises(TrafficError, match="3 times, last with ThrottlingException: slow down"):
         run_traffic(client=RefusingEverything(), jobs=1, speed=0, seed=1, status_events=False)
+
+
+def test_lambdas_work_for_tens_to_hundreds_of_milliseconds():
+    for plan in _jobs(jobs=6):
+        by_key = {event.key: event for event in plan.events}
+        work = [e.offset - by_key[e.trigger].offset for e in plan.events if e.fn]
+        assert work and all(0.01 <= seconds < 1.0 for seconds in work)
+        assert any(seconds != round(seconds, 1) for seconds in work)  # not whole tenths
+
+
+def test_the_kit_stamps_each_lambda_event_with_the_simulated_clock():
+    client = RecordingEvents()
+
+    run_traffic(client=client, jobs=2, speed=0, seed=5, start=START)
+
+    stamped = [
+        (entry["Time"], json.loads(entry["Detail"])["meta"]["emittedAt"])
+        for entry in client.entries
+        if "meta" in json.loads(entry["Detail"])
+    ]
+    assert stamped
+    for moment, emitted in stamped:
+        assert emitted == round(moment.timestamp() * 1000)
+    assert any(emitted % 1000 for _, emitted in stamped)  # milliseconds, not whole seconds
