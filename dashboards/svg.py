@@ -52,6 +52,17 @@ def human_ms(ms: float | int | None) -> str:
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
+def span_duration(span: dict[str, Any]) -> str:
+    """A span's duration with the precision it has: "350 ms", or "~2 s" when both its ends
+    are only known to the whole second (the envelope's time; events.clock)."""
+    ms = span.get("duration_ms")
+    if not span.get("approx") or ms is None:
+        return human_ms(ms)
+    if ms < 1_000:
+        return "< 1 s"
+    return f"~{round(ms / 1000)} s" if ms < 60_000 else f"~{human_ms(ms)}"
+
+
 def duration_between(start: datetime | None, end: datetime | None) -> str:
     if start is None or end is None:
         return "—"
@@ -146,7 +157,7 @@ def _bar(span: dict[str, Any], scale: _Scale, y: float, colour: int) -> dict[str
         "fn": span["fn"], "incoming": _incoming_label(span),
         "outgoing": outgoing.get("detailType", ""), "step": span.get("step") or "",
         "start": span["start"], "end": span["end"],
-        "duration": human_ms(span.get("duration_ms")),
+        "duration": span_duration(span),
         "show_duration": w >= 52, "end_event": span.get("end_event"),
         "tx": round(x + 5, 1), "ty": round(y + 14, 1),
     }  # fmt: skip

@@ -1,8 +1,10 @@
 """Publish newly stored events to the live stream (the channel-layer groups that may see them).
 
 One channel-layer message per group and ingest batch, `{"type": "events.created", "events":
-[[event id, frame, job id], ...]}`, in storage order.  Each frame is the WebSocket text
-`{"type": "event", "event": {...}}` encoded once here rather than once per connected client.
+[[event id, frame, job id, original frame], ...]}`, in storage order.  Each frame is the
+WebSocket text `{"type": "event", "event": {...}}` encoded once here rather than once per
+connected client; the original frame is the original design's flat item (events.api.shapes),
+for sockets opened with `?shape=original` (the original project's frontend).
 The job id lets a socket waiting for a job not stored yet pick that job's events out of its
 account's stream.
 
@@ -21,6 +23,7 @@ import logging
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
+from .api.shapes import original_event_item
 from .envelope import NormalisedEvent
 from .groups import event_groups
 
@@ -42,14 +45,20 @@ def event_frame(event: NormalisedEvent) -> str:
     return json.dumps({"type": "event", "event": event.as_dict()}, separators=(",", ":"))
 
 
+def original_frame(event: NormalisedEvent) -> str:
+    """The original design's item, unwrapped; its `sk` is the event's `at` in ms (only a read
+    of the whole job can tell whether an earlier event took that millisecond already)."""
+    return json.dumps(original_event_item(event), separators=(",", ":"))
+
+
 def group_messages(events: list[NormalisedEvent]) -> dict[str, dict]:
     """{group: message}: each event once per group that may see it, in order."""
     messages: dict[str, dict] = {}
     for event in events:
-        frame = event_frame(event)
+        frame, original = event_frame(event), original_frame(event)
         for group in event_groups(event):
             message = messages.setdefault(group, {"type": MESSAGE_TYPE, "events": []})
-            message["events"].append([event.id, frame, event.job])
+            message["events"].append([event.id, frame, event.job, original])
     return messages
 
 

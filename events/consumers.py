@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
@@ -71,6 +72,8 @@ class Outbox:
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     """Shared life cycle: authorise, join groups, optional snapshot, track, send, clean up."""
+
+    original = False  # send the original design's flat items instead of `event` frames
 
     async def connect(self) -> None:
         self.joined: list[str] = []
@@ -140,13 +143,13 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await super().dispatch(message)
 
     async def events_created(self, message: dict) -> None:
-        for event_id, frame, job in message["events"]:
+        for event_id, frame, job, original in message["events"]:
             if not self.wants(job):
                 continue
             if event_id in self.skip_ids:
                 self.skip_ids.discard(event_id)
                 continue
-            self.outbox.put(frame)
+            self.outbox.put(original if self.original else frame)
 
     async def connection_close(self, message: dict) -> None:
         """An administrator disconnected this connection (events.admin)."""
@@ -180,9 +183,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
 
 class EventStreamConsumer(LiveConsumer):
-    """/ws/events/: every new event of the accounts the user may see."""
+    """/ws/events/: every new event of the accounts the user may see; with `?shape=original`,
+    each as the original design's flat item, so the original project's frontend runs live."""
 
     async def authorise(self, user) -> list[str] | None:
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        self.original = query.get("shape") == ["original"]
         accounts = await database_sync_to_async(selectors.visible_accounts)(user)
         return stream_groups(accounts)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .clock import ENVELOPE, best_clock, ms
 from .correlation import Correlation, correlate
 
 # SQS bodies are at most 256 KiB by default (1 MiB when raised); anything larger is hostile.
@@ -36,6 +37,13 @@ class NormalisedEvent:
     raw: dict[str, Any]
     correlation: Correlation
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # When it happened, from the best clock it carries (events.clock); `time` when unset.
+    at: datetime | None = None
+    at_source: str = ENVELOPE
+
+    def __post_init__(self) -> None:
+        if self.at is None:
+            object.__setattr__(self, "at", self.time)
 
     @property
     def job(self) -> str | None:
@@ -55,7 +63,11 @@ class NormalisedEvent:
 
     @property
     def time_ms(self) -> int:
-        return int(self.time.timestamp() * 1000)
+        return ms(self.time)
+
+    @property
+    def at_ms(self) -> int:
+        return ms(self.at)
 
     def as_dict(self) -> dict[str, Any]:
         """The normalised event of DESIGN section 2, JSON-ready."""
@@ -66,6 +78,8 @@ class NormalisedEvent:
             "account": self.account,
             "region": self.region,
             "time": iso(self.time),
+            "at": iso_ms(self.at),
+            "at_source": self.at_source,
             "received_at": iso(self.received_at),
             "resources": self.resources,
             "detail": self.detail,
@@ -78,9 +92,18 @@ class NormalisedEvent:
 
 
 def iso(value: datetime | None) -> str | None:
+    """ISO-8601 in UTC: whole seconds, milliseconds or microseconds, as precise as the value."""
     if value is None:
         return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    spec = "milliseconds" if value.microsecond % 1000 == 0 and value.microsecond else "auto"
+    return value.astimezone(UTC).isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def iso_ms(value: datetime | None) -> str | None:
+    """ISO-8601 in UTC with milliseconds, always (what `at` is written as)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_time(value: Any, field_name: str = "time") -> datetime:
@@ -157,10 +180,18 @@ def validate_envelope(envelope: dict[str, Any]) -> None:
 
 def stored_event(
     raw: dict[str, Any], *, id: str, source: str, detail_type: str, account: str, region: str,
-    time: datetime, received_at: datetime,
+    time: datetime, received_at: datetime, at: datetime | None = None, at_source: str | None = None,
 ) -> NormalisedEvent:  # fmt: skip
-    """A stored envelope back as a normalised event (it was validated when it was ingested)."""
+    """A stored envelope back as a normalised event (it was validated when it was ingested).
+
+    `at` and `at_source` as stored; without them (a row stored before they existed) they are
+    worked out again from the envelope, which only the delivery clock is missing from.
+    """
     detail = raw.get("detail") if isinstance(raw.get("detail"), dict) else {}
+    if at is None or at_source is None:
+        at, at_source = best_clock(
+            time=time, detail=detail, source=source, replayed="replay-name" in raw
+        )
     return NormalisedEvent(
         id=id,
         source=source,
@@ -173,6 +204,8 @@ def stored_event(
         raw=raw,
         correlation=correlate(detail, source=source, account=account, region=region),
         received_at=received_at,
+        at=at,
+        at_source=at_source,
     )
 
 
@@ -181,18 +214,27 @@ def parse_envelope(
     *,
     default_account: str,
     received_at: datetime | None = None,
+    delivered_at: int | datetime | None = None,
 ) -> NormalisedEvent:
-    """Validate one envelope (an SQS body or an already decoded dict) and normalise it."""
+    """Validate one envelope (an SQS body or an already decoded dict) and normalise it.
+
+    `delivered_at` is when SQS got the message from EventBridge (`SentTimestamp`, epoch ms).
+    """
     envelope = body if isinstance(body, dict) else decode_body(body)
     validate_envelope(envelope)
     account = envelope.get("account") or default_account
+    time = parse_time(envelope["time"])
+    at, at_source = best_clock(
+        time=time, detail=envelope["detail"], source=envelope["source"],
+        delivered_at=delivered_at, replayed="replay-name" in envelope,
+    )  # fmt: skip
     return NormalisedEvent(
         id=envelope["id"],
         source=envelope["source"],
         detail_type=envelope["detail-type"],
         account=account,
         region=envelope["region"],
-        time=parse_time(envelope["time"]),
+        time=time,
         resources=envelope.get("resources", []),
         detail=envelope["detail"],
         raw=envelope,
@@ -203,4 +245,6 @@ def parse_envelope(
             region=envelope["region"],
         ),  # fmt: skip
         received_at=received_at or datetime.now(UTC),
+        at=at,
+        at_source=at_source,
     )

@@ -70,7 +70,9 @@ class Event(models.Model):
     detail_type = models.CharField(max_length=256)
     account = models.CharField(max_length=12)
     region = models.CharField(max_length=40)
-    time = models.DateTimeField()
+    time = models.DateTimeField(help_text="the envelope's time (whole seconds)")
+    at = models.DateTimeField(help_text="when it happened, from its best clock (events.clock)")
+    at_source = models.CharField(max_length=16, default="envelope")
     received_at = models.DateTimeField()
     fn = models.CharField(max_length=200, blank=True, default="")
     raw = models.JSONField(help_text="the envelope exactly as received")
@@ -79,7 +81,7 @@ class Event(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["job", "time", "seq"], name="event_job_order"),
+            models.Index(fields=["job", "at", "seq"], name="event_job_order"),
             models.Index(fields=["time"], name="event_time"),
             models.Index(fields=["received_at"], name="event_arrival"),
             models.Index(fields=["account", "time"], name="event_account_time"),

@@ -25,6 +25,7 @@ class InboundMessage:
     body: str
     message_id: str = ""
     receive_count: int = 1
+    sent_at: int | None = None  # SQS SentTimestamp (epoch ms): when EventBridge delivered it
 
 
 @dataclass
@@ -47,7 +48,9 @@ def event_ingest(*, messages: Sequence[InboundMessage]) -> IngestReport:
     rejected: list[tuple[int, str]] = []
     for index, message in enumerate(messages):
         try:
-            event = parse_envelope(message.body, default_account=settings.EDOBS_ACCOUNT)
+            event = parse_envelope(
+                message.body, default_account=settings.EDOBS_ACCOUNT, delivered_at=message.sent_at
+            )
             event_check_storable(event)
             parsed[index] = event
         except MalformedEvent as exc:

@@ -84,11 +84,12 @@ def apply_event(summary: JobSummary, event: NormalisedEvent) -> JobSummary:
     if execution is not None and execution.arn and not summary.execution_arn:
         summary = replace(summary, execution_arn=execution.arn)
     if execution is not None and execution.status:
-        summary = _apply_status(summary, execution, event.time)
-    first = min(filter(None, [summary.first_event_at, event.time]))
+        summary = _apply_status(summary, execution, event.at)
+    first = min(filter(None, [summary.first_event_at, event.at]))
     summary = replace(summary, first_event_at=first, event_count=summary.event_count + 1)
-    # Ties in time go to the later arrival: the per-job arrival sequence breaks them.
-    if summary.last_event_at is None or event.time >= summary.last_event_at:
+    # Ties in time go to the later arrival: the per-job arrival sequence breaks them. Times
+    # are `at`, the best clock of each event (events.clock).
+    if summary.last_event_at is None or event.at >= summary.last_event_at:
         latest = LatestEvent(
             id=event.id,
             source=event.source,
@@ -97,7 +98,7 @@ def apply_event(summary: JobSummary, event: NormalisedEvent) -> JobSummary:
             time=event.time,
             detail=event.detail,
         )
-        summary = replace(summary, last_event_at=event.time, latest=latest)
+        summary = replace(summary, last_event_at=event.at, latest=latest)
     return summary
 
 

@@ -9,6 +9,10 @@ When the end event names its trigger's id and that id was not observed, the trig
 missing, so rules 2 and 3 are not tried: the span is open rather than paired with the wrong event.
 Exact rules run over the whole job before the order rule, so a guess never takes an event that an
 exact match needs.
+
+Times are each event's `at`, its best clock (events.clock): milliseconds when a producer, Step
+Functions or SQS said so. A span both of whose ends only have the envelope's whole seconds is
+flagged `approx`, so that it is not shown with a precision it does not have.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
+from .clock import ENVELOPE
 from .correlation import TERMINAL_STATUSES, Execution
 from .envelope import NormalisedEvent, iso
 
@@ -39,6 +44,7 @@ class Span:
     start_event: NormalisedEvent | None
     end_event: NormalisedEvent
     paired_by: str | None
+    approx: bool = False  # both ends known to the whole second only
 
     @property
     def open(self) -> bool:
@@ -63,8 +69,8 @@ class _Pairing:
 
 
 def in_order(events: Iterable[NormalisedEvent]) -> list[NormalisedEvent]:
-    """Events by time, keeping the given (arrival) order among events of the same time."""
-    return sorted(events, key=lambda event: event.time)
+    """Events by `at` (their best clock), keeping the given (arrival) order among ties."""
+    return sorted(events, key=lambda event: event.at)
 
 
 def _type_of(event: NormalisedEvent) -> tuple[str, str]:
@@ -165,7 +171,7 @@ class _Sweep:
         """Pairs what it can of `ends`; returns the ends left unpaired."""
         self.want(ends)
         events, left = self.pairing.events, []
-        for _, group in groupby(range(len(events)), key=lambda i: events[i].time):
+        for _, group in groupby(range(len(events)), key=lambda i: events[i].at):
             waiting = []
             for i in group:
                 self.push(i)
@@ -183,21 +189,23 @@ def pair_spans(events: Iterable[NormalisedEvent]) -> list[Span]:
     left = _by_id(pairing, ends)
     left = _Sweep(pairing, "token", (_token_trigger, _token_wanted)).run(left)
     _Sweep(pairing, "order", (_order_trigger, _order_wanted)).run(left)
-    first = ordered[0].time if ordered else None
-    return [_span(pairing, end, first) for end in ends]
+    return [_span(pairing, end) for end in ends]
 
 
-def _span(pairing: _Pairing, end: int, first: datetime | None) -> Span:
+def _span(pairing: _Pairing, end: int) -> Span:
     end_event = pairing.events[end]
     start, rule = pairing.starts.get(end, (None, None))
     start_event = pairing.events[start] if start is not None else None
+    first = pairing.events[0]  # an open span starts at the job's first event
+    start_source = (start_event or first).at_source
     return Span(
         fn=end_event.fn or "",
-        start=start_event.time if start_event else (first or end_event.time),
-        end=end_event.time,
+        start=(start_event or first).at,
+        end=end_event.at,
         start_event=start_event,
         end_event=end_event,
         paired_by=rule,
+        approx=start_source == end_event.at_source == ENVELOPE,
     )
 
 
@@ -242,8 +250,8 @@ def _stack(spans: list[Span]) -> list[int]:
 
 
 def _statuses(events: Sequence[NormalisedEvent]) -> list[tuple[datetime, Execution]]:
-    """(event time, execution) of every Step Functions status event, in order."""
-    found = ((event.time, event.correlation.execution) for event in events)
+    """(event `at`, execution) of every Step Functions status event, in order."""
+    found = ((event.at, event.correlation.execution) for event in events)
     return [(time, execution) for time, execution in found if execution and execution.status]
 
 
@@ -256,7 +264,7 @@ def execution_bar(events: Sequence[NormalisedEvent]) -> dict[str, Any]:
     ordered = in_order(events)
     statuses = _statuses(ordered)
     if not statuses:
-        first, last = (ordered[0].time, ordered[-1].time) if ordered else (None, None)
+        first, last = (ordered[0].at, ordered[-1].at) if ordered else (None, None)
         return {
             "start": iso(first),
             "stop": iso(last),
@@ -300,6 +308,7 @@ def span_dict(span: Span, lane: Lane) -> dict[str, Any]:
         "sub_lane": lane.sub_lane,
         "step": _step(span),
         "duration_ms": span.duration_ms,
+        "approx": span.approx,
         "paired_by": span.paired_by,
     }
 

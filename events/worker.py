@@ -121,7 +121,7 @@ class Worker:
             QueueUrl=self.url,
             MaxNumberOfMessages=BATCH_SIZE,
             WaitTimeSeconds=wait_seconds,
-            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
         )
         messages = response.get("Messages", [])
         self.totals.received += len(messages)
@@ -228,4 +228,12 @@ def _inbound(message: dict) -> InboundMessage:
         body=message.get("Body", ""),
         message_id=message.get("MessageId", ""),
         receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
+        sent_at=_epoch_ms(attributes.get("SentTimestamp")),
     )
+
+
+def _epoch_ms(value: str | None) -> int | None:
+    """SentTimestamp as a number; anything else is no clock (events.clock falls back)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 16:
+        return int(value)
+    return None

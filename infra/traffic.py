@@ -10,6 +10,9 @@ Two halves:
 
 Envelope times follow the simulated clock (`start` + the planned offset); `speed` only scales
 the real waiting between events (1 = real time, 10 = ten times faster, 0 = no waiting at all).
+Lambdas work for tens to hundreds of milliseconds, as real ones do, and the kit stamps their events'
+`meta.emittedAt` with the simulated clock, so the demo's timelines show milliseconds that
+EventBridge's whole-second `time` cannot.
 
 Status events (`aws.states`, "Step Functions Execution Status Change") are put like the others so
 the demo has them; on real AWS only Step Functions may use that source, PutEvents refuses them
@@ -46,6 +49,14 @@ MAP_CONCURRENCY = 2
 BATCH_SIZE = 10
 RETRIES = 3
 SLACK_SECONDS = 0.05  # events due this close together go out in one batch
+# How long each Lambda works (seconds, uniform between the two): tens to hundreds of ms.
+LAMBDA_WORK = {
+    "getMultipleFn": (0.05, 0.6),
+    "processSingleFn": (0.03, 0.4),
+    "postProcessSingleFn": (0.02, 0.3),
+    "sideEffectFn": (0.05, 0.9),
+    "postProcessAllFn": (0.1, 0.8),
+}
 
 NAMES = (
     "Ada Lovelace", "Alan Turing", "Grace Hopper", "Ken Thompson", "Dennis Ritchie",
@@ -211,7 +222,7 @@ def _simulate(job: _JobBuilder, fail_rate: float) -> float:
     job.put_by_machine("getUsers", at, "getUsers", "GetMultiple")
     if failing == 0:
         return job.fail(at, "GetMultiple")
-    answered = job.after(at, 1.0, 6.0)
+    answered = job.after(at, *LAMBDA_WORK["getMultipleFn"])
     job.add(
         "getUsers/done", answered, "done", {"names": names}, fn="getMultipleFn", trigger="getUsers"
     )
@@ -222,7 +233,7 @@ def _simulate(job: _JobBuilder, fail_rate: float) -> float:
     job.put_by_machine("generateReport", at, "generateReport", "PostProcessAll", names=names)
     if failing == len(names) + 1:
         return job.fail(at, "PostProcessAll")
-    done = job.after(at, 1.0, 4.0)
+    done = job.after(at, *LAMBDA_WORK["postProcessAllFn"])
     total = rng.randint(len(names), 9 * len(names) + 1)
     job.add(
         "generateReport/done",
@@ -265,14 +276,14 @@ def _process_names(
 def _process_one(job: _JobBuilder, key: str, name: str, begin: float) -> float:
     """One name's Lambda chain; returns when the state machine has its answer."""
     profile = {"profile": f"https://bucket.example/{job.name}/basic-{name}.json", "name": name}
-    cookies = job.after(begin, 1.0, 9.0)
+    cookies = job.after(begin, *LAMBDA_WORK["processSingleFn"])
     job.add(f"{key}/cookies", cookies, "getUserCookies", profile, fn="processSingleFn", trigger=key)
     processed = {"processed": name, **profile}
-    done = job.after(cookies, 1.0, 8.0)
+    done = job.after(cookies, *LAMBDA_WORK["postProcessSingleFn"])
     job.add(
         f"{key}/done", done, "done", processed, fn="postProcessSingleFn", trigger=f"{key}/cookies"
     )
-    side = job.after(cookies, 1.0, 20.0)
+    side = job.after(cookies, *LAMBDA_WORK["sideEffectFn"])
     job.add(
         f"{key}/async", side, "async.done", processed, fn="sideEffectFn", trigger=f"{key}/cookies"
     )
@@ -443,8 +454,9 @@ class _Sender:
         if event.fn:
             incoming = self.sent[event.job][event.trigger]
             detail = event_detail(
-                incoming, event.detail_type, event.detail, source=event.source, fn=event.fn
-            )
+                incoming, event.detail_type, event.detail, source=event.source, fn=event.fn,
+                clock=event.time.timestamp,
+            )  # fmt: skip
         return {
             "Time": event.time,
             "Source": event.source,

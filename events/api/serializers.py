@@ -37,7 +37,11 @@ class EventSerializer(s.Serializer):
     detail_type = s.CharField()
     account = s.CharField()
     region = s.CharField()
-    time = s.DateTimeField()
+    time = s.DateTimeField(help_text="The envelope's time (whole seconds on EventBridge)")
+    at = s.DateTimeField(help_text="When it happened, from the best clock it carries, with ms")
+    at_source = s.ChoiceField(
+        ["producer", "stepfunctions", "delivery", "envelope"], help_text="Which clock `at` is"
+    )
     received_at = s.DateTimeField()
     resources = s.ListField(child=s.JSONField())
     detail = s.DictField(child=s.JSONField())
@@ -66,10 +70,13 @@ class OriginalLatestItemSerializer(s.Serializer):
 
     pk = s.CharField(help_text='"LATEST"')
     sk = s.CharField(help_text='"EVENT#<job id>"')
-    latest = s.CharField(allow_null=True, help_text="The latest event's time, epoch ms")
+    latest = s.CharField(allow_null=True, help_text="The latest event's `at`, epoch ms")
     account = s.CharField()
     source = s.CharField(allow_null=True)
     detailType = s.CharField(allow_null=True)  # noqa: N815  (the original design's key)
+    meta = s.DictField(
+        child=s.JSONField(), help_text="The detail's meta, with `job` and `stateMachine` always"
+    )
 
 
 class OriginalLatestSerializer(s.Serializer):
@@ -80,7 +87,10 @@ class OriginalEventItemSerializer(s.Serializer):
     """Also every field of the event's detail (never one of these keys)."""
 
     pk = s.CharField(help_text='"EVENT#<job id>"')
-    sk = s.CharField(help_text="The event's time, epoch ms")
+    sk = s.CharField(
+        help_text="The event's `at`, epoch ms; unique within the job (a millisecond already "
+        "taken gives the next free one)"
+    )
     account = s.CharField()
     source = s.CharField()
     detailType = s.CharField()  # noqa: N815  (the original design's key)
@@ -99,6 +109,7 @@ class SpanSerializer(s.Serializer):
     incoming = s.DictField(child=s.JSONField(), allow_null=True)
     outgoing = s.DictField(child=s.JSONField(), allow_null=True)
     open = s.BooleanField()
+    approx = s.BooleanField(help_text="both ends known to the whole second only")
     lane = s.JSONField()
 
 

@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+from ..clock import ms
 from ..envelope import NormalisedEvent, iso
 from ..summary import JobSummary
 
 
-def _ms(value) -> str:
-    return str(int(value.timestamp() * 1000))
-
-
 def original_latest_item(job: JobSummary) -> dict[str, Any]:
-    """One `/api/latest` item. Detail fields come first so they can never overwrite ours."""
+    """One `/api/latest` item. Detail fields come first so they can never overwrite ours.
+
+    `latest` is the latest event's `at` in ms. `meta.job` and `meta.stateMachine` are always
+    there (the original frontend reads them): filled from the job when the event has none, as
+    Step Functions' own events never do, merged into its `meta` without overwriting it.
+    """
     latest = job.latest
     item: dict[str, Any] = dict(latest.detail) if latest else {}
+    meta = item.get("meta")
+    meta = dict(meta) if isinstance(meta, dict) else {}
+    for key, value in (("job", job.name), ("stateMachine", job.state_machine)):
+        if meta.get(key) is None:
+            meta[key] = value
     item.update(
+        meta=meta,
         pk="LATEST",
         sk=f"EVENT#{job.id}",
-        latest=_ms(job.last_event_at) if job.last_event_at else None,
+        latest=str(ms(job.last_event_at)) if job.last_event_at else None,
         account=latest.account if latest else job.account,
         source=latest.source if latest else None,
         detailType=latest.detail_type if latest else None,
@@ -27,16 +36,32 @@ def original_latest_item(job: JobSummary) -> dict[str, Any]:
     return item
 
 
-def original_event_item(job: JobSummary, event: NormalisedEvent) -> dict[str, Any]:
+def original_event_item(event: NormalisedEvent, *, sk: int | None = None) -> dict[str, Any]:
+    """An event as the original design stored it: its detail's fields, then the keys.
+
+    `sk` is the event's `at` in ms unless given (see `original_event_items`).
+    """
     item: dict[str, Any] = dict(event.detail)
     item.update(
-        pk=f"EVENT#{job.id}",
-        sk=_ms(event.time),
+        pk=f"EVENT#{event.job or ''}",
+        sk=str(event.at_ms if sk is None else sk),
         account=event.account,
         source=event.source,
         detailType=event.detail_type,
     )
     return item
+
+
+def original_event_items(events: Iterable[NormalisedEvent]) -> Iterator[dict[str, Any]]:
+    """A job's events (in order) as original items whose `sk` is unique and ascending.
+
+    The original's `sk` was a sort key: an event whose millisecond an earlier one already took
+    gets the next free one, so the same events always get the same keys.
+    """
+    used = -1
+    for event in events:
+        used = max(event.at_ms, used + 1)
+        yield original_event_item(event, sk=used)
 
 
 def job_summary(job: JobSummary) -> dict[str, Any]:

@@ -120,7 +120,7 @@ class OriginalJobView(APIView):
         if job is None:
             return not_found("job")
         events = selectors.job_event_list(user=request.user, job=job)
-        return Response({"events": [shapes.original_event_item(job, e) for e in events]})
+        return Response({"events": list(shapes.original_event_items(events))})
 
 
 class JobListView(APIView):

@@ -3,8 +3,9 @@
 Items (the indexes are described in infra/table.py):
 - event `pk=EVENT#<job id>` (or `EVENT#-nojob#<yyyy-mm-ddThh>` for events without a job; the job id
   holds the account and region),
-  `sk=<event time ms, 13 digits>#<arrival µs, 16 digits>#<event id>`: events sharing a second (or a
-  millisecond) never overwrite each other and read back in time, then arrival order. The envelope is
+  `sk=<event at ms, 13 digits>#<arrival µs, 16 digits>#<event id>`: events sharing a millisecond
+  never overwrite each other and read back in `at` (best clock, events.clock), then arrival
+  order; `at` and `at_source` are kept as attributes, the envelope's `time` too. The envelope is
   kept as a JSON string `raw`; one that would pass the 400 KB item limit is stored with its detail
   cut down to what correlation needs plus `{"_truncated": true, "_bytes": N}` and `truncated=true`.
 - marker `pk=ID#<account>#<event id>`, `sk=ID`: the idempotency key (envelope ids are unique per
@@ -40,7 +41,8 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from django.conf import settings
 
-from ..envelope import NormalisedEvent, iso, stored_event
+from ..clock import ms
+from ..envelope import NormalisedEvent, iso, iso_ms, stored_event
 from ..summary import JobSummary, LatestEvent, apply_events
 from .base import (
     Accounts,
@@ -142,7 +144,10 @@ class DynamoStore:
 
     def _item(self, event: NormalisedEvent, arrival_us: int) -> dict[str, Any]:
         raw, truncated = _fit(event.raw)
-        sk = f"{_ms(event.time):013d}#{arrival_us:016d}#{event.id}"
+        sk = f"{event.at_ms:013d}#{arrival_us:016d}#{event.id}"
+        # The time index stays on the envelope's time: windows are in envelope time on every
+        # store (the ORM filters its `time` column).
+        by_time = f"{_ms(event.time):013d}#{arrival_us:016d}#{event.id}"
         hour = event.time.astimezone(UTC).strftime("%Y-%m-%dT%H")
         arrival_hour = event.received_at.astimezone(UTC).strftime("%Y-%m-%dT%H")
         execution = event.correlation.execution
@@ -157,12 +162,14 @@ class DynamoStore:
             "detail_type": event.detail_type,
             "region": event.region,
             "time": iso(event.time),
+            "at": iso_ms(event.at),
+            "at_source": event.at_source,
             "received": iso(event.received_at),
             "raw": raw,
             "truncated": truncated,
             "ttl": self._ttl(event.received_at),
             "gsi2pk": f"TIME#{arrival_hour}",
-            "gsi2sk": sk,
+            "gsi2sk": by_time,
         }
 
     def _transaction(self, pending, summaries) -> tuple[list[dict], list[tuple | None]]:
@@ -433,7 +440,7 @@ class DynamoStore:
 
 
 def _ms(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
+    return ms(value)  # exactly: a float product can lose the last millisecond
 
 
 def _event_key(event: NormalisedEvent) -> tuple[str, str]:
@@ -569,6 +576,7 @@ def _event(item: dict[str, Any]) -> NormalisedEvent:
         json.loads(item["raw"]), id=item["id"], source=item["source"],
         detail_type=item["detail_type"], account=item["account"], region=item["region"],
         time=_time(item["time"]), received_at=_time(item["received"]),
+        at=_time(item.get("at")), at_source=item.get("at_source"),
     )  # fmt: skip
 
 

@@ -36,8 +36,8 @@ SUMMARY_FIELDS = [
 ]  # fmt: skip
 JOB_COLUMNS = ["id", "state_machine", "name", "account", "region"]
 EVENT_COLUMNS = [
-    "event_id", "job", "source", "detail_type", "account", "region", "time", "received_at", "fn",
-    "raw", "batch",
+    "event_id", "job", "source", "detail_type", "account", "region", "time", "at", "at_source",
+    "received_at", "fn", "raw", "batch",
 ]  # fmt: skip
 JOB_ROW = [*JOB_COLUMNS, *SUMMARY_FIELDS, "latest_event"]  # what _summary_values gives
 BLANK_FOR_NONE = ("execution_arn", "status", "error", "cause")  # text columns: "" means unset
@@ -165,11 +165,11 @@ class OrmStore:
         rows = _scoped(self._events().filter(job_id=job_id), accounts)
         if cursor:
             at, seq = decode_cursor(cursor, "events", datetime, int)
-            rows = rows.filter(Q(time__gt=at) | Q(time=at, seq__gt=seq))
-        found = list(rows.order_by("time", "seq")[: limit + 1])
+            rows = rows.filter(Q(at__gt=at) | Q(at=at, seq__gt=seq))
+        found = list(rows.order_by("at", "seq")[: limit + 1])
         more = len(found) > limit
         last = found[limit - 1] if more else None
-        cursor = encode_cursor("events", last.time, last.seq) if last else None
+        cursor = encode_cursor("events", last.at, last.seq) if last else None
         return Page([_event(row) for row in found[:limit]], cursor)
 
     def events_window(self, window: Window, *, accounts: Accounts) -> list[NormalisedEvent]:
@@ -242,6 +242,8 @@ def _event_row(event: NormalisedEvent, batch: uuid.UUID) -> Event:
         account=event.account,
         region=event.region,
         time=event.time,
+        at=event.at,
+        at_source=event.at_source,
         received_at=event.received_at,
         fn=(event.fn or "")[:200],
         raw=event.raw,
@@ -253,6 +255,7 @@ def _event(row: Event) -> NormalisedEvent:
     return stored_event(
         row.raw, id=row.event_id, source=row.source, detail_type=row.detail_type,
         account=row.account, region=row.region, time=row.time, received_at=row.received_at,
+        at=row.at, at_source=row.at_source,
     )  # fmt: skip
 
 
@@ -294,7 +297,8 @@ def _event_values(event: NormalisedEvent, batch: uuid.UUID) -> tuple:
     """The EVENT_COLUMNS of the row `_event_row` would make, without a model instance."""
     return (
         event.id, event.job, event.source, event.detail_type, event.account, event.region,
-        event.time, event.received_at, (event.fn or "")[:200], event.raw, batch,
+        event.time, event.at, event.at_source, event.received_at, (event.fn or "")[:200],
+        event.raw, batch,
     )  # fmt: skip
 
 

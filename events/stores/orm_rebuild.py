@@ -57,15 +57,18 @@ def _replay(event_model, using: str, progress):
     summaries: dict[str, JobSummary] = {}
     latest_seq: dict[str, int] = {}
     moves: dict[str | None, list[int]] = defaultdict(list)
-    rows = event_model.objects.using(using).order_by("time", "seq")
+    # Migration 0003's historical Event has no `at` yet: events are then in envelope time order.
+    clocks = ("at", "at_source") if _has_field(event_model, "at") else ()
+    rows = event_model.objects.using(using).order_by(clocks[0] if clocks else "time", "seq")
     columns = ("seq", "job_id", "raw", "event_id", "source", "detail_type", "account", "region")
     for count, row in enumerate(
-        rows.values_list(*columns, "time", "received_at").iterator(chunk_size=CHUNK), 1
+        rows.values_list(*columns, "time", "received_at", *clocks).iterator(chunk_size=CHUNK), 1
     ):
-        seq, old_job, raw, event_id, source, detail_type, account, region, at, received = row
+        seq, old_job, raw, event_id, source, detail_type, account, region, time, received = row[:10]
+        at, at_source = row[10:] or (None, None)
         event = stored_event(
             raw, id=event_id, source=source, detail_type=detail_type, account=account,
-            region=region, time=at, received_at=received,
+            region=region, time=time, received_at=received, at=at, at_source=at_source,
         )  # fmt: skip
         if event.job != old_job:
             moves[event.job].append(seq)
@@ -77,6 +80,10 @@ def _replay(event_model, using: str, progress):
         if progress and count % CHUNK == 0:
             progress(count)
     return summaries, latest_seq, moves
+
+
+def _has_field(model, name: str) -> bool:
+    return any(field.name == name for field in model._meta.get_fields())
 
 
 def _row(job_model, summary: JobSummary, latest_seq: int | None):

@@ -2,7 +2,8 @@
 
 `event_detail` writes `execution` (the execution ARN), carries `stateName` and `TaskToken` over
 from the incoming event, and adds `meta` with the incoming envelope id, so the work is paired with
-its exact cause. It needs nothing but the incoming event and the Lambda's environment.
+its exact cause, and `meta.emittedAt` (epoch ms, the Lambda's clock), since EventBridge's `time`
+has whole seconds only. It needs nothing but the incoming event and the Lambda's environment.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,12 +101,14 @@ def event_detail(
     *,
     source: str | None = None,
     fn: str | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> dict[str, Any]:
     """The `detail` of the event a function emits after handling `incoming_event`.
 
     Payload fields come first; `meta` and `execution` are always the kit's (a payload value for
     them is dropped with a warning); `stateName` and `TaskToken` are carried over from the
-    incoming detail unless the payload sets them.
+    incoming detail unless the payload sets them. `meta.emittedAt` is `clock()` (epoch seconds,
+    `time.time` unless given) in whole milliseconds.
     """
     incoming = _detail_of(incoming_event)
     detail = {key: value for key, value in payload.items() if key not in RESERVED_KEYS}
@@ -115,6 +120,7 @@ def event_detail(
         if key in incoming and key not in detail:
             detail[key] = incoming[key]
     detail["meta"] = _meta(incoming_event, detail_type, source=source, fn=fn)
+    detail["meta"]["emittedAt"] = round(clock() * 1000)
     return detail
 
 
@@ -127,9 +133,10 @@ def put_event(
     bus_name: str | None = None,
     source: str | None = None,
     fn: str | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> str:
     """Send the event built by `event_detail` with `events.put_events`; returns its event id."""
-    detail = event_detail(incoming_event, detail_type, payload, source=source, fn=fn)
+    detail = event_detail(incoming_event, detail_type, payload, source=source, fn=fn, clock=clock)
     entry = {
         "Source": detail["meta"]["outgoing"]["source"],
         "DetailType": detail_type,

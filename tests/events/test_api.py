@@ -22,8 +22,8 @@ SUMMARY_KEYS = {
     "stopped_at", "first_event_at", "last_event_at", "event_count",
 }  # fmt: skip
 EVENT_KEYS = {
-    "id", "source", "detail_type", "account", "region", "time", "received_at", "resources",
-    "detail", "job", "fn", "incoming", "outgoing", "raw",
+    "id", "source", "detail_type", "account", "region", "time", "at", "at_source", "received_at",
+    "resources", "detail", "job", "fn", "incoming", "outgoing", "raw",
 }  # fmt: skip
 
 pytestmark = pytest.mark.django_db

@@ -15,6 +15,7 @@ from botocore.config import Config
 from django.core.management import call_command
 from django.db import connections
 
+from events.envelope import parse_envelope
 from events.models import Event, Job
 from events.services import InboundMessage, event_ingest
 from events.stores import reset_stores
@@ -533,3 +534,36 @@ def test_it_keeps_two_accounts_running_the_same_execution_name_apart(store):
         assert {e.account for e in events} == {mine.account} and len(events) == 2
     newest = store.find_job(name="run-42", state_machine="orders", accounts=ALL)
     assert newest.id == b_job.id  # its latest event is the newer one
+
+
+def test_it_keeps_each_events_best_clock_and_orders_a_job_by_it(store):
+    t = now_second()
+    t_ms = int(t.timestamp() * 1000)
+
+    def clocked(name: str, emitted: int | None = None, delivered: int | None = None):
+        detail = {"meta": {"emittedAt": emitted}} if emitted is not None else {}
+        body = envelope(at=t, event_id=name, detail_type=name, detail=detail)
+        return parse_envelope(body, default_account=ACCOUNT_A, delivered_at=delivered)
+
+    events = [
+        clocked("late", emitted=t_ms + 870),
+        clocked("early", emitted=t_ms + 35),
+        clocked("delivered", delivered=t_ms + 412),
+        clocked("second"),  # the envelope's whole second only
+        clocked("hostile", emitted=True, delivered=t_ms + 413),
+    ]
+    store.ingest(events[:2])
+    store.ingest(events[2:])
+
+    found = all_job_events(store, job_id(), limit=2)
+    assert [(e.id, e.at_source, e.at - t) for e in found] == [
+        ("second", "envelope", timedelta(0)),
+        ("early", "producer", timedelta(milliseconds=35)),
+        ("delivered", "delivery", timedelta(milliseconds=412)),
+        ("hostile", "delivery", timedelta(milliseconds=413)),
+        ("late", "producer", timedelta(milliseconds=870)),
+    ]
+    assert all(e.time == t for e in found)
+    job = store.get_job(job_id(), accounts=ALL)
+    assert (job.first_event_at, job.last_event_at) == (t, t + timedelta(milliseconds=870))
+    assert job.latest.id == "late"

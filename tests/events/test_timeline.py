@@ -250,8 +250,8 @@ def test_it_prefers_a_terminal_status_whatever_the_order() -> None:
 
     assert execution["status"] == "FAILED"
     assert execution["error"] == "States.Runtime"
-    assert execution["start"] == "2019-02-26T23:54:31.984000Z"
-    assert execution["stop"] == "2019-02-26T23:54:36.881000Z"
+    assert execution["start"] == "2019-02-26T23:54:31.984Z"
+    assert execution["stop"] == "2019-02-26T23:54:36.881Z"
 
 
 def test_it_leaves_a_running_execution_without_stop() -> None:

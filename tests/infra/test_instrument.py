@@ -383,7 +383,9 @@ def test_a_kit_lambda_answers_an_instrumented_machine_end_to_end(bus_to_queue):
 def test_it_writes_execution_carried_fields_and_meta():
     event = incoming({"name": "Ada", "execution": EXECUTION, "stateName": "P", "TaskToken": "T"})
 
-    detail = event_detail(event, "getUserCookies", {"profile": "p", "name": "Ada"})
+    detail = event_detail(
+        event, "getUserCookies", {"profile": "p", "name": "Ada"}, clock=lambda: 1795165218.3504
+    )
 
     assert detail == {
         "profile": "p",
@@ -402,8 +404,18 @@ def test_it_writes_execution_carried_fields_and_meta():
             "fn": "processSingleFn",
             "stateMachine": "EventDrivenMachine",
             "job": "job-1",
+            "emittedAt": 1795165218350,
         },
     }
+
+
+def test_it_stamps_when_the_event_was_built_in_epoch_milliseconds():
+    before = time.time()
+
+    emitted = event_detail(incoming({"execution": EXECUTION}), "done", {})["meta"]["emittedAt"]
+
+    assert isinstance(emitted, int)
+    assert round(before * 1000) <= emitted <= round(time.time() * 1000)
 
 
 @pytest.mark.parametrize(
@@ -507,12 +519,16 @@ def test_it_sends_the_event_and_returns_its_id(bus_to_queue):
     events, read = bus_to_queue
     event = incoming({"name": "Ada", "execution": EXECUTION, "TaskToken": "T"})
 
-    event_id = put_event(event, "getUserCookies", {"name": "Ada"}, client=events)
+    clock = lambda: 1795165218.35  # noqa: E731
+    event_id = put_event(event, "getUserCookies", {"name": "Ada"}, client=events, clock=clock)
     [delivered] = read()
 
     assert delivered["id"] == event_id
     assert (delivered["source"], delivered["detail-type"]) == ("project", "getUserCookies")
-    assert delivered["detail"] == event_detail(event, "getUserCookies", {"name": "Ada"})
+    assert delivered["detail"] == event_detail(
+        event, "getUserCookies", {"name": "Ada"}, clock=clock
+    )
+    assert delivered["detail"]["meta"]["emittedAt"] == 1795165218350
 
 
 def test_it_makes_its_own_client_and_honours_the_bus_name(bus_to_queue, monkeypatch):

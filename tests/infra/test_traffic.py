@@ -458,3 +458,31 @@ def test_it_gives_up_with_a_clear_error_when_eventbridge_keeps_refusing(bus, mon
 
     assert len(withheld) >= 3
     assert drain() == []
+
+
+def test_lambdas_work_for_tens_to_hundreds_of_milliseconds():
+    for plan in _jobs(jobs=6):
+        by_key = {event.key: event for event in plan.events}
+        work = [e.offset - by_key[e.trigger].offset for e in plan.events if e.fn]
+        assert work and all(0.01 <= seconds < 1.0 for seconds in work)
+        assert any(seconds != round(seconds, 1) for seconds in work)  # not whole tenths
+
+
+def test_the_kit_stamps_each_lambda_event_with_the_simulated_clock(bus):
+    events, drain = bus
+    batches = recorded_batches(events)
+
+    run_traffic(client=events, jobs=2, speed=0, seed=5, start=START)
+
+    stamped = [
+        (entry["Time"], json.loads(entry["Detail"])["meta"]["emittedAt"])
+        for batch in batches
+        for entry in batch
+        if "meta" in json.loads(entry["Detail"])
+    ]
+    delivered = [e["detail"]["meta"]["emittedAt"] for e in drain() if "meta" in e["detail"]]
+    assert sorted(delivered) == sorted(emitted for _, emitted in stamped)
+    assert stamped
+    for moment, emitted in stamped:
+        assert emitted == round(moment.timestamp() * 1000)
+    assert any(emitted % 1000 for _, emitted in stamped)  # milliseconds, not whole seconds

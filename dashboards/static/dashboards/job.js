@@ -69,10 +69,18 @@
     };
   }
 
+  /* Same rule as dashboards/svg.py span_duration: no more precision than the clocks had. */
+  function spanDuration(s) {
+    const ms = s.duration_ms;
+    if (!s.approx || ms === null || ms === undefined) return E.humanMs(ms);
+    if (ms < 1000) return "< 1 s";
+    return ms < 60000 ? "~" + Math.round(ms / 1000) + " s" : "~" + E.humanMs(ms);
+  }
+
   function spanTitle(s) {
     let text = s.fn + ": " + incomingLabel(s) + " → " + ((s.outgoing || {}).detailType || "");
     if (s.step) text += " · step " + s.step;
-    text += " · " + E.humanMs(s.duration_ms);
+    text += " · " + spanDuration(s);
     if (s.open) text += " · trigger not observed";
     return text;
   }
@@ -128,7 +136,7 @@
       rect.appendChild(E.svg("title", {}, spanTitle(s)));
       sg.appendChild(rect);
       if (s.open) sg.appendChild(E.svg("rect", { class: "hatch", x: b.x, y: b.y, width: b.w, height: ROW_H, rx: 3, fill: "url(#hatch)", "pointer-events": "none" }));
-      if (b.w >= 52) sg.appendChild(E.svg("text", { class: "span-text", x: b.x + 5, y: b.y + 14, "pointer-events": "none" }, E.humanMs(s.duration_ms)));
+      if (b.w >= 52) sg.appendChild(E.svg("text", { class: "span-text", x: b.x + 5, y: b.y + 14, "pointer-events": "none" }, spanDuration(s)));
       spans.appendChild(sg);
     });
     root.appendChild(spans);
@@ -158,7 +166,7 @@
       fn: s.fn, incoming: incomingLabel(s) + (s.incoming ? " (" + s.incoming.source + ")" : ""),
       outgoing: ((s.outgoing || {}).detailType || "") + " (" + ((s.outgoing || {}).source || "") + ")",
       step: s.step || "—", start: E.utc(s.start) + " UTC", end: E.utc(s.end) + " UTC",
-      duration: E.humanMs(s.duration_ms) + (s.open ? " (trigger not observed: from the job's first event)" : ""),
+      duration: spanDuration(s) + (s.open ? " (trigger not observed: from the job's first event)" : ""),
       paired: s.paired_by || (s.open ? "—" : ""),
     };
     document.querySelectorAll("#span-detail dd").forEach((dd) => { dd.textContent = values[dd.dataset.k] || ""; });
