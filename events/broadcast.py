@@ -6,6 +6,11 @@ One channel-layer message per group and ingest batch, `{"type": "events.created"
 The job id lets a socket waiting for a job not stored yet pick that job's events out of its
 account's stream.
 
+Sizes (events.budgets): a frame stays under EDOBS_WS_FRAME_BYTES (a bigger event is sent
+trimmed, with the URL of its whole JSON), and a batch whose frames together pass it is split
+into several messages, so neither daphne (which refuses to send over 1 MiB) nor Redis ever
+carries a message much bigger than one frame.
+
 With the in-memory layer (single process), sends must run on the server's event loop: its
 queues are not thread-safe, so the consumers bind that loop (bind_loop) and a worker thread
 publishes through it.  Anywhere else async_to_sync is used (a worker process with Redis, or a
@@ -20,7 +25,9 @@ import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
 
+from . import budgets
 from .envelope import NormalisedEvent
 from .groups import event_groups
 
@@ -38,18 +45,34 @@ def bind_loop(loop: asyncio.AbstractEventLoop) -> None:
     _server_loop = loop
 
 
-def event_frame(event: NormalisedEvent) -> str:
-    return json.dumps({"type": "event", "event": event.as_dict()}, separators=(",", ":"))
+def event_frame(event: NormalisedEvent, limit: int | None = None) -> str:
+    """The event's frame, its event trimmed when the frame would pass `limit` bytes."""
+    limit = settings.EDOBS_WS_FRAME_BYTES if limit is None else limit
+    data = event.as_dict()
+    frame = json.dumps({"type": "event", "event": data}, separators=(",", ":"))
+    if len(frame) <= limit:  # ASCII: json.dumps escapes the rest
+        return frame
+    trimmed = budgets.event_trimmed(data, limit=budgets.event_limit(limit), size=len(frame))
+    logger.info("event %s is %d bytes: sent live trimmed", event.id, len(frame))
+    return json.dumps({"type": "event", "event": trimmed}, separators=(",", ":"))
 
 
-def group_messages(events: list[NormalisedEvent]) -> dict[str, dict]:
-    """{group: message}: each event once per group that may see it, in order."""
-    messages: dict[str, dict] = {}
+def group_messages(events: list[NormalisedEvent]) -> list[tuple[str, dict]]:
+    """[(group, message)]: each event once per group that may see it, in order; a group's
+    events are split over several messages when their frames together pass the budget."""
+    limit = settings.EDOBS_WS_FRAME_BYTES
+    messages: list[tuple[str, dict]] = []
+    open_messages: dict[str, tuple[dict, list[int]]] = {}
     for event in events:
-        frame = event_frame(event)
+        frame = event_frame(event, limit)
         for group in event_groups(event):
-            message = messages.setdefault(group, {"type": MESSAGE_TYPE, "events": []})
+            message, size = open_messages.get(group, (None, [0]))
+            if message is None or (message["events"] and size[0] + len(frame) > limit):
+                message, size = {"type": MESSAGE_TYPE, "events": []}, [0]
+                open_messages[group] = (message, size)
+                messages.append((group, message))
             message["events"].append([event.id, frame, event.job])
+            size[0] += len(frame)
     return messages
 
 
@@ -66,12 +89,12 @@ def publish_events(events: list[NormalisedEvent]) -> int:
         return _run(layer, _send_all(layer, messages))
     except Exception:
         logger.exception("publishing %d events failed", len(events))
-        return sum(len(message["events"]) for message in messages.values())
+        return sum(len(message["events"]) for _, message in messages)
 
 
-async def _send_all(layer, messages: dict[str, dict]) -> int:
+async def _send_all(layer, messages: list[tuple[str, dict]]) -> int:
     failures = 0
-    for group, message in messages.items():
+    for group, message in messages:
         try:
             await layer.group_send(group, message)
         except Exception as exc:
