@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from django.db import close_old_connections
 
 from .aws import queue_url, sqs_client
+from .health import Heartbeat
 from .services import InboundMessage, event_ingest
 from .stores import StoreUnavailable, get_store
 
@@ -72,10 +73,12 @@ class Worker:
         self._last_progress = time.monotonic()
         self._next_db_check = 0.0
         self._deleter = Deleter(self.delete)
+        self.heartbeat = Heartbeat(poll_seconds=wait_seconds)  # written off the loop's path
 
     def run(self, *, once: bool = False) -> Totals:
         """Poll until stopped; with `once`, until a receive finds the queue empty."""
         logger.info("consuming %s", self.url)
+        beat = None if once else self.heartbeat.start(client=self.client, url=self.url)
         try:
             while not self.stop.is_set():
                 if self._backoff and not self._store_ready():
@@ -86,6 +89,8 @@ class Worker:
                 self._log_progress()
         finally:
             self.close()
+            if beat is not None:
+                beat.stop()
         return self.totals
 
     def close(self) -> None:
@@ -125,6 +130,7 @@ class Worker:
         )
         messages = response.get("Messages", [])
         self.totals.received += len(messages)
+        self.heartbeat.polled(len(messages))
         return messages
 
     def _handle(self, messages: list[dict]) -> None:

@@ -80,6 +80,11 @@ class Store(Protocol):
     def events_window(self, window: Window, *, accounts: Accounts) -> list[NormalisedEvent]:
         """Events in a time window (for the architecture), oldest first."""
 
+    def get_events(self, event_id: str, *, accounts: frozenset[str]) -> list[NormalisedEvent]:
+        """The events of that envelope id in these accounts (one per account at most), by
+        key: each store finds an event by (account, id) without a scan, so the accounts are
+        always named, never None."""
+
     def purge(self, *, before: datetime, batch_size: int = 1000) -> int:
         """Delete events that arrived before `before` (retention counts from arrival, so a
         replayed event with an old `time` is kept); returns how many."""

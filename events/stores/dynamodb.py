@@ -14,6 +14,7 @@ Items (the indexes are described in infra/table.py):
   each job summary conditioned on its `version`. Either all of it lands or none: a cancelled
   transaction names the markers that already existed (duplicates, whatever their time) and the
   summaries that moved; those are dropped or re-read and the rest is retried.
+  A marker names its event item (`item` = pk, `ref` = sk) for GET /api/events/<id>.
 - job summary `pk=JOB#<job id>`, `sk=JOB`, computed with events.summary.apply_events (optimistic
   concurrency on `version`), so out-of-order arrival cannot move status or times backwards.
 Every item carries `ttl` = arrival + EDOBS_RETENTION_HOURS (a summary: its latest arrival), as
@@ -178,7 +179,7 @@ class DynamoStore:
         owners: list[tuple | None] = []
         for event, item in pending:
             marker = {"pk": _marker(event.account, event.id), "sk": "ID", "ref": item["sk"],
-                      "ttl": item["ttl"]}  # fmt: skip
+                      "item": item["pk"], "ttl": item["ttl"]}  # fmt: skip
             actions.append(_put(self.table, marker, "attribute_not_exists(pk)"))
             actions.append(_put(self.table, item))
             owners += [_event_key(event), None]
@@ -344,6 +345,34 @@ class DynamoStore:
             )  # fmt: skip
         found.sort(key=lambda item: item["gsi2sk"], reverse=window.newest_first)
         return [_event(item) for item in found[: window.limit]]
+
+    def get_events(self, event_id: str, *, accounts: frozenset[str]) -> list[NormalisedEvent]:
+        """Each account's idempotency marker points at the event item (`item`, `ref`)."""
+        keys = [_key(_marker(account, event_id), "ID") for account in sorted(accounts)]
+        markers = [m for start in range(0, len(keys), 100)
+                   for m in self._batch_get(keys[start : start + 100])]  # fmt: skip
+        found = []
+        for marker in sorted(markers, key=lambda m: m["pk"]):
+            item = self._marked_item(marker) if self._live(marker) else None
+            if item is not None and self._live(item) and item["id"] == event_id:
+                found.append(_event(item))
+        return found
+
+    def _marked_item(self, marker: dict) -> dict | None:
+        if "item" in marker:
+            key = _key(marker["item"], marker["ref"])
+            response = self._call("get_item", TableName=self.table, Key=key, ConsistentRead=True)
+            return _load(response["Item"]) if "Item" in response else None
+        # A marker written before it named its item: look the sort key up by arrival hour.
+        now = self.clock()
+        for hour in _hours(now - self.retention - timedelta(hours=1), now + timedelta(hours=1)):
+            found = self._query(
+                index="gsi2", key="gsi2pk = :pk AND gsi2sk = :sk", scope=None,
+                values={":pk": f"TIME#{hour}", ":sk": marker["ref"]},
+            )  # fmt: skip
+            if found:
+                return found[0]
+        return None
 
     def purge(self, *, before: datetime, batch_size: int = 1000) -> int:
         """Delete what TTL has not yet: events older than `before` and jobs with none left."""

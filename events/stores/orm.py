@@ -186,6 +186,10 @@ class OrmStore:
         order = ("-time", "-seq") if window.newest_first else ("time", "seq")
         return [_event(row) for row in rows.order_by(*order)[: window.limit]]
 
+    def get_events(self, event_id: str, *, accounts: frozenset[str]) -> list[NormalisedEvent]:
+        rows = self._events().filter(event_id=event_id, account__in=sorted(accounts))
+        return [_event(row) for row in rows.order_by("account")]
+
     def purge(self, *, before: datetime, batch_size: int = 1000) -> int:
         """Delete in small transactions so the table is never locked for long."""
         deleted = 0
