@@ -120,6 +120,19 @@ class RejectedMessage(models.Model):
         return f"{self.message_id or 'message'}: {self.reason[:60]}"
 
 
+class DeliveryFailure(models.Model):
+    """Why the last attempt to handle an SQS message failed, while the message waits for its
+    redelivery: kept so that a message SQS gives up on reaches admin with its real reason
+    (events.services.dead_letter_import); removed once the message is handled or imported."""
+
+    message_id = models.CharField(primary_key=True, max_length=128)
+    reason = models.TextField()
+    failed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.message_id}: {self.reason[:60]}"
+
+
 class Connection(models.Model):
     """A live WebSocket connection (written by the consumers)."""
 

@@ -50,6 +50,7 @@ from .base import (
     JobFilter,
     Outcome,
     Page,
+    StoreRefused,
     StoreUnavailable,
     Window,
     clamp_limit,
@@ -76,6 +77,11 @@ TRANSIENT = {
     "InternalServerError", "ServiceUnavailable", "ResourceNotFoundException",
     "LimitExceededException",
 }  # fmt: skip
+# Client errors that refuse the request's data (an item, a key too large): retrying cannot
+# help. Every other client error that is not TRANSIENT (access denied, a missing table, a
+# misconfigured client) is treated as an outage: the worker backs off instead of quarantining.
+REFUSED = {"ValidationException", "SerializationException"}
+REFUSED_REASONS = {"ValidationError"}  # a cancelled transaction's per-item reason
 ATTEMPTS = 8
 PURGE_LOOKBACK = timedelta(days=7)
 
@@ -114,8 +120,13 @@ class DynamoStore:
     def ingest(self, events: Sequence[NormalisedEvent]) -> list[Outcome]:
         unique = list({_event_key(event): event for event in reversed(events)}.values())[::-1]
         stored: set[tuple[str, str]] = set()
-        for chunk in _chunks_by_size(unique, self._item):
-            stored |= self._ingest_chunk(chunk)
+        try:
+            for chunk in _chunks_by_size(unique, self._item):
+                stored |= self._ingest_chunk(chunk)
+        except UnicodeError as exc:  # a lone surrogate: no UTF-8, so no DynamoDB string
+            raise StoreRefused(str(exc)) from exc
+        except ClientError as exc:
+            raise _client_failure(exc) from exc
         outcomes: list[Outcome] = []
         seen: set[tuple[str, str]] = set()
         for event in events:
@@ -137,6 +148,8 @@ class DynamoStore:
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "TransactionCanceledException":
                     raise
+                if _cancelled_for_data(exc):
+                    raise StoreRefused(_client_message(exc)) from exc
                 duplicates = _duplicates(exc, owners)
             pending = [(e, item) for e, item in pending if _event_key(e) not in duplicates]
             if not duplicates:  # a summary moved under us, or a conflict: re-read, back off
@@ -514,6 +527,27 @@ def _duplicates(exc: ClientError, owners: list[tuple | None]) -> set[tuple]:
         for index, reason in enumerate(reasons)
         if index < len(owners) and owners[index] and reason.get("Code") == "ConditionalCheckFailed"
     }
+
+
+def _cancelled_for_data(exc: ClientError) -> bool:
+    reasons = exc.response.get("CancellationReasons") or []
+    return any(reason.get("Code") in REFUSED_REASONS for reason in reasons)
+
+
+def _client_failure(exc: ClientError) -> StoreRefused | StoreUnavailable:
+    """What a client error that _call let through means for the batch."""
+    code = exc.response.get("Error", {}).get("Code", "")
+    if code in REFUSED:
+        return StoreRefused(_client_message(exc))
+    logger.error("DynamoDB refused the request (%s): treated as an outage", code)
+    return StoreUnavailable(_client_message(exc))
+
+
+def _client_message(exc: ClientError) -> str:
+    error = exc.response.get("Error", {})
+    reasons = exc.response.get("CancellationReasons") or []
+    found = "; ".join(r.get("Message") or "" for r in reasons if r.get("Code") in REFUSED_REASONS)
+    return f"DynamoDB {error.get('Code', '')}: {found or error.get('Message', '')}"
 
 
 def _chunks_by_size(events: list[NormalisedEvent], make_item) -> Iterator[list[tuple]]:
