@@ -95,7 +95,7 @@ def test_a_snapshot_of_470_events_arrives_whole_in_chunks_and_the_worker_is_heal
     bodies = sized(stack.many_bodies(470), 1000, "snap")
     job = job_of(bodies[0])
     env = live_env | {"EDOBS_HEARTBEAT_SECONDS": "1"}
-    with stack.live_stack(env, tmp_path) as (port, session_key):
+    with stack.live_stack(env, tmp_path) as ([port], session_key):
         for start in range(0, len(bodies), 50):
             send_bodies(sqs, url, bodies[start : start + 50])
         wait_for(
@@ -134,7 +134,7 @@ def test_a_600_kb_event_arrives_trimmed_and_the_events_after_it_still_arrive(
     small = sized(stack.many_bodies(4), 10, "small")
     big = sized(stack.many_bodies(1), 600_000, "big")[0]
     bodies = [small[0], big, *small[1:]]
-    with stack.live_stack(live_env, tmp_path) as (port, session_key):
+    with stack.live_stack(live_env, tmp_path) as ([port], session_key):
         stream, job = asyncio.run(_watch(port, session_key, sqs, url, bodies))
         whole = api(port, session_key, stream[1]["full"])
     for received in (stream, job):
