@@ -41,7 +41,20 @@ def parse_where(text: str) -> Where:
         raise ValueError("must be path=value, the path dot-separated keys, e.g. customer.name=Zoë")
     if len(keys) > MAX_PATH:
         raise ValueError(f"paths are at most {MAX_PATH} keys deep")
-    return Where(keys, _json_or_text(value))
+    where = Where(keys, _json_or_text(value))
+    if not _storable(where.nested()):
+        raise ValueError("must not hold a NUL or a lone surrogate (no stored detail can)")
+    return where
+
+
+def _storable(value: Any) -> bool:
+    """What a database's JSON could hold: PostgreSQL refuses \\u0000 and lone surrogates."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+        text.encode()
+    except (UnicodeEncodeError, ValueError, RecursionError):
+        return False
+    return "\x00" not in text and "\\u0000" not in text
 
 
 def _json_or_text(text: str) -> Any:

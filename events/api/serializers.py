@@ -27,6 +27,18 @@ class JobSummarySerializer(s.Serializer):
     first_event_at = s.DateTimeField(allow_null=True)
     last_event_at = s.DateTimeField(allow_null=True)
     event_count = s.IntegerField()
+    duration_ms = s.IntegerField(
+        allow_null=True, help_text="stopped - started, or now - started while running; null "
+        "when the start (or the stop of a finished job) is unknown",
+    )  # fmt: skip
+    stuck = s.BooleanField(
+        allow_null=True,
+        help_text="Run longer than EDOBS_STUCK_FACTOR x the p99 of its state machine's "
+        "succeeded jobs; null where not judged (a timeline's job)",
+    )
+    stuck_reason = s.CharField(
+        allow_null=True, help_text='e.g. "running 12 min, 2x the p99 of 6 min"'
+    )
 
 
 class EventSerializer(s.Serializer):
@@ -147,3 +159,31 @@ class EdgeSerializer(s.Serializer):
 class ArchitectureSerializer(s.Serializer):
     nodes = NodeSerializer(many=True)
     edges = EdgeSerializer(many=True)
+
+
+class ErrorCountSerializer(s.Serializer):
+    error = s.CharField(allow_null=True)
+    count = s.IntegerField()
+
+
+class MetricsRowSerializer(s.Serializer):
+    started = s.IntegerField(help_text="jobs started in the bucket")
+    succeeded = s.IntegerField(help_text="jobs that succeeded in the bucket")
+    failed = s.IntegerField(help_text="jobs that failed, timed out or were aborted in the bucket")
+    p50_ms = s.IntegerField(allow_null=True, help_text="of the jobs finished in the bucket")
+    p95_ms = s.IntegerField(allow_null=True, help_text="of the jobs finished in the bucket")
+    errors = ErrorCountSerializer(many=True, help_text="failures by error, most first")
+
+
+class MetricsBucketSerializer(MetricsRowSerializer):
+    start = s.DateTimeField()
+    end = s.DateTimeField()
+
+
+class MetricsSerializer(s.Serializer):
+    state_machine = s.CharField()
+    since = s.DateTimeField(help_text="the first bucket's start")
+    until = s.DateTimeField(help_text="the last bucket's end")
+    bucket = s.CharField(help_text="e.g. 15m, 1h, 1d")
+    buckets = MetricsBucketSerializer(many=True)
+    total = MetricsRowSerializer()

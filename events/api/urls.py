@@ -7,7 +7,7 @@ from drf_spectacular.renderers import (
 )
 from drf_spectacular.views import SpectacularAPIView
 
-from . import views
+from . import fleet, views
 
 # Job ids are STATE_MACHINE:NAME; Map-run children may hold a "/", hence `.+`.
 urlpatterns = [
@@ -23,6 +23,12 @@ urlpatterns = [
     ),
     re_path(r"^job/(?P<job_id>.+?)/?$", views.OriginalJobView.as_view(), name="api-job"),
     re_path(r"^architecture/?$", views.ArchitectureView.as_view(), name="api-architecture"),
+    re_path(
+        r"^state-machines/(?P<name>.+?)/metrics/?$",
+        fleet.StateMachineMetricsView.as_view(),
+        name="api-state-machine-metrics",
+    ),
+    re_path(r"^events/?$", fleet.EventSearchView.as_view(), name="api-events"),
     # JSON first, so errors keep the one JSON shape; `?format=yaml` still gives YAML.
     path(
         "schema",
