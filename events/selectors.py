@@ -19,6 +19,7 @@ from .summary import JobSummary
 JOB_EVENTS_MAX = 100_000
 BASELINE_JOBS = 5_000  # succeeded jobs per state machine that its p99 is computed from
 STUCK_SCAN_PAGES = 20  # store pages of jobs a `stuck=1` listing reads before it answers short
+STUCK_PAGE = 100
 # {state machine name: {(account, region): baseline}}: one name may run in several accounts.
 Baselines = dict[str, dict[tuple[str, str], fleet.Baseline]]
 NO_BASELINE = fleet.Baseline(p99_ms=None, samples=0)
@@ -42,6 +43,7 @@ def can_see_account(user, account: str) -> bool:
 def job_list_latest(
     *, user, limit: int = 50, cursor: str | None = None, status: str | None = None,
     state_machine: str | None = None, filters: JobFilter | None = None, stuck: bool = False,
+    baselines: Baselines | None = None,
 ) -> Page[JobSummary]:  # fmt: skip
     """Job summaries, newest activity first. `filters` wins over `status`/`state_machine`.
 
@@ -56,7 +58,21 @@ def job_list_latest(
     unfinished = _unfinished(filters)
     if unfinished is None:
         return Page([])
-    return _stuck_jobs(user=user, limit=limit, cursor=cursor, filters=unfinished)
+    baselines = {} if baselines is None else baselines
+    return _stuck_jobs(
+        user=user, limit=limit, cursor=cursor, filters=unfinished, baselines=baselines
+    )
+
+
+def job_list_health(
+    *, user, limit: int = 50, cursor: str | None = None, filters: JobFilter, stuck: bool = False
+) -> tuple[Page[JobSummary], dict[str, fleet.Health]]:
+    """job_list_latest with each job's health, each state machine's baseline read once."""
+    baselines: Baselines = {}
+    page = job_list_latest(
+        user=user, limit=limit, cursor=cursor, filters=filters, stuck=stuck, baselines=baselines
+    )
+    return page, job_health(user=user, jobs=page.items, baselines=baselines)
 
 
 def _unfinished(filters: JobFilter) -> JobFilter | None:
@@ -69,12 +85,16 @@ def _unfinished(filters: JobFilter) -> JobFilter | None:
     return replace(filters, status=None, statuses=tuple(unfinished)) if unfinished else None
 
 
-def _stuck_jobs(*, user, limit: int, cursor: str | None, filters: JobFilter) -> Page[JobSummary]:
+def _stuck_jobs(
+    *, user, limit: int, cursor: str | None, filters: JobFilter, baselines: Baselines
+) -> Page[JobSummary]:
+    """Store pages of at least STUCK_PAGE jobs: stuck ones are rare, and a cursor can start
+    right after any job (store.job_cursor), so a big page costs no gap."""
     store, accounts = get_store(), visible_accounts(user)
-    baselines: Baselines = {}
+    size = max(limit, STUCK_PAGE)
     found: list[JobSummary] = []
     for _ in range(STUCK_SCAN_PAGES):
-        page = store.latest_jobs(accounts=accounts, limit=limit, cursor=cursor, filters=filters)
+        page = store.latest_jobs(accounts=accounts, limit=size, cursor=cursor, filters=filters)
         verdicts = job_health(user=user, jobs=page.items, baselines=baselines)
         for job in page.items:
             if verdicts[job.id].stuck:

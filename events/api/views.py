@@ -191,14 +191,13 @@ class JobListView(APIView):
         responses=_answers(serializers.JobPageSerializer, 400),
     )  # fmt: skip
     def get(self, request: Request) -> Response:
-        page = selectors.job_list_latest(
+        page, health = selectors.job_list_health(
             user=request.user,
             limit=_limit(request, 50),
             cursor=request.query_params.get("cursor"),
             filters=_job_filter(request),
             stuck=_stuck(request),
         )
-        health = selectors.job_health(user=request.user, jobs=page.items)
         jobs = [shapes.job_summary(job, health[job.id]) for job in page.items]
         return _page(request, "results", jobs, page.next_cursor)
 

@@ -270,3 +270,29 @@ def test_it_documents_the_new_parameters_and_endpoints(client, member):
     assert {"stuck", "min_duration_ms", "max_duration_ms"} <= {
         p["name"] for p in jobs["parameters"]
     }
+
+
+def test_it_answers_a_short_stuck_page_with_a_cursor_and_misses_nothing(
+    client, superuser, fleet_jobs, monkeypatch
+):
+    from events import selectors
+
+    monkeypatch.setattr(selectors, "STUCK_PAGE", 1)
+    monkeypatch.setattr(selectors, "STUCK_SCAN_PAGES", 1)  # one job read per request
+    client.force_login(superuser)
+    pages, cursor = [], ""
+    for _ in range(10):
+        body = client.get(f"/api/jobs?stuck=1&limit=1{cursor}").json()
+        pages.append([job["id"] for job in body["results"]])
+        if body["next_cursor"] is None:
+            break
+        cursor = f"&cursor={body['next_cursor']}"
+
+    assert pages[0] == []  # the young job, newest, is not stuck: a short page
+    assert sum(pages, []) == [job_id("stuck"), job_id("b-stuck", ACCOUNT_B)]
+
+
+def test_it_leaves_a_timelines_job_unjudged(client, superuser, fleet_jobs):
+    client.force_login(superuser)
+    job = client.get(f"/api/jobs/{job_id('stuck')}/timeline").json()["job"]
+    assert (job["stuck"], job["duration_ms"], job["stuck_reason"]) == (None, None, None)
