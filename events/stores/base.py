@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from ..envelope import NormalisedEvent
+from ..search import Where
 from ..summary import JobSummary
 
 T = TypeVar("T")
@@ -70,9 +71,9 @@ class Window:
     job: str | None = None
     newest_first: bool = False
     fn: str | None = None
-    # events.search.Where conditions on the detail: a store may narrow by them (PostgreSQL's
-    # JSON containment) but the caller checks them exactly.
-    where: tuple[Any, ...] = ()
+    # Conditions on the detail: a store may narrow by them (PostgreSQL's JSON containment), the
+    # caller checks them exactly (events.search).
+    where: tuple[Where, ...] = ()
 
 
 class Store(Protocol):
