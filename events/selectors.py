@@ -115,3 +115,17 @@ def event_search(*, user, window: Window, text: str = "") -> list[NormalisedEven
     found = [event for event in events if _matches(event, window, text)]
     found.sort(key=lambda event: event.time, reverse=True)
     return found[: window.limit]
+
+
+def job_compare(*, user, a: JobSummary, b: JobSummary) -> dict:
+    """Two visible jobs step by step (events.compare)."""
+    from .compare import compare_jobs
+
+    return compare_jobs(job_event_list(user=user, job=a), job_event_list(user=user, job=b))
+
+
+def job_mermaid(*, user, job: JobSummary) -> str:
+    """The job's timeline as a Mermaid Gantt chart (events.export)."""
+    from .export import mermaid_gantt
+
+    return mermaid_gantt(f"{job.state_machine} {job.name}", job_timeline(user=user, job=job))

@@ -110,7 +110,12 @@ class SpanSerializer(s.Serializer):
     outgoing = s.DictField(child=s.JSONField(), allow_null=True)
     open = s.BooleanField()
     approx = s.BooleanField(help_text="both ends known to the whole second only")
-    lane = s.JSONField()
+    lane = s.JSONField(help_text="a row number, or `awaiting <detail-type>` for a pending span")
+    status = s.ChoiceField(
+        ["ok", "failed", "pending"],
+        help_text="failed: running when the execution failed; pending: its trigger was seen and "
+        "no answer came (no fn, no end)",
+    )
 
 
 class ExecutionSerializer(s.Serializer):
@@ -125,6 +130,10 @@ class TimelineSerializer(s.Serializer):
     job = JobSummarySerializer()
     spans = SpanSerializer(many=True)
     execution = ExecutionSerializer()
+    critical_path = s.ListField(
+        child=s.IntegerField(min_value=0),
+        help_text="Indices into `spans` of the longest cause-to-effect chain, first span first",
+    )
 
 
 class NodeSerializer(s.Serializer):
@@ -147,3 +156,45 @@ class EdgeSerializer(s.Serializer):
 class ArchitectureSerializer(s.Serializer):
     nodes = NodeSerializer(many=True)
     edges = EdgeSerializer(many=True)
+
+
+class StepSideSerializer(s.Serializer):
+    start = s.DateTimeField()
+    end = s.DateTimeField(allow_null=True)
+    duration_ms = s.IntegerField(allow_null=True)
+    status = s.ChoiceField(["ok", "failed", "pending"])
+    start_event = s.CharField(allow_null=True)
+    end_event = s.CharField(allow_null=True)
+
+
+class FieldChangeSerializer(s.Serializer):
+    path = s.CharField(help_text="dot-separated path into the detail")
+    a = s.JSONField(allow_null=True, help_text="null when absent")
+    b = s.JSONField(allow_null=True, help_text="null when absent")
+
+
+class StepSerializer(s.Serializer):
+    lane = s.CharField(help_text="the fn, or `awaiting <detail-type>`")
+    n = s.IntegerField(help_text="the step's rank in its lane, from 0")
+    a = StepSideSerializer()
+    b = StepSideSerializer()
+    diff_ms = s.IntegerField(allow_null=True, help_text="b's duration minus a's")
+    fields = FieldChangeSerializer(many=True)
+
+
+class LoneStepSerializer(StepSideSerializer):
+    lane = s.CharField()
+    n = s.IntegerField()
+
+
+class CompareSerializer(s.Serializer):
+    a = JobSummarySerializer()
+    b = JobSummarySerializer()
+    steps = StepSerializer(many=True)
+    only_a = LoneStepSerializer(many=True)
+    only_b = LoneStepSerializer(many=True)
+
+
+class ExportSerializer(s.Serializer):
+    job = JobSummarySerializer()
+    events = EventSerializer(many=True)

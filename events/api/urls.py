@@ -7,12 +7,14 @@ from drf_spectacular.renderers import (
 )
 from drf_spectacular.views import SpectacularAPIView
 
-from . import views
+from . import jobview, views
 
 # Job ids are STATE_MACHINE:NAME; Map-run children may hold a "/", hence `.+`.
 urlpatterns = [
     re_path(r"^latest/?$", views.LatestView.as_view(), name="api-latest"),
     re_path(r"^jobs/?$", views.JobListView.as_view(), name="api-jobs"),
+    # Before the `jobs/<job id>/...` routes, so that no job id pattern can take it.
+    re_path(r"^jobs/compare/?$", jobview.JobCompareView.as_view(), name="api-jobs-compare"),
     re_path(
         r"^jobs/(?P<job_id>.+)/events/?$", views.JobEventsView.as_view(), name="api-job-events"
     ),
@@ -20,6 +22,9 @@ urlpatterns = [
         r"^jobs/(?P<job_id>.+)/timeline/?$",
         views.JobTimelineView.as_view(),
         name="api-job-timeline",
+    ),
+    re_path(
+        r"^jobs/(?P<job_id>.+)/export/?$", jobview.JobExportView.as_view(), name="api-job-export"
     ),
     re_path(r"^job/(?P<job_id>.+?)/?$", views.OriginalJobView.as_view(), name="api-job"),
     re_path(r"^architecture/?$", views.ArchitectureView.as_view(), name="api-architecture"),
