@@ -25,6 +25,7 @@ from .views import DENIED, ERROR, JOB, _job, _text
 
 FORMATS = ("json", "mermaid")
 JSON = "application/json"
+JOB_ID = {"type": "string", "minLength": 1}
 EXPORTED = (
     "`format=json`: the job and every event, in order, as an attachment (`Content-Disposition`); "
     "`format=mermaid`: a Mermaid `gantt` chart of the timeline, as text"
@@ -58,8 +59,8 @@ class JobCompareView(APIView):
     @extend_schema(
         summary="Two jobs step by step: durations, missing steps and detail fields that differ",
         parameters=[
-            OpenApiParameter("a", OpenApiTypes.STR, required=True, description="a job id"),
-            OpenApiParameter("b", OpenApiTypes.STR, required=True, description="a job id"),
+            OpenApiParameter("a", JOB_ID, required=True, description="a job id or short form"),
+            OpenApiParameter("b", JOB_ID, required=True, description="a job id or short form"),
         ],
         responses={(200, JSON): serializers.CompareSerializer, **_errors(400, 404)},
     )
