@@ -57,6 +57,40 @@ def job_resolve(*, user, ref: JobRef) -> JobSummary | None:
     return store.find_job(name=ref.name, state_machine=ref.state_machine, accounts=accounts)
 
 
+class AmbiguousEvent(Exception):
+    """The envelope id is an event in several of the accounts looked in: name the account."""
+
+
+def event_get(*, user, event_id: str, account: str | None = None) -> NormalisedEvent | None:
+    """One event by envelope id, among the accounts the user may see (or only `account`).
+
+    Unknown and not visible are the same answer: None.  Raises AmbiguousEvent when the id is
+    an event of several of those accounts.  A superuser who names no account is answered from
+    the accounts edobs knows (granted to a team, EDOBS_ACCOUNT, EDOBS_SOURCE_ACCOUNTS): an
+    event is found by (account, id), never by a scan.  The links edobs makes name the account.
+    """
+    accounts = visible_accounts(user)
+    if account is not None:
+        accounts = frozenset({account}) if accounts is None or account in accounts else None
+        if accounts is None:
+            return None
+    elif accounts is None:
+        accounts = _known_accounts()
+    if not accounts:
+        return None
+    found = get_store().get_events(event_id, accounts=accounts)
+    if len(found) > 1:
+        raise AmbiguousEvent(", ".join(event.account for event in found))
+    return found[0] if found else None
+
+
+def _known_accounts() -> frozenset[str]:
+    from django.conf import settings
+
+    granted = TeamAccount.objects.values_list("account", flat=True).distinct()
+    return frozenset([*granted, settings.EDOBS_ACCOUNT, *settings.EDOBS_SOURCE_ACCOUNTS])
+
+
 def job_event_page(
     *, user, job: JobSummary, limit: int = 100, cursor: str | None = None
 ) -> Page[NormalisedEvent]:

@@ -52,6 +52,36 @@ class EventSerializer(s.Serializer):
     raw = s.DictField(child=s.JSONField(), help_text="The envelope as received")
 
 
+class TrimmedEventSerializer(EventSerializer):
+    """A normalised event in a list: one over EDOBS_API_EVENT_BYTES has its `detail` and `raw`
+    (and any other big field) replaced by `{"truncated": true, "bytes": N, "full": URL}`."""
+
+    truncated = s.BooleanField(required=False, help_text="Only on a cut event: true")
+    bytes = s.IntegerField(required=False, help_text="The whole event's size as JSON")
+    full = s.CharField(required=False, help_text="GET it for the whole event")
+
+
+class WorkerSerializer(s.Serializer):
+    worker = s.CharField(help_text="host:pid of a consume_events process")
+    alive = s.BooleanField(help_text="Polled the queue recently enough")
+    started_at = s.DateTimeField()
+    last_poll_at = s.DateTimeField(allow_null=True)
+    last_batch_at = s.DateTimeField(allow_null=True, help_text="When it last received messages")
+    last_batch_size = s.IntegerField()
+    poll_seconds = s.IntegerField(help_text="Its long-poll wait")
+    backlog = s.IntegerField(allow_null=True, help_text="ApproximateNumberOfMessages it saw")
+    backlog_at = s.DateTimeField(allow_null=True)
+    seen_at = s.DateTimeField(help_text="Its heartbeat's last write")
+
+
+class HealthSerializer(s.Serializer):
+    status = s.ChoiceField(choices=["ok", "degraded", "down"])
+    workers = WorkerSerializer(many=True)
+    backlog = s.IntegerField(allow_null=True, help_text="Messages waiting in the queue")
+    backlog_growing = s.BooleanField()
+    checked_at = s.DateTimeField()
+
+
 class PageSerializer(s.Serializer):
     next_cursor = s.CharField(allow_null=True, help_text="Pass as `cursor` for the next page")
     next = s.URLField(allow_null=True, help_text="The next page's URL")
@@ -62,7 +92,7 @@ class JobPageSerializer(PageSerializer):
 
 
 class EventPageSerializer(PageSerializer):
-    results = EventSerializer(many=True)
+    results = TrimmedEventSerializer(many=True)
 
 
 class OriginalLatestItemSerializer(s.Serializer):

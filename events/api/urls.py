@@ -28,6 +28,9 @@ urlpatterns = [
     ),
     re_path(r"^job/(?P<job_id>.+?)/?$", views.OriginalJobView.as_view(), name="api-job"),
     re_path(r"^architecture/?$", views.ArchitectureView.as_view(), name="api-architecture"),
+    # Envelope ids are the producers' strings: quoted in links, any character here.
+    re_path(r"^events/(?P<event_id>.+?)/?$", views.EventView.as_view(), name="api-event"),
+    re_path(r"^health/?$", views.HealthView.as_view(), name="api-health"),
     # JSON first, so errors keep the one JSON shape; `?format=yaml` still gives YAML.
     path(
         "schema",

@@ -24,6 +24,12 @@ class StoreUnavailable(RuntimeError):
     """A transient storage failure: leave the messages for redelivery and back off."""
 
 
+class StoreRefused(ValueError):
+    """The store refused the data of a batch (the database's own message says why): some
+    event in it can never be stored as it is, however often it is retried. Which event it
+    was is for the caller to find (events.services splits the batch: ingest is idempotent)."""
+
+
 class BadCursor(ValueError):
     pass
 
@@ -57,7 +63,11 @@ class Window:
 
 class Store(Protocol):
     def ingest(self, events: Sequence[NormalisedEvent]) -> list[Outcome]:
-        """Store a batch idempotently by event id; one outcome per event, in order."""
+        """Store a batch idempotently by event id; one outcome per event, in order.
+
+        Raises StoreUnavailable for an outage (connection, lock, throttling) and StoreRefused
+        when the database refuses the data.
+        """
 
     def latest_jobs(
         self, *, accounts: Accounts, limit: int, cursor: str | None, filters: JobFilter
@@ -79,6 +89,11 @@ class Store(Protocol):
 
     def events_window(self, window: Window, *, accounts: Accounts) -> list[NormalisedEvent]:
         """Events in a time window (for the architecture), oldest first."""
+
+    def get_events(self, event_id: str, *, accounts: frozenset[str]) -> list[NormalisedEvent]:
+        """The events of that envelope id in these accounts (one per account at most), by
+        key: each store finds an event by (account, id) without a scan, so the accounts are
+        always named, never None."""
 
     def purge(self, *, before: datetime, batch_size: int = 1000) -> int:
         """Delete events that arrived before `before` (retention counts from arrival, so a
