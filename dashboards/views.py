@@ -6,11 +6,12 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from events import selectors
+from events import budgets, selectors
 from events.api import shapes
 from events.envelope import MalformedEvent, parse_time
 from events.stores.base import Window
@@ -66,9 +67,15 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _event_row(event) -> dict:
+    """An event's row: at most EDOBS_PAGE_EVENT_BYTES of its pretty JSON, and its full URL."""
+    pretty = json.dumps(shapes.normalised_event(event), indent=2, sort_keys=True)
+    shown, cut = budgets.text_cut(pretty, settings.EDOBS_PAGE_EVENT_BYTES)
     return {
         "event": event,
-        "pretty": json.dumps(shapes.normalised_event(event), indent=2, sort_keys=True),
+        "pretty": shown,
+        "cut": cut,
+        "kb": max(1, round(len(pretty.encode("utf-8", "surrogatepass")) / 1024)),
+        "full": budgets.event_url(event_id=event.id, account=event.account),
     }
 
 

@@ -225,6 +225,18 @@ EDOBS_WS_QUEUE_SIZE = envint("EDOBS_WS_QUEUE_SIZE", 256)
 EDOBS_WS_TOUCH_SECONDS = envint("EDOBS_WS_TOUCH_SECONDS", 5)
 # Open sockets per user, across every server process; the next one closes with 4429 (0: none).
 EDOBS_WS_MAX_PER_USER = envint("EDOBS_WS_MAX_PER_USER", 20)
+# Byte budgets (events.budgets). A WebSocket frame, and a channel-layer message, stays under
+# EDOBS_WS_FRAME_BYTES: daphne refuses to send a message over 1 MiB (the socket's sender died,
+# or a snapshot closed it with 1011), so snapshots go out in chunks and a bigger event is
+# trimmed.  Pages show at most EDOBS_PAGE_EVENT_BYTES of each event's JSON, API lists cut
+# events over EDOBS_API_EVENT_BYTES; each links to GET /api/events/<id> for the whole event.
+EDOBS_WS_FRAME_BYTES = envint("EDOBS_WS_FRAME_BYTES", 256 * 1024)
+if not 16 * 1024 <= EDOBS_WS_FRAME_BYTES <= 1000 * 1024:
+    raise ValueError("EDOBS_WS_FRAME_BYTES must be between 16384 and 1024000 (daphne: 1 MiB)")
+EDOBS_PAGE_EVENT_BYTES = envint("EDOBS_PAGE_EVENT_BYTES", 8 * 1024)
+EDOBS_API_EVENT_BYTES = envint("EDOBS_API_EVENT_BYTES", 16 * 1024)
+# How often a consume_events process writes its heartbeat (events.health; 0: never).
+EDOBS_HEARTBEAT_SECONDS = envint("EDOBS_HEARTBEAT_SECONDS", 5)
 
 # edobs itself (DESIGN section 5)
 EDOBS_STORE = os.environ.get("EDOBS_STORE", "orm")

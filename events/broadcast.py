@@ -8,6 +8,11 @@ for sockets opened with `?shape=original` (the original project's frontend).
 The job id lets a socket waiting for a job not stored yet pick that job's events out of its
 account's stream.
 
+Sizes (events.budgets): a frame stays under EDOBS_WS_FRAME_BYTES (a bigger event is sent
+trimmed, with the URL of its whole JSON), and a batch whose frames together pass it is split
+into several messages, so neither daphne (which refuses to send over 1 MiB) nor Redis ever
+carries a message much bigger than one frame.
+
 With the in-memory layer (single process), sends must run on the server's event loop: its
 queues are not thread-safe, so the consumers bind that loop (bind_loop) and a worker thread
 publishes through it.  Anywhere else async_to_sync is used (a worker process with Redis, or a
@@ -22,8 +27,10 @@ import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
 
-from .api.shapes import original_event_item
+from . import budgets
+from .api.shapes import original_event_item, original_item_within
 from .envelope import NormalisedEvent
 from .groups import event_groups
 
@@ -41,24 +48,48 @@ def bind_loop(loop: asyncio.AbstractEventLoop) -> None:
     _server_loop = loop
 
 
-def event_frame(event: NormalisedEvent) -> str:
-    return json.dumps({"type": "event", "event": event.as_dict()}, separators=(",", ":"))
+def event_frame(event: NormalisedEvent, limit: int | None = None) -> str:
+    """The event's frame, its event trimmed when the frame would pass `limit` bytes."""
+    limit = settings.EDOBS_WS_FRAME_BYTES if limit is None else limit
+    data = event.as_dict()
+    frame = json.dumps({"type": "event", "event": data}, separators=(",", ":"))
+    if len(frame) <= limit:  # ASCII: json.dumps escapes the rest
+        return frame
+    trimmed = budgets.event_trimmed(data, limit=budgets.event_limit(limit), size=len(frame))
+    logger.info("event %s is %d bytes: sent live trimmed", event.id, len(frame))
+    return json.dumps({"type": "event", "event": trimmed}, separators=(",", ":"))
 
 
-def original_frame(event: NormalisedEvent) -> str:
+def original_frame(event: NormalisedEvent, limit: int | None = None) -> str:
     """The original design's item, unwrapped; its `sk` is the event's `at` in ms (only a read
-    of the whole job can tell whether an earlier event took that millisecond already)."""
-    return json.dumps(original_event_item(event), separators=(",", ":"))
+    of the whole job can tell whether an earlier event took that millisecond already).
+    Over `limit` bytes its largest detail fields become stubs linking to the whole event."""
+    limit = settings.EDOBS_WS_FRAME_BYTES if limit is None else limit
+    item = original_item_within(
+        original_event_item(event), event_id=event.id, account=event.account,
+        limit=budgets.event_limit(limit),
+    )  # fmt: skip
+    return json.dumps(item, separators=(",", ":"))
 
 
-def group_messages(events: list[NormalisedEvent]) -> dict[str, dict]:
-    """{group: message}: each event once per group that may see it, in order."""
-    messages: dict[str, dict] = {}
+def group_messages(events: list[NormalisedEvent]) -> list[tuple[str, dict]]:
+    """[(group, message)]: each event once per group that may see it, in order; a group's
+    events are split over several messages when their frames together pass the budget.
+    Each entry is [event id, frame, job id, original frame] (`?shape=original` sockets)."""
+    limit = settings.EDOBS_WS_FRAME_BYTES
+    messages: list[tuple[str, dict]] = []
+    open_messages: dict[str, tuple[dict, list[int]]] = {}
     for event in events:
-        frame, original = event_frame(event), original_frame(event)
+        frame, original = event_frame(event, limit), original_frame(event, limit)
+        size = len(frame) + len(original)
         for group in event_groups(event):
-            message = messages.setdefault(group, {"type": MESSAGE_TYPE, "events": []})
+            message, used = open_messages.get(group, (None, [0]))
+            if message is None or (message["events"] and used[0] + size > limit):
+                message, used = {"type": MESSAGE_TYPE, "events": []}, [0]
+                open_messages[group] = (message, used)
+                messages.append((group, message))
             message["events"].append([event.id, frame, event.job, original])
+            used[0] += size
     return messages
 
 
@@ -75,12 +106,12 @@ def publish_events(events: list[NormalisedEvent]) -> int:
         return _run(layer, _send_all(layer, messages))
     except Exception:
         logger.exception("publishing %d events failed", len(events))
-        return sum(len(message["events"]) for message in messages.values())
+        return sum(len(message["events"]) for _, message in messages)
 
 
-async def _send_all(layer, messages: dict[str, dict]) -> int:
+async def _send_all(layer, messages: list[tuple[str, dict]]) -> int:
     failures = 0
-    for group, message in messages.items():
+    for group, message in messages:
         try:
             await layer.group_send(group, message)
         except Exception as exc:

@@ -2,7 +2,8 @@
 
 Thin: who may see what comes from events.selectors, the groups from events.groups, the
 connection rows from events.live.  Messages (DESIGN section 6):
-`{"type": "snapshot", "events": [...]}`, `{"type": "event", "event": {...}}`, and
+`{"type": "snapshot", "events": [...], "more": false}` (in chunks: `"more": true` until the
+last), `{"type": "event", "event": {...}}`, and
 `{"type": "lagged", "missed": N}` when a slow client lost its oldest messages.
 
 Slow clients: the group handler only fills a bounded outbox; a sender task drains it, and under
@@ -15,6 +16,13 @@ holds.
 
 Redis lost or restarted: events.tracking closes every socket of the process with 4503, and the
 pages reconnect and reload their snapshot.
+
+Sizes: daphne refuses to send a message over 1 MiB (autobahn raises PayloadExceededError).  In
+the sender task that once killed the task and left the socket open and silent; a snapshot sent
+in one piece closed the socket with 1011.  So snapshots go out in frames under
+EDOBS_WS_FRAME_BYTES (`"more": true` on all but the last), events are trimmed to fit
+(events.budgets), and a frame that still cannot be sent is logged and counted as missed (the
+client hears `lagged`) instead of ending the sender.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import broadcast, live, selectors, tracking
+from . import broadcast, budgets, live, selectors, tracking
 from .correlation import parse_job_ref
 from .groups import job_group, stream_groups
 
@@ -158,9 +166,21 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def drain(self) -> None:
         while True:
             frames = await self.outbox.get()
+            sent = 0
             for frame in frames:
-                await self.send(text_data=frame)
-            self.tracker.sent(self.channel_name, len(frames))
+                sent += await self.send_frame(frame)
+            self.tracker.sent(self.channel_name, sent)
+
+    async def send_frame(self, frame: str) -> int:
+        """1 when sent; 0 when the server refused it (logged, and reported to the client as
+        missed), which never ends the sender: the frames after it still go out."""
+        try:
+            await self.send(text_data=frame)
+        except Exception:
+            logger.exception("could not send a %d-byte frame on %s", len(frame), self.channel_name)
+            self.outbox.missed += 1
+            return 0
+        return 1
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "sender", None) is not None:
@@ -233,7 +253,11 @@ class JobStreamConsumer(LiveConsumer):
         if self.job is not None:
             events = await database_sync_to_async(selectors.job_event_list)(user=user, job=self.job)
         self.skip_ids = {event.id for event in events}
-        await self.send_json({"type": "snapshot", "events": [e.as_dict() for e in events]})
+        limit = settings.EDOBS_WS_FRAME_BYTES
+        each = budgets.event_limit(limit)
+        data = [budgets.event_trimmed(event.as_dict(), limit=each) for event in events]
+        for frame in budgets.snapshot_frames(data, limit=limit):
+            await self.send(text_data=frame)
 
 
 class UnknownPathConsumer(AsyncWebsocketConsumer):

@@ -23,6 +23,7 @@ from .models import Connection
 logger = logging.getLogger(__name__)
 
 CLOSE_MESSAGE = {"type": "connection.close"}
+RESTART = 5.0  # seconds before the in-process worker starts again after a crash
 
 
 def server_id() -> str:
@@ -132,11 +133,16 @@ def start_inprocess_worker(stop: threading.Event, **worker_options) -> threading
 
 
 def _run_worker(worker) -> None:
+    """Run the worker until stopped. Its loop survives any batch; should it still raise, it
+    is logged and started again: a dead thread would leave the pages "live" and empty."""
     try:
-        totals = worker.run()
-        logger.info("in-process worker stopped: %s", totals.summary())
-    except Exception:
-        logger.exception("in-process worker crashed")
+        while not worker.stop.is_set():
+            try:
+                totals = worker.run()
+                logger.info("in-process worker stopped: %s", totals.summary())
+            except Exception:
+                logger.exception("in-process worker crashed; restarting it in %.0fs", RESTART)
+                worker.stop.wait(RESTART)
     finally:
         from django.db import connections
 

@@ -120,6 +120,19 @@ class RejectedMessage(models.Model):
         return f"{self.message_id or 'message'}: {self.reason[:60]}"
 
 
+class DeliveryFailure(models.Model):
+    """Why the last attempt to handle an SQS message failed, while the message waits for its
+    redelivery: kept so that a message SQS gives up on reaches admin with its real reason
+    (events.services.dead_letter_import); removed once the message is handled or imported."""
+
+    message_id = models.CharField(primary_key=True, max_length=128)
+    reason = models.TextField()
+    failed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.message_id}: {self.reason[:60]}"
+
+
 class Connection(models.Model):
     """A live WebSocket connection (written by the consumers)."""
 
@@ -141,3 +154,24 @@ class Connection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.path}"
+
+
+class WorkerHeartbeat(models.Model):
+    """The latest heartbeat of one consume_events process (events.health).
+
+    In the ORM database whatever the event store, like users and sessions.
+    """
+
+    worker = models.CharField(max_length=200, unique=True, help_text="host:pid")
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField(help_text="when this row was last written")
+    last_poll_at = models.DateTimeField(null=True, blank=True)
+    last_batch_at = models.DateTimeField(null=True, blank=True)
+    last_batch_size = models.PositiveIntegerField(default=0)
+    poll_seconds = models.PositiveIntegerField(default=20)
+    backlog = models.IntegerField(null=True, blank=True, help_text="ApproximateNumberOfMessages")
+    backlog_at = models.DateTimeField(null=True, blank=True)
+    backlog_samples = models.JSONField(default=list, help_text="[[epoch s, messages], ...]")
+
+    def __str__(self) -> str:
+        return self.worker

@@ -176,6 +176,40 @@ def job_resolve(*, user, ref: JobRef) -> JobSummary | None:
     return store.find_job(name=ref.name, state_machine=ref.state_machine, accounts=accounts)
 
 
+class AmbiguousEvent(Exception):
+    """The envelope id is an event in several of the accounts looked in: name the account."""
+
+
+def event_get(*, user, event_id: str, account: str | None = None) -> NormalisedEvent | None:
+    """One event by envelope id, among the accounts the user may see (or only `account`).
+
+    Unknown and not visible are the same answer: None.  Raises AmbiguousEvent when the id is
+    an event of several of those accounts.  A superuser who names no account is answered from
+    the accounts edobs knows (granted to a team, EDOBS_ACCOUNT, EDOBS_SOURCE_ACCOUNTS): an
+    event is found by (account, id), never by a scan.  The links edobs makes name the account.
+    """
+    accounts = visible_accounts(user)
+    if account is not None:
+        accounts = frozenset({account}) if accounts is None or account in accounts else None
+        if accounts is None:
+            return None
+    elif accounts is None:
+        accounts = _known_accounts()
+    if not accounts:
+        return None
+    found = get_store().get_events(event_id, accounts=accounts)
+    if len(found) > 1:
+        raise AmbiguousEvent(", ".join(event.account for event in found))
+    return found[0] if found else None
+
+
+def _known_accounts() -> frozenset[str]:
+    from django.conf import settings
+
+    granted = TeamAccount.objects.values_list("account", flat=True).distinct()
+    return frozenset([*granted, settings.EDOBS_ACCOUNT, *settings.EDOBS_SOURCE_ACCOUNTS])
+
+
 def job_event_page(
     *, user, job: JobSummary, limit: int = 100, cursor: str | None = None
 ) -> Page[NormalisedEvent]:
@@ -248,3 +282,17 @@ def event_search(*, user, window: Window, text: str = "") -> list[NormalisedEven
     """The first `window.limit` (at most 500) events of event_search_page, for the events page."""
     page = event_search_page(user=user, window=window, text=text, limit=min(window.limit, 500))
     return page.items
+
+
+def job_compare(*, user, a: JobSummary, b: JobSummary) -> dict:
+    """Two visible jobs step by step (events.compare)."""
+    from .compare import compare_jobs
+
+    return compare_jobs(job_event_list(user=user, job=a), job_event_list(user=user, job=b))
+
+
+def job_mermaid(*, user, job: JobSummary) -> str:
+    """The job's timeline as a Mermaid Gantt chart (events.export)."""
+    from .export import mermaid_gantt
+
+    return mermaid_gantt(f"{job.state_machine} {job.name}", job_timeline(user=user, job=job))

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from django.db import close_old_connections
 
 from .aws import queue_url, sqs_client
-from .services import InboundMessage, event_ingest
+from .health import Heartbeat
+from .services import InboundMessage, delivery_failure_record, event_ingest
 from .stores import StoreUnavailable, get_store
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class Totals:
     store_failures: int = 0
     delete_failures: int = 0
     publish_failures: int = 0
+    errors: int = 0  # unexpected exceptions the loop survived (logged with their traceback)
     started: float = field(default_factory=time.monotonic)
 
     def add(self, counts: Counter) -> None:
@@ -53,7 +55,7 @@ class Totals:
             f"received={self.received} stored={self.stored} duplicates={self.duplicates} "
             f"quarantined={self.quarantined} store_failures={self.store_failures} "
             f"publish_failures={self.publish_failures} delete_failures={self.delete_failures} "
-            f"seconds={self.seconds:.1f} ({rate:.0f} messages/s)"
+            f"errors={self.errors} seconds={self.seconds:.1f} ({rate:.0f} messages/s)"
         )
 
 
@@ -72,20 +74,28 @@ class Worker:
         self._last_progress = time.monotonic()
         self._next_db_check = 0.0
         self._deleter = Deleter(self.delete)
+        self.heartbeat = Heartbeat(poll_seconds=wait_seconds)  # written off the loop's path
 
     def run(self, *, once: bool = False) -> Totals:
         """Poll until stopped; with `once`, until a receive finds the queue empty."""
         logger.info("consuming %s", self.url)
+        beat = None if once else self.heartbeat.start(client=self.client, url=self.url)
         try:
             while not self.stop.is_set():
-                if self._backoff and not self._store_ready():
+                try:
+                    if self._backoff and not self._store_ready():
+                        continue
+                    handled = self.poll(wait_seconds=1 if once else self.wait_seconds)
+                except Exception as exc:  # never die of one batch (or one failed receive)
+                    self._on_error(exc)
                     continue
-                handled = self.poll(wait_seconds=1 if once else self.wait_seconds)
                 if once and handled == 0 and self._backoff == 0:
                     break
                 self._log_progress()
         finally:
             self.close()
+            if beat is not None:
+                beat.stop()
         return self.totals
 
     def close(self) -> None:
@@ -125,6 +135,7 @@ class Worker:
         )
         messages = response.get("Messages", [])
         self.totals.received += len(messages)
+        self.heartbeat.polled(len(messages))
         return messages
 
     def _handle(self, messages: list[dict]) -> None:
@@ -133,7 +144,12 @@ class Worker:
         try:
             report = event_ingest(messages=inbound)
         except StoreUnavailable as exc:
+            delivery_failure_record(messages=inbound, error=exc)
             self._back_off(exc)
+            return
+        except Exception as exc:  # a bug, or a failure no one foresaw: the batch is redelivered
+            delivery_failure_record(messages=inbound, error=exc)
+            self._on_error(exc)
             return
         self._backoff = 0.0
         self.totals.add(report.counts)
@@ -155,6 +171,13 @@ class Worker:
         self.totals.store_failures += 1
         self._backoff = min(MAX_BACKOFF_SECONDS, max(0.5, self._backoff * 2))
         logger.error("store unavailable (%s); retrying in %.1fs", exc, self._backoff)
+        self.stop.wait(self._backoff)
+
+    def _on_error(self, exc: Exception) -> None:
+        """An unexpected failure: log it with its traceback and back off as for an outage."""
+        self.totals.errors += 1
+        self._backoff = min(MAX_BACKOFF_SECONDS, max(0.5, self._backoff * 2))
+        logger.error("handling a batch failed; retrying in %.1fs", self._backoff, exc_info=exc)
         self.stop.wait(self._backoff)
 
     def delete(self, messages: list[dict]) -> None:

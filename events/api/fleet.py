@@ -20,7 +20,18 @@ from ..envelope import iso
 from ..stores.base import Window
 from . import serializers, shapes
 from .errors import not_found
-from .views import CURSOR, DATE_TIME, LIMIT, MAX_JOB_ID, _answers, _limit, _page, _text, _time
+from .views import (
+    BUDGET_NOTE,
+    CURSOR,
+    DATE_TIME,
+    LIMIT,
+    MAX_JOB_ID,
+    _answers,
+    _limit,
+    _page,
+    _text,
+    _time,
+)
 
 MAX_WHERE_TEXT = 1000
 MAX_NAME = 200  # bytes: a state machine name is at most 80 characters
@@ -117,6 +128,7 @@ class EventSearchView(APIView):
     @extend_schema(
         summary="Raw events, newest first: by source, type, account, job, function, detail "
         "fields and free text",
+        description="Newest first by envelope time." + BUDGET_NOTE,
         parameters=[
             OpenApiParameter("source", OpenApiTypes.STR),
             OpenApiParameter("detail_type", OpenApiTypes.STR),
@@ -148,5 +160,6 @@ class EventSearchView(APIView):
             user=request.user, window=window, text=_text(request, "q") or "",
             limit=_limit(request, 100), cursor=request.query_params.get("cursor"),
         )  # fmt: skip
-        events = [shapes.normalised_event(event) for event in page.items]
+        limit = settings.EDOBS_API_EVENT_BYTES
+        events = [shapes.normalised_event_within(event, limit=limit) for event in page.items]
         return _page(request, "results", events, page.next_cursor)

@@ -34,7 +34,7 @@ class JobSummarySerializer(s.Serializer):
     stuck = s.BooleanField(
         allow_null=True,
         help_text="Run longer than EDOBS_STUCK_FACTOR x the p99 of its state machine's "
-        "succeeded jobs; null where not judged (a timeline's job)",
+        "succeeded jobs; null where not judged (compare's and export's jobs)",
     )
     stuck_reason = s.CharField(
         allow_null=True, help_text='e.g. "running 12 min, 2x the p99 of 6 min"'
@@ -64,6 +64,36 @@ class EventSerializer(s.Serializer):
     raw = s.DictField(child=s.JSONField(), help_text="The envelope as received")
 
 
+class TrimmedEventSerializer(EventSerializer):
+    """A normalised event in a list: one over EDOBS_API_EVENT_BYTES has its `detail` and `raw`
+    (and any other big field) replaced by `{"truncated": true, "bytes": N, "full": URL}`."""
+
+    truncated = s.BooleanField(required=False, help_text="Only on a cut event: true")
+    bytes = s.IntegerField(required=False, help_text="The whole event's size as JSON")
+    full = s.CharField(required=False, help_text="GET it for the whole event")
+
+
+class WorkerSerializer(s.Serializer):
+    worker = s.CharField(help_text="host:pid of a consume_events process")
+    alive = s.BooleanField(help_text="Polled the queue recently enough")
+    started_at = s.DateTimeField()
+    last_poll_at = s.DateTimeField(allow_null=True)
+    last_batch_at = s.DateTimeField(allow_null=True, help_text="When it last received messages")
+    last_batch_size = s.IntegerField()
+    poll_seconds = s.IntegerField(help_text="Its long-poll wait")
+    backlog = s.IntegerField(allow_null=True, help_text="ApproximateNumberOfMessages it saw")
+    backlog_at = s.DateTimeField(allow_null=True)
+    seen_at = s.DateTimeField(help_text="Its heartbeat's last write")
+
+
+class HealthSerializer(s.Serializer):
+    status = s.ChoiceField(choices=["ok", "degraded", "down"])
+    workers = WorkerSerializer(many=True)
+    backlog = s.IntegerField(allow_null=True, help_text="Messages waiting in the queue")
+    backlog_growing = s.BooleanField()
+    checked_at = s.DateTimeField()
+
+
 class PageSerializer(s.Serializer):
     next_cursor = s.CharField(allow_null=True, help_text="Pass as `cursor` for the next page")
     next = s.URLField(allow_null=True, help_text="The next page's URL")
@@ -74,7 +104,7 @@ class JobPageSerializer(PageSerializer):
 
 
 class EventPageSerializer(PageSerializer):
-    results = EventSerializer(many=True)
+    results = TrimmedEventSerializer(many=True)
 
 
 class OriginalLatestItemSerializer(s.Serializer):
@@ -122,7 +152,12 @@ class SpanSerializer(s.Serializer):
     outgoing = s.DictField(child=s.JSONField(), allow_null=True)
     open = s.BooleanField()
     approx = s.BooleanField(help_text="both ends known to the whole second only")
-    lane = s.JSONField()
+    lane = s.JSONField(help_text="a row number, or `awaiting <detail-type>` for a pending span")
+    status = s.ChoiceField(
+        ["ok", "failed", "pending"],
+        help_text="failed: running when the execution failed; pending: its trigger was seen and "
+        "no answer came (no fn, no end)",
+    )
 
 
 class ExecutionSerializer(s.Serializer):
@@ -137,6 +172,10 @@ class TimelineSerializer(s.Serializer):
     job = JobSummarySerializer()
     spans = SpanSerializer(many=True)
     execution = ExecutionSerializer()
+    critical_path = s.ListField(
+        child=s.IntegerField(min_value=0),
+        help_text="Indices into `spans` of the longest cause-to-effect chain, first span first",
+    )
 
 
 class NodeSerializer(s.Serializer):
@@ -187,3 +226,45 @@ class MetricsSerializer(s.Serializer):
     bucket = s.CharField(help_text="e.g. 15m, 1h, 1d")
     buckets = MetricsBucketSerializer(many=True)
     total = MetricsRowSerializer()
+
+
+class StepSideSerializer(s.Serializer):
+    start = s.DateTimeField()
+    end = s.DateTimeField(allow_null=True)
+    duration_ms = s.IntegerField(allow_null=True)
+    status = s.ChoiceField(["ok", "failed", "pending"])
+    start_event = s.CharField(allow_null=True)
+    end_event = s.CharField(allow_null=True)
+
+
+class FieldChangeSerializer(s.Serializer):
+    path = s.CharField(help_text="dot-separated path into the detail")
+    a = s.JSONField(allow_null=True, help_text="null when absent")
+    b = s.JSONField(allow_null=True, help_text="null when absent")
+
+
+class StepSerializer(s.Serializer):
+    lane = s.CharField(help_text="the fn, or `awaiting <detail-type>`")
+    n = s.IntegerField(help_text="the step's rank in its lane, from 0")
+    a = StepSideSerializer()
+    b = StepSideSerializer()
+    diff_ms = s.IntegerField(allow_null=True, help_text="b's duration minus a's")
+    fields = FieldChangeSerializer(many=True)
+
+
+class LoneStepSerializer(StepSideSerializer):
+    lane = s.CharField()
+    n = s.IntegerField()
+
+
+class CompareSerializer(s.Serializer):
+    a = JobSummarySerializer()
+    b = JobSummarySerializer()
+    steps = StepSerializer(many=True)
+    only_a = LoneStepSerializer(many=True)
+    only_b = LoneStepSerializer(many=True)
+
+
+class ExportSerializer(s.Serializer):
+    job = JobSummarySerializer()
+    events = EventSerializer(many=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from .. import budgets
 from ..clock import ms
 from ..envelope import NormalisedEvent, iso
 from ..fleet import Health
@@ -91,3 +92,22 @@ def job_summary(job: JobSummary, health: Health | None = None) -> dict[str, Any]
 
 def normalised_event(event: NormalisedEvent) -> dict[str, Any]:
     return event.as_dict()
+
+
+# ---- byte budgets (events.budgets): lists cut what is big and link to the whole event ---------
+
+ORIGINAL_KEYS = ("pk", "sk", "latest", "account", "source", "detailType")
+
+
+def normalised_event_within(event: NormalisedEvent, *, limit: int) -> dict[str, Any]:
+    """The normalised event, with `detail` and `raw` stubbed when it passes `limit` bytes."""
+    return budgets.event_trimmed(normalised_event(event), limit=limit)
+
+
+def original_item_within(
+    item: dict[str, Any], *, event_id: str, account: str, limit: int
+) -> dict[str, Any]:
+    """An original-shape item with the same keys: over `limit` bytes, its largest detail
+    fields become `{"truncated": true, "bytes": N, "full": URL}`, largest first."""
+    full = budgets.event_url(event_id=event_id, account=account)
+    return budgets.original_item_trimmed(item, limit=limit, full=full, keep=ORIGINAL_KEYS)

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from .. import selectors
 from ..envelope import MalformedEvent, parse_time
+from ..health import health_report
 from ..stores.base import MAX_LIMIT, JobFilter, Window
 from ..summary import JobSummary
 from . import serializers, shapes
@@ -99,20 +100,44 @@ def _page(request: Request, key: str, items: list, next_cursor: str | None) -> R
     return Response({key: items, "next_cursor": next_cursor, "next": next_url})
 
 
+def _latest_within(job: JobSummary) -> dict:
+    item = shapes.original_latest_item(job)
+    if job.latest is None:
+        return item
+    return shapes.original_item_within(
+        item, event_id=job.latest.id, account=job.latest.account,
+        limit=settings.EDOBS_API_EVENT_BYTES,
+    )  # fmt: skip
+
+
+def _original_within(event, item: dict) -> dict:
+    return shapes.original_item_within(
+        item, event_id=event.id, account=event.account, limit=settings.EDOBS_API_EVENT_BYTES
+    )
+
+
+BUDGET_NOTE = (
+    " An event over EDOBS_API_EVENT_BYTES (16 KiB) has its largest fields replaced by"
+    ' `{"truncated": true, "bytes": N, "full": URL}`; GET `full` for the whole event.'
+)
+
+
 class LatestView(APIView):
     @extend_schema(
         summary="Latest jobs in the original design's shape",
+        description="The keys stay; big detail fields are cut." + BUDGET_NOTE,
         parameters=[LIMIT],
         responses=_answers(serializers.OriginalLatestSerializer, 400),
     )
     def get(self, request: Request) -> Response:
         page = selectors.job_list_latest(user=request.user, limit=_limit(request, 100))
-        return Response({"latest": [shapes.original_latest_item(job) for job in page.items]})
+        return Response({"latest": [_latest_within(job) for job in page.items]})
 
 
 class OriginalJobView(APIView):
     @extend_schema(
         summary="A job's events in the original design's shape",
+        description="The keys stay; big detail fields are cut." + BUDGET_NOTE,
         parameters=[JOB], responses=_answers(serializers.OriginalJobSerializer, 404),
     )  # fmt: skip
     def get(self, request: Request, job_id: str) -> Response:
@@ -120,7 +145,8 @@ class OriginalJobView(APIView):
         if job is None:
             return not_found("job")
         events = selectors.job_event_list(user=request.user, job=job)
-        return Response({"events": list(shapes.original_event_items(events))})
+        items = zip(events, shapes.original_event_items(events), strict=True)
+        return Response({"events": [_original_within(event, item) for event, item in items]})
 
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE", "UNKNOWN")
@@ -205,6 +231,7 @@ class JobListView(APIView):
 class JobEventsView(APIView):
     @extend_schema(
         summary="A job's normalised events in order",
+        description="`detail` and `raw` go first." + BUDGET_NOTE,
         parameters=[JOB, LIMIT, CURSOR],
         responses=_answers(serializers.EventPageSerializer, 400, 404),
     )  # fmt: skip
@@ -216,7 +243,8 @@ class JobEventsView(APIView):
             user=request.user, job=job, limit=_limit(request, 100),
             cursor=request.query_params.get("cursor"),
         )  # fmt: skip
-        events = [shapes.normalised_event(event) for event in page.items]
+        limit = settings.EDOBS_API_EVENT_BYTES
+        events = [shapes.normalised_event_within(event, limit=limit) for event in page.items]
         return _page(request, "results", events, page.next_cursor)
 
 
@@ -230,7 +258,8 @@ class JobTimelineView(APIView):
         if job is None:
             return not_found("job")
         timeline = selectors.job_timeline(user=request.user, job=job)
-        return Response({"job": shapes.job_summary(job), **timeline})
+        health = selectors.job_health(user=request.user, jobs=[job])[job.id]
+        return Response({"job": shapes.job_summary(job, health), **timeline})
 
 
 class ArchitectureView(APIView):
@@ -253,3 +282,49 @@ class ArchitectureView(APIView):
             state_machine=_text(request, "state_machine") or None,
         )
         return Response(selectors.architecture_graph(user=request.user, window=window))
+
+
+EVENT = OpenApiParameter("event_id", OpenApiTypes.STR, OpenApiParameter.PATH)
+ACCOUNT = OpenApiParameter(
+    "account", OpenApiTypes.STR,
+    description="The event's account, when its id is an event of several (the links edobs "
+    "makes always name it)",
+)  # fmt: skip
+
+
+class EventView(APIView):
+    @extend_schema(
+        summary="One event's whole normalised JSON, never cut",
+        description="Resolved among the accounts you may see; 400 when the id is an event of "
+        "several of them and `account` does not say which; 404 when unknown or not yours.",
+        parameters=[EVENT, ACCOUNT],
+        responses=_answers(serializers.EventSerializer, 400, 404),
+    )  # fmt: skip
+    def get(self, request: Request, event_id: str) -> Response:
+        account = _text(request, "account")
+        if _unstorable(event_id) or (account is not None and _unstorable(account)):
+            return not_found("event")
+        try:
+            event = selectors.event_get(user=request.user, event_id=event_id, account=account)
+        except selectors.AmbiguousEvent as exc:
+            raise ValidationError({"account": f"required: the id is an event of {exc}"}) from None
+        if event is None:
+            return not_found("event")
+        return Response(shapes.normalised_event(event))
+
+
+def _unstorable(value: str) -> bool:
+    """A key no store holds and some would refuse: too long, a NUL, a lone surrogate."""
+    try:
+        return len(value.encode()) > MAX_JOB_ID or "\x00" in value
+    except UnicodeEncodeError:
+        return True
+
+
+class HealthView(APIView):
+    @extend_schema(
+        summary="The workers' health: ok, degraded (backlog growing) or down (none polling)",
+        responses=_answers(serializers.HealthSerializer),
+    )
+    def get(self, request: Request) -> Response:
+        return Response(health_report())

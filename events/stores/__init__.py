@@ -5,14 +5,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from .base import Page, Store, StoreUnavailable
+from .base import Page, Store, StoreRefused, StoreUnavailable
 
 BACKENDS = {
     "orm": "events.stores.orm.OrmStore",
     "dynamodb": "events.stores.dynamodb.DynamoStore",
 }
 
-__all__ = ["BACKENDS", "Page", "Store", "StoreUnavailable", "get_store"]
+__all__ = ["BACKENDS", "Page", "Store", "StoreRefused", "StoreUnavailable", "get_store"]
 
 _stores: dict[str, Store] = {}
 

@@ -25,6 +25,12 @@ class StoreUnavailable(RuntimeError):
     """A transient storage failure: leave the messages for redelivery and back off."""
 
 
+class StoreRefused(ValueError):
+    """The store refused the data of a batch (the database's own message says why): some
+    event in it can never be stored as it is, however often it is retried. Which event it
+    was is for the caller to find (events.services splits the batch: ingest is idempotent)."""
+
+
 class BadCursor(ValueError):
     pass
 
@@ -78,7 +84,11 @@ class Window:
 
 class Store(Protocol):
     def ingest(self, events: Sequence[NormalisedEvent]) -> list[Outcome]:
-        """Store a batch idempotently by event id; one outcome per event, in order."""
+        """Store a batch idempotently by event id; one outcome per event, in order.
+
+        Raises StoreUnavailable for an outage (connection, lock, throttling) and StoreRefused
+        when the database refuses the data.
+        """
 
     def latest_jobs(
         self, *, accounts: Accounts, limit: int, cursor: str | None, filters: JobFilter
@@ -120,6 +130,11 @@ class Store(Protocol):
         At most `scan` events are read per call: a page may come back short, with a cursor,
         when the scan stopped first. Cursors of kind "search"; paging has no gaps or repeats.
         """
+
+    def get_events(self, event_id: str, *, accounts: frozenset[str]) -> list[NormalisedEvent]:
+        """The events of that envelope id in these accounts (one per account at most), by
+        key: each store finds an event by (account, id) without a scan, so the accounts are
+        always named, never None."""
 
     def purge(self, *, before: datetime, batch_size: int = 1000) -> int:
         """Delete events that arrived before `before` (retention counts from arrival, so a

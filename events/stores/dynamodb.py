@@ -14,6 +14,7 @@ Items (the indexes are described in infra/table.py):
   each job summary conditioned on its `version`. Either all of it lands or none: a cancelled
   transaction names the markers that already existed (duplicates, whatever their time) and the
   summaries that moved; those are dropped or re-read and the rest is retried.
+  A marker names its event item (`item` = pk, `ref` = sk) for GET /api/events/<id>.
 - job summary `pk=JOB#<job id>`, `sk=JOB`, computed with events.summary.apply_events (optimistic
   concurrency on `version`), so out-of-order arrival cannot move status or times backwards.
 Every item carries `ttl` = arrival + EDOBS_RETENTION_HOURS (a summary: its latest arrival), as
@@ -51,6 +52,7 @@ from .base import (
     JobFilter,
     Outcome,
     Page,
+    StoreRefused,
     StoreUnavailable,
     Window,
     clamp_limit,
@@ -78,6 +80,11 @@ TRANSIENT = {
     "InternalServerError", "ServiceUnavailable", "ResourceNotFoundException",
     "LimitExceededException",
 }  # fmt: skip
+# Client errors that refuse the request's data (an item, a key too large): retrying cannot
+# help. Every other client error that is not TRANSIENT (access denied, a missing table, a
+# misconfigured client) is treated as an outage: the worker backs off instead of quarantining.
+REFUSED = {"ValidationException", "SerializationException"}
+REFUSED_REASONS = {"ValidationError"}  # a cancelled transaction's per-item reason
 ATTEMPTS = 8
 SCAN_PAGE = 100  # items per query page when a search reads the time index lazily
 PURGE_LOOKBACK = timedelta(days=7)
@@ -117,8 +124,13 @@ class DynamoStore:
     def ingest(self, events: Sequence[NormalisedEvent]) -> list[Outcome]:
         unique = list({_event_key(event): event for event in reversed(events)}.values())[::-1]
         stored: set[tuple[str, str]] = set()
-        for chunk in _chunks_by_size(unique, self._item):
-            stored |= self._ingest_chunk(chunk)
+        try:
+            for chunk in _chunks_by_size(unique, self._item):
+                stored |= self._ingest_chunk(chunk)
+        except UnicodeError as exc:  # a lone surrogate: no UTF-8, so no DynamoDB string
+            raise StoreRefused(str(exc)) from exc
+        except ClientError as exc:
+            raise _client_failure(exc) from exc
         outcomes: list[Outcome] = []
         seen: set[tuple[str, str]] = set()
         for event in events:
@@ -140,6 +152,8 @@ class DynamoStore:
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "TransactionCanceledException":
                     raise
+                if _cancelled_for_data(exc):
+                    raise StoreRefused(_client_message(exc)) from exc
                 duplicates = _duplicates(exc, owners)
             pending = [(e, item) for e, item in pending if _event_key(e) not in duplicates]
             if not duplicates:  # a summary moved under us, or a conflict: re-read, back off
@@ -182,7 +196,7 @@ class DynamoStore:
         owners: list[tuple | None] = []
         for event, item in pending:
             marker = {"pk": _marker(event.account, event.id), "sk": "ID", "ref": item["sk"],
-                      "ttl": item["ttl"]}  # fmt: skip
+                      "item": item["pk"], "ttl": item["ttl"]}  # fmt: skip
             actions.append(_put(self.table, marker, "attribute_not_exists(pk)"))
             actions.append(_put(self.table, item))
             owners += [_event_key(event), None]
@@ -421,6 +435,34 @@ class DynamoStore:
             if before is None or item["gsi2sk"] < before:  # BETWEEN includes the cursor's own
                 yield item
 
+    def get_events(self, event_id: str, *, accounts: frozenset[str]) -> list[NormalisedEvent]:
+        """Each account's idempotency marker points at the event item (`item`, `ref`)."""
+        keys = [_key(_marker(account, event_id), "ID") for account in sorted(accounts)]
+        markers = [m for start in range(0, len(keys), 100)
+                   for m in self._batch_get(keys[start : start + 100])]  # fmt: skip
+        found = []
+        for marker in sorted(markers, key=lambda m: m["pk"]):
+            item = self._marked_item(marker) if self._live(marker) else None
+            if item is not None and self._live(item) and item["id"] == event_id:
+                found.append(_event(item))
+        return found
+
+    def _marked_item(self, marker: dict) -> dict | None:
+        if "item" in marker:
+            key = _key(marker["item"], marker["ref"])
+            response = self._call("get_item", TableName=self.table, Key=key, ConsistentRead=True)
+            return _load(response["Item"]) if "Item" in response else None
+        # A marker written before it named its item: look the sort key up by arrival hour.
+        now = self.clock()
+        for hour in _hours(now - self.retention - timedelta(hours=1), now + timedelta(hours=1)):
+            found = self._query(
+                index="gsi2", key="gsi2pk = :pk AND gsi2sk = :sk", scope=None,
+                values={":pk": f"TIME#{hour}", ":sk": marker["ref"]},
+            )  # fmt: skip
+            if found:
+                return found[0]
+        return None
+
     def purge(self, *, before: datetime, batch_size: int = 1000) -> int:
         """Delete what TTL has not yet: events older than `before` and jobs with none left."""
         deleted = 0
@@ -583,6 +625,27 @@ def _duplicates(exc: ClientError, owners: list[tuple | None]) -> set[tuple]:
         for index, reason in enumerate(reasons)
         if index < len(owners) and owners[index] and reason.get("Code") == "ConditionalCheckFailed"
     }
+
+
+def _cancelled_for_data(exc: ClientError) -> bool:
+    reasons = exc.response.get("CancellationReasons") or []
+    return any(reason.get("Code") in REFUSED_REASONS for reason in reasons)
+
+
+def _client_failure(exc: ClientError) -> StoreRefused | StoreUnavailable:
+    """What a client error that _call let through means for the batch."""
+    code = exc.response.get("Error", {}).get("Code", "")
+    if code in REFUSED:
+        return StoreRefused(_client_message(exc))
+    logger.error("DynamoDB refused the request (%s): treated as an outage", code)
+    return StoreUnavailable(_client_message(exc))
+
+
+def _client_message(exc: ClientError) -> str:
+    error = exc.response.get("Error", {})
+    reasons = exc.response.get("CancellationReasons") or []
+    found = "; ".join(r.get("Message") or "" for r in reasons if r.get("Code") in REFUSED_REASONS)
+    return f"DynamoDB {error.get('Code', '')}: {found or error.get('Message', '')}"
 
 
 def _chunks_by_size(events: list[NormalisedEvent], make_item) -> Iterator[list[tuple]]:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connections, transaction
 from django.db.models import DurationField, ExpressionWrapper, F, Q, QuerySet
 from django.utils import timezone
 
@@ -22,6 +22,7 @@ from .base import (
     JobFilter,
     Outcome,
     Page,
+    StoreRefused,
     StoreUnavailable,
     Window,
     clamp_limit,
@@ -32,6 +33,11 @@ from .base import (
 from .orm_sql import insert_new, select_locked, upsert
 
 logger = logging.getLogger(__name__)
+
+# SQLSTATE classes of a refusal by data: 22 data exception (too long, bad JSON, NUL), 23
+# integrity constraint (the expected conflicts never raise: ON CONFLICT DO NOTHING), 54 program
+# limit exceeded (an index row too large), which psycopg files under OperationalError.
+REFUSED_SQLSTATES = ("22", "23", "54")
 
 SUMMARY_FIELDS = [
     "execution_arn", "status", "status_at", "started_at", "stopped_at", "error", "cause",
@@ -78,7 +84,9 @@ class OrmStore:
             with transaction.atomic(using=self.using):
                 inserted = self._insert(unique)
                 self._touch_jobs([e for e in unique if _key(e) in inserted], inserted)
-        except DatabaseError as exc:
+        except (DatabaseError, UnicodeError) as exc:
+            if refused(exc):
+                raise StoreRefused(database_message(exc)) from exc
             logger.warning("ORM store failed to ingest %d events: %s", len(unique), exc)
             raise StoreUnavailable(str(exc)) from exc
         return _outcomes(events, inserted)
@@ -232,6 +240,10 @@ class OrmStore:
                 rows = rows.filter(**{"job_id" if name == "job" else name: getattr(window, name)})
         return rows
 
+    def get_events(self, event_id: str, *, accounts: frozenset[str]) -> list[NormalisedEvent]:
+        rows = self._events().filter(event_id=event_id, account__in=sorted(accounts))
+        return [_event(row) for row in rows.order_by("account")]
+
     def purge(self, *, before: datetime, batch_size: int = 1000) -> int:
         """Delete in small transactions so the table is never locked for long."""
         deleted = 0
@@ -244,6 +256,26 @@ class OrmStore:
                 deleted += self._events().filter(seq__in=seqs).delete()[0]
         self._jobs().filter(events__isnull=True).delete()
         return deleted
+
+
+def refused(exc: BaseException) -> bool:
+    """Whether the database refused the data (retrying cannot help), not an outage.
+
+    Connection losses, locks, deadlocks and serialization failures are OperationalErrors
+    (or InterfaceErrors) of other classes: those are outages. A string the driver cannot even
+    encode (a lone surrogate) never reached the database: refused too.
+    """
+    if isinstance(exc, DataError | IntegrityError | UnicodeError):
+        return True
+    sqlstate = getattr(exc.__cause__, "sqlstate", None) or ""
+    return sqlstate[:2] in REFUSED_SQLSTATES
+
+
+def database_message(exc: BaseException) -> str:
+    """The database's message on one line, without PostgreSQL's `LINE n:` excerpt of the
+    statement and its caret (they quote other events' values)."""
+    lines = (line.strip() for line in str(exc).splitlines())
+    return " ".join(line for line in lines if line and not line.startswith(("LINE ", "^")))
 
 
 def _key(event: NormalisedEvent) -> tuple[str, str]:

@@ -341,7 +341,8 @@ def test_it_updates_the_home_page_live(page, loaded):
     envelope["detail"]["meta"] = {"fn": "homeFn"}
     loaded.send([envelope])
     name = envelope["detail"]["execution"].rsplit(":", 1)[1]
-    page.wait_for_selector(f'#jobs-body tr[data-job-id="{MACHINE}:{name}"]')
+    job_id = f"{envelope['account']}:{envelope['region']}:{MACHINE}:{name}"
+    page.wait_for_selector(f'#jobs-body tr[data-job-id="{job_id}"]')
     assert page.locator("#jobs-body tr").count() == before + 1
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -203,3 +204,39 @@ def test_it_shows_hostile_text_escaped_in_the_timeline(member_client, hostile):
     content = member_client.get(f"/jobs/{hostile}/").content.decode()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in content
     assert "&lt;img src=x onerror=alert(1)&gt;" in content
+
+
+def big_job(count: int, size: int) -> str:
+    """`count` events of `size` bytes of detail in one job; returns the job id."""
+    bodies = []
+    for n in range(count):
+        envelope = hostile_envelope(name="big-job")
+        envelope["id"] = f"big-{n:03d}"
+        envelope["time"] = f"2026-11-20T09:{n // 60:02d}:{n % 60:02d}Z"
+        envelope["detail"]["blob"] = "x" * size
+        bodies.append(json.dumps(envelope))
+    ingest(bodies)
+    return f"{ACCOUNT_A}:us-east-1:{MACHINE}:big-job"
+
+
+@pytest.mark.parametrize("url", ["/jobs/{job}/", "/events/"])
+def test_it_keeps_a_page_of_sixty_250_kb_events_under_2_mb(member_client, url):
+    """Each event shows at most EDOBS_PAGE_EVENT_BYTES of its JSON and links the rest."""
+    job = big_job(60, 250_000)
+    response = member_client.get(url.format(job=job))
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert len(response.content) < 2_000_000
+    assert content.count('class="event-row"') == 60
+    assert len(re.findall(r"\(truncated, \d{3} KB\)", content)) == 60
+    link = f"/api/events/big-007?account={ACCOUNT_A}"
+    assert f'href="{link.replace("&", "&amp;")}"' in content or f'href="{link}"' in content
+    whole = member_client.get(link)
+    assert whole.status_code == 200
+    assert whole.json()["detail"]["blob"] == "x" * 250_000
+
+
+def test_it_shows_a_small_event_whole_with_a_link(member_client, sample_jobs):
+    content = member_client.get("/events/?detail_type=generateReport").content.decode()
+    assert "truncated," not in content
+    assert content.count(">full JSON</a>") == 3

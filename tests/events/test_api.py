@@ -240,7 +240,8 @@ def test_it_serves_the_schema_to_a_logged_in_user(client, member):
 
 ALL_URLS = [
     "/api/latest", f"/api/job/{JOB_OK}", "/api/jobs", f"/api/jobs/{JOB_OK}/events",
-    f"/api/jobs/{JOB_OK}/timeline", "/api/architecture", "/api/schema",
+    f"/api/jobs/{JOB_OK}/timeline", "/api/architecture", "/api/schema", "/api/events/hostile-1",
+    "/api/health",
 ]  # fmt: skip
 
 
@@ -300,3 +301,101 @@ def test_it_shows_a_user_without_a_team_nothing(client, django_user_model, event
     assert client.get("/api/jobs").json()["results"] == []
     assert client.get("/api/latest").json()["latest"] == []
     assert client.get(f"/api/architecture?{SINCE}").json()["nodes"] == []
+
+
+# ---- one event's whole JSON, and lists cut to a byte budget --------------------------------
+
+BIG_JOB = "123456789012:us-east-1:Big:big1"
+
+
+def big_envelope(n: int, *, size: int, account: str = ACCOUNT_A, event_id: str = "") -> str:
+    detail = {"meta": {"stateMachine": "Big", "job": "big1"}, "blob": "x" * size, "n": n}
+    return envelope(
+        event_id or f"big-{n:03d}", time=f"2026-11-20T12:00:{n % 60:02d}Z", detail=detail,
+        account=account,
+    )  # fmt: skip
+
+
+def test_it_gives_one_events_whole_json(client, member, events):
+    response = get(client, member, "/api/events/hostile-1")
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) >= EVENT_KEYS
+    assert body["detail"] == HOSTILE_DETAIL and body["raw"]["id"] == "hostile-1"
+    assert get(client, member, f"/api/events/hostile-1?account={ACCOUNT_A}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/events/no-such-event",
+        "/api/events/b-1",  # account B: not the member's
+        f"/api/events/b-1?account={ACCOUNT_B}",
+        f"/api/events/hostile-1?account={ACCOUNT_B}",
+        f"/api/events/{'x' * 2000}",
+    ],
+)
+def test_it_answers_404_for_an_event_unknown_or_not_visible(client, member, events, url):
+    response = get(client, member, url)
+    assert response.status_code == 404
+    assert response.json() == {"error": "event not found"}
+
+
+def test_it_asks_for_the_account_of_an_id_two_accounts_used(client, superuser, outsider, events):
+    """Both accounts are known (granted to a team): a superuser must say which one."""
+    ingest_bodies([big_envelope(1, size=10, account=ACCOUNT_B, event_id="hostile-1")])
+    client.force_login(superuser)
+    response = client.get("/api/events/hostile-1")
+    assert response.status_code == 400
+    assert "account" in response.json()["error"]
+    response = client.get(f"/api/events/hostile-1?account={ACCOUNT_B}")
+    assert response.status_code == 200
+    assert response.json()["account"] == ACCOUNT_B
+
+
+def test_it_cuts_big_events_of_a_list_and_links_their_whole_json(client, member, settings):
+    settings.EDOBS_API_EVENT_BYTES = 16 * 1024
+    ingest_bodies([big_envelope(0, size=100), big_envelope(1, size=250_000)])
+    client.force_login(member)
+    small, big = client.get(f"/api/jobs/{BIG_JOB}/events").json()["results"]
+    assert "truncated" not in small and small["detail"]["blob"] == "x" * 100
+    assert big["truncated"] is True and big["bytes"] > 500_000
+    assert big["detail"] == {
+        "truncated": True,
+        "bytes": big["detail"]["bytes"],
+        "full": big["full"],
+    }
+    assert big["raw"]["truncated"] is True and big["id"] == "big-001"
+    assert client.get(big["full"]).json()["detail"]["blob"] == "x" * 250_000
+
+
+def test_it_keeps_the_original_shape_and_cuts_only_big_detail_fields(client, member, settings):
+    settings.EDOBS_API_EVENT_BYTES = 16 * 1024
+    ingest_bodies([big_envelope(0, size=100), big_envelope(1, size=250_000)])
+    client.force_login(member)
+    small, big = client.get(f"/api/job/{BIG_JOB}").json()["events"]
+    assert set(big) == set(small) >= ORIGINAL_KEYS | {"blob", "meta", "n"}
+    assert big["blob"]["truncated"] is True and big["blob"]["bytes"] > 250_000
+    assert (big["n"], big["meta"], small["blob"]) == (1, {"stateMachine": "Big", "job": "big1"},
+                                                      "x" * 100)  # fmt: skip
+    assert client.get(big["blob"]["full"]).json()["detail"]["blob"] == "x" * 250_000
+    [latest] = [i for i in client.get("/api/latest").json()["latest"] if i["sk"].endswith("big1")]
+    assert latest["blob"]["truncated"] is True and latest["n"] == 1
+
+
+def test_it_keeps_an_api_page_of_sixty_250_kb_events_under_2_mb(client, member):
+    ingest_bodies([big_envelope(n, size=250_000) for n in range(60)])
+    client.force_login(member)
+    response = client.get(f"/api/jobs/{BIG_JOB}/events")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 60
+    assert len(response.content) < 2_000_000
+    original = client.get(f"/api/job/{BIG_JOB}")
+    assert len(original.json()["events"]) == 60 and len(original.content) < 2_000_000
+
+
+def test_it_documents_the_event_and_health_endpoints(client, member):
+    paths = json.loads(get(client, member, "/api/schema").content)["paths"]
+    event = paths["/api/events/{event_id}/"]["get"]
+    assert set(event["responses"]) == {"200", "400", "401", "403", "404"}
+    assert set(paths["/api/health/"]["get"]["responses"]) == {"200", "401", "403"}

@@ -292,7 +292,10 @@ def test_it_answers_a_short_stuck_page_with_a_cursor_and_misses_nothing(
     assert sum(pages, []) == [job_id("stuck"), job_id("b-stuck", ACCOUNT_B)]
 
 
-def test_it_leaves_a_timelines_job_unjudged(client, superuser, fleet_jobs):
+def test_a_timelines_job_carries_its_duration_and_stuck_verdict(client, superuser, fleet_jobs):
     client.force_login(superuser)
     job = client.get(f"/api/jobs/{job_id('stuck')}/timeline").json()["job"]
-    assert (job["stuck"], job["duration_ms"], job["stuck_reason"]) == (None, None, None)
+    assert job["stuck"] is True and job["duration_ms"] >= 600_000
+    assert re.fullmatch(r"running 10 min, 10(\.\d)?x the p99 of 1 min", job["stuck_reason"])
+    young = client.get(f"/api/jobs/{job_id('young')}/timeline").json()["job"]
+    assert (young["stuck"], young["stuck_reason"]) == (False, None)

@@ -122,7 +122,7 @@ async def test_it_answers_another_teams_job_like_an_unknown_one(member, outsider
     try:
         for communicator in sockets:
             snapshot = await communicator.receive_json_from(timeout=TIMEOUT)
-            assert snapshot == {"type": "snapshot", "events": []}
+            assert snapshot == {"type": "snapshot", "events": [], "more": False}
         await ingest(bodies[2:])
         for communicator in sockets:
             await expect_silence(communicator)
@@ -142,7 +142,7 @@ async def test_it_watches_a_job_that_has_not_sent_its_first_event_yet(member, ou
     communicator = await connect(f"/ws/jobs/{path}/", member)
     try:
         snapshot = await communicator.receive_json_from(timeout=TIMEOUT)
-        assert snapshot == {"type": "snapshot", "events": []}
+        assert snapshot == {"type": "snapshot", "events": [], "more": False}
         theirs = [other_account(body) for body in bodies]
         another_job = [line for line in sample_lines() if _job_of(line) not in (job_id, None)]
         await ingest([theirs[0], bodies[0], another_job[0], theirs[1], bodies[1], bodies[2]])
@@ -361,3 +361,162 @@ def test_it_counts_publish_failures_and_keeps_the_events(settings):
     assert report.counts["stored"] == 2
     assert report.publish_failures == 2 * 3  # each event: its account, its job, superusers
     assert Event.objects.count() == 2
+
+
+# ---- size budgets: chunked snapshots, trimmed events, a refused frame silences nothing -------
+
+
+def sized_bodies(count: int, size: int, *, prefix: str = "big") -> list[str]:
+    """`count` events of the samples' first job, each with `size` bytes of detail."""
+    first = job_bodies()
+    bodies = []
+    for n in range(count):
+        envelope = json.loads(first[n % len(first)])
+        envelope["id"] = f"{prefix}-{n:05d}"
+        envelope["detail"]["blob"] = "x" * size
+        bodies.append(json.dumps(envelope))
+    return bodies
+
+
+async def snapshot_frames(communicator) -> list[str]:
+    """The raw frames of a snapshot, up to the one that says `"more": false`."""
+    frames = []
+    while True:
+        frames.append(await communicator.receive_from(timeout=TIMEOUT))
+        message = json.loads(frames[-1])
+        assert message["type"] == "snapshot"
+        if not message["more"]:
+            return frames
+
+
+async def test_it_sends_a_big_snapshot_in_chunks_under_the_frame_budget(settings, member):
+    settings.EDOBS_WS_FRAME_BYTES = 64 * 1024
+    bodies = sized_bodies(470, 1000)
+    await ingest(bodies)
+    communicator = await connect(f"/ws/jobs/{_job_of(bodies[0])}/", member)
+    try:
+        frames = await snapshot_frames(communicator)
+        assert len(frames) > 1
+        assert all(len(frame.encode()) <= settings.EDOBS_WS_FRAME_BYTES for frame in frames)
+        events = [event for frame in frames for event in json.loads(frame)["events"]]
+        assert {event["id"] for event in events} == set(ids_of(bodies))
+        assert len(events) == 470 and not any(event.get("truncated") for event in events)
+        assert [json.loads(frame)["more"] for frame in frames] == [True] * (len(frames) - 1) + [
+            False
+        ]
+    finally:
+        await communicator.disconnect()
+
+
+async def test_it_sends_an_event_over_the_budget_trimmed_with_a_link(settings, member, client):
+    settings.EDOBS_WS_FRAME_BYTES = 64 * 1024
+    bodies = job_bodies(3)
+    envelope = json.loads(bodies[1])
+    envelope["detail"]["blob"] = "x" * 600_000
+    bodies[1] = json.dumps(envelope)
+    communicator = await connect("/ws/events/", member)
+    try:
+        await ingest(bodies)
+        frames = [await communicator.receive_from(timeout=TIMEOUT) for _ in range(3)]
+        assert all(len(frame) <= settings.EDOBS_WS_FRAME_BYTES for frame in frames)
+        events = [json.loads(frame)["event"] for frame in frames]
+        assert [event["id"] for event in events] == ids_of(bodies)
+        big = events[1]
+        assert big["truncated"] is True and big["bytes"] > 1_200_000
+        assert big["detail"]["truncated"] is True and big["raw"]["truncated"] is True
+        assert (big["source"], big["detail_type"], big["job"]) == (
+            envelope["source"], envelope["detail-type"], _job_of(bodies[1]),
+        )  # fmt: skip
+        assert "truncated" not in events[0] and "truncated" not in events[2]
+        whole = await sync_to_async(_get_json)(client, member, big["full"])
+        assert whole["detail"]["blob"] == "x" * 600_000
+    finally:
+        await communicator.disconnect()
+
+
+def _get_json(client, user, url: str) -> dict:
+    client.force_login(user)
+    response = client.get(url)
+    assert response.status_code == 200, response.content[:200]
+    return response.json()
+
+
+def test_it_keeps_each_channel_layer_message_under_the_budget(settings):
+    """A batch of big events goes out as several small messages per group, in order."""
+    from events.broadcast import group_messages
+    from events.envelope import parse_envelope
+
+    settings.EDOBS_WS_FRAME_BYTES = 64 * 1024
+    bodies = sized_bodies(10, 20_000) + sized_bodies(1, 900_000, prefix="huge")
+    events = [parse_envelope(body, default_account="123456789012") for body in bodies]
+    messages = group_messages(events)
+    for group in {group for group, _ in messages}:
+        sent = [m for g, m in messages if g == group]
+        assert len(sent) > 1
+        assert [entry[0] for m in sent for entry in m["events"]] == [e.id for e in events]
+        for message in sent:
+            assert sum(len(entry[1]) for entry in message["events"]) <= 64 * 1024
+
+
+async def test_a_frame_the_server_refuses_is_counted_and_the_next_ones_still_go(
+    monkeypatch, member
+):
+    """daphne raises on a message over 1 MiB; that once ended the sender task for good."""
+    from events.consumers import LiveConsumer
+
+    real_send = LiveConsumer.send
+
+    async def refusing_send(self, text_data=None, **kwargs):
+        if text_data and "refuse-me" in text_data:
+            raise RuntimeError("tried to send WebSocket message exceeding payload limit")
+        await real_send(self, text_data=text_data, **kwargs)
+
+    monkeypatch.setattr(LiveConsumer, "send", refusing_send)
+    bodies = job_bodies(3)
+    envelope = json.loads(bodies[1])
+    envelope["detail"]["note"] = "refuse-me"
+    bodies[1] = json.dumps(envelope)
+    communicator = await connect("/ws/events/", member)
+    try:
+        for body in bodies:
+            await ingest([body])
+            await asyncio.sleep(0.05)
+        assert await event_ids(communicator, 1) == ids_of(bodies[:1])
+        assert await communicator.receive_json_from(timeout=TIMEOUT) == {
+            "type": "lagged", "missed": 1,
+        }  # fmt: skip
+        assert await event_ids(communicator, 1) == ids_of(bodies[2:])
+    finally:
+        await communicator.disconnect()
+
+
+@pytest.fixture
+def redis_layer(settings, redis_url):
+    """The Redis pub/sub channel layer of production, on the session's redis-server."""
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": settings.REDIS_LAYER_BACKEND, "CONFIG": {"hosts": [redis_url]}}
+    }
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+async def test_it_delivers_a_600_kb_event_trimmed_and_the_next_ones_through_redis(
+    redis_layer, member
+):
+    bodies = job_bodies(3)
+    envelope = json.loads(bodies[1])
+    envelope["detail"]["blob"] = "x" * 600_000
+    bodies[1] = json.dumps(envelope)
+    communicator = await connect("/ws/events/", member)
+    try:
+        for body in bodies:
+            report = await ingest([body])
+            assert report.publish_failures == 0
+        frames = [await communicator.receive_from(timeout=TIMEOUT) for _ in range(3)]
+        events = [json.loads(frame)["event"] for frame in frames]
+        assert [event["id"] for event in events] == ids_of(bodies)
+        assert events[1]["truncated"] is True
+        assert max(len(frame) for frame in frames) <= 256 * 1024
+    finally:
+        await communicator.disconnect()

@@ -3,26 +3,44 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import random
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError, EndpointConnectionError
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, connections
 
-from events.models import Event, Job, RejectedMessage
+from events import envelope as envelope_module
+from events import services
+from events.models import DeliveryFailure, Event, Job, RejectedMessage
+from events.services import InboundMessage
 from events.stores import get_store
-from events.worker import Worker
+from events.stores.dynamodb import DynamoStore
+from events.stores.orm import OrmStore
+from events.worker import Totals, Worker
+from tests.services import free_port
 
 from .conftest import ACCOUNT_A, QUEUE_NAME, ingest_bodies, malformed_bodies, sample_lines
+from .store_fixtures import (  # noqa: F401  (fixtures)
+    envelope,
+    now_second,
+    pg_alias_fixture,
+    postgres_store,
+    store_fixture,
+)
+from .store_fixtures import job_id as contract_job_id
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB_OK = "123456789012:us-east-1:EventDrivenMachine:a6a3a450-6513-470e-a69e-0d37f2a74de4"
@@ -33,6 +51,9 @@ EXPECTED_COUNTS = {JOB_OK: 22, JOB_SECOND: 18, JOB_FAILED: 29}
 # The worker closes stale connections between batches, which a test wrapped in one
 # transaction would not survive: worker tests run with real commits.
 worker_db = pytest.mark.django_db(transaction=True)
+# Quarantine rows are in `default` whatever the store; the PostgreSQL store's alias `pg`
+# (tests/events/store_fixtures.py) may or may not exist yet when the test starts.
+every_database = pytest.mark.django_db(transaction=True, databases="__all__")
 
 
 def consume_once() -> str:
@@ -97,18 +118,19 @@ def test_it_quarantines_malformed_bodies_and_stores_the_valid_ones_around_them(s
     assert sqs_queue.depth() == 0
 
 
-def _fail_job_updates() -> None:
-    """A real database failure after the batch's events are written: a trigger that aborts."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TRIGGER edobs_test_fail BEFORE UPDATE ON events_job "
-            "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
-        )
+class WriteLock:
+    """The test database's write lock, held by another connection: a real outage (the store
+    answers OperationalError "locked"), unlike a refusal of the data, which quarantines."""
 
+    def __enter__(self) -> WriteLock:
+        name = connection.settings_dict["NAME"]  # shared-cache in-memory, or a file
+        self.conn = sqlite3.connect(name, uri=name.startswith("file:"), isolation_level=None)
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self
 
-def _heal() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TRIGGER IF EXISTS edobs_test_fail")
+    def __exit__(self, *exc) -> None:
+        self.conn.rollback()
+        self.conn.close()
 
 
 @worker_db
@@ -118,15 +140,13 @@ def test_it_deletes_nothing_when_the_store_fails_and_stores_the_redelivery_once(
     )
     sqs_queue.send(sample_lines()[:10])
     worker = Worker(url=sqs_queue.url, wait_seconds=0)
-    _fail_job_updates()
-    try:
+    with WriteLock():
         assert worker.poll(wait_seconds=0) == 10
         assert worker.totals.store_failures == 1
         assert Event.objects.count() == 0
         assert Job.objects.count() == 0
+        assert RejectedMessage.objects.count() == 0
         assert sqs_queue.depth() == 10
-    finally:
-        _heal()
 
     deadline = time.monotonic() + 30
     while worker.totals.stored < 10 and time.monotonic() < deadline:
@@ -282,3 +302,318 @@ def test_it_keeps_one_quarantine_row_per_message_id_even_against_a_racing_worker
     assert sorted(RejectedMessage.objects.values_list("message_id", "body")) == [
         ("", "["), ("", "["), ("m-1", "{"),
     ]  # fmt: skip
+
+
+# --- whatever a message holds, it costs only itself ---------------------------------------------
+
+
+def _envelope(**changes) -> dict:
+    """A valid custom event of job `good` (store_fixtures' shape), with `changes` applied."""
+    body = envelope(at=now_second(), job="good")
+    body.update(changes)
+    return body
+
+
+def _status_event(**detail) -> dict:
+    body = envelope(at=now_second(), job="poisoned", status="RUNNING")
+    body["detail"].update(detail)
+    return body
+
+
+EXPRESS_ARN = "arn:aws:states:us-east-1:111111111111:express:Machine:poisoned:"
+UNSTORABLE = {
+    "surrogate in source": (_envelope(source="project\ud800"), "lone surrogate (\\ud800)"),
+    "surrogate in meta.fn": (
+        _envelope(detail={"meta": {"fn": "fn\udfff"}}),
+        "lone surrogate (\\udfff)",
+    ),
+    "NaN in detail": (_envelope(detail={"ratio": float("nan")}), "the number NaN"),
+    "Infinity in detail": (_envelope(detail={"n": [float("-inf")]}), "the number -Infinity"),
+    "NUL in detail": (_envelope(detail={"name": "a\x00b"}), "NUL character"),
+    "status of 25 characters": (_status_event(status="R" * 25), "job status is longer than 20"),
+    "execution ARN of 700 characters": (
+        _status_event(executionArn=EXPRESS_ARN + "u" * 700),
+        "job execution_arn is longer than 600",
+    ),
+    "year 9999 behind UTC": (_envelope(time="9999-12-31T23:59:59-05:00"), "out of range"),
+}
+
+
+@pytest.mark.parametrize("name", list(UNSTORABLE))
+@pytest.mark.django_db
+def test_it_quarantines_what_no_database_can_store_with_a_clear_reason(name):
+    poison, reason = UNSTORABLE[name]
+    good = [json.dumps(_envelope()) for _ in range(4)]
+    bodies = [*good[:2], json.dumps(poison), *good[2:]]
+
+    report = ingest_bodies(bodies)
+
+    assert report.outcomes == ["stored", "stored", "quarantined", "stored", "stored"]
+    row = RejectedMessage.objects.get()
+    assert (row.body, reason in row.reason) == (bodies[2], True), row.reason
+    assert Event.objects.count() == 4
+
+
+@pytest.mark.django_db
+def test_it_quarantines_a_message_whose_parsing_raises_anything_and_logs_the_traceback(
+    monkeypatch, caplog
+):
+    real = envelope_module.correlate
+
+    def correlate(detail, **kwargs):
+        if detail.get("explode"):
+            raise ZeroDivisionError("division by zero in a rule nobody tested")
+        return real(detail, **kwargs)
+
+    monkeypatch.setattr(envelope_module, "correlate", correlate)
+    bodies = [json.dumps(_envelope(detail={"explode": index == 1})) for index in range(3)]
+
+    report = ingest_bodies(bodies)
+
+    assert report.outcomes == ["stored", "quarantined", "stored"]
+    row = RejectedMessage.objects.get()
+    assert row.body == bodies[1]
+    assert row.reason == "ZeroDivisionError: division by zero in a rule nobody tested"
+    logged = [record for record in caplog.records if record.exc_info]
+    assert logged and logged[0].exc_info[0] is ZeroDivisionError
+
+
+class RangeKeyLimit:
+    """moto's DynamoDB client, plus a limit AWS enforces and moto does not: the range keys of
+    an item (here the job summary's index sort keys) may hold 1024 bytes."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def transact_write_items(self, **kwargs):
+        for action in kwargs["TransactItems"]:
+            item = action["Put"]["Item"]
+            if len(item.get("gsi1sk", {}).get("S", "").encode()) > 1024:
+                raise ClientError(
+                    {"Error": {"Code": "ValidationException", "Message": RANGE_KEY_TOO_LONG}},
+                    "TransactWriteItems",
+                )
+        return self.client.transact_write_items(**kwargs)
+
+
+RANGE_KEY_TOO_LONG = (
+    "One or more parameter values were invalid: Aggregated size of all range keys has exceeded "
+    "the size limit of 1024 bytes"
+)
+
+
+def _refused_by(backend: str, store) -> tuple[dict, str]:
+    """An event this store's database refuses, though no pre-check caught it, and its words."""
+    if backend == "sqlite":  # SQLite checks the JSON column
+        return _envelope(
+            detail={"ratio": float("nan")}
+        ), 'CHECK constraint failed: (JSON_VALID("raw")'
+    if backend == "postgres":
+        return _status_event(status="R" * 25), "value too long for type character varying(20)"
+    # Within every column's length in characters, but 4 bytes each: a 1,424-byte job id.
+    store._client = RangeKeyLimit(store.client)
+    smiles = envelope(at=now_second(), machine="\U0001f600" * 150, job="\U0001f600" * 200)
+    return smiles, RANGE_KEY_TOO_LONG
+
+
+@every_database
+def test_it_stores_the_other_nine_when_the_store_refuses_one(store, request, monkeypatch):
+    backend = request.node.callspec.params["store"]
+    poison, words = _refused_by(backend, store)
+    monkeypatch.setattr(services, "get_store", lambda: store)
+    if backend != "dynamodb":  # as if the pre-checks had not foreseen it
+        monkeypatch.setattr(services, "event_check_storable", lambda event: None)
+    good = [json.dumps(_envelope()) for _ in range(9)]
+    bodies = [*good[:6], json.dumps(poison), *good[6:]]
+    messages = [InboundMessage(body=body, message_id=f"m-{i}") for i, body in enumerate(bodies)]
+
+    report = services.event_ingest(messages=messages)
+
+    assert report.outcomes == ["stored"] * 6 + ["quarantined"] + ["stored"] * 3
+    stored = store.job_events(contract_job_id("good"), accounts=None, limit=100, cursor=None).items
+    assert sorted(event.id for event in stored) == sorted(json.loads(b)["id"] for b in good)
+    row = RejectedMessage.objects.get()
+    assert (row.message_id, row.body) == ("m-6", bodies[6])
+    assert row.reason.startswith("the store refused it: ") and words in row.reason, row.reason
+
+
+def _unreachable(backend: str, request):
+    """The store of `backend`, which cannot be reached (or, SQLite, is locked) meanwhile."""
+    if backend == "sqlite":
+        lock = WriteLock().__enter__()
+        request.addfinalizer(lambda: lock.__exit__(None, None, None))
+        return OrmStore()
+    port = free_port()
+    if backend == "postgres":
+        store = postgres_store(request)
+        request.addfinalizer(_repoint(store.using, port))
+        return store
+    client = boto3.client(
+        "dynamodb", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{port}",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )  # fmt: skip
+    return DynamoStore(client=client, table_name="edobs-nowhere")
+
+
+def _repoint(alias: str, port: int):
+    """Point the database alias at a port where nothing listens; returns the undo."""
+    settings_dict = connections[alias].settings_dict
+    real = settings_dict["PORT"]
+    connections[alias].close()
+    settings_dict["PORT"] = port
+
+    def undo() -> None:
+        connections[alias].close()
+        settings_dict["PORT"] = real
+
+    return undo
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres", "dynamodb"])
+@every_database
+def test_it_backs_off_and_deletes_nothing_when_the_store_is_unreachable(
+    backend, sqs_queue, request, monkeypatch
+):
+    store = _unreachable(backend, request)
+    monkeypatch.setattr(services, "get_store", lambda: store)
+    sqs_queue.send([json.dumps(_envelope()) for _ in range(10)])
+    worker = Worker(url=sqs_queue.url, wait_seconds=0)
+
+    assert worker.poll(wait_seconds=0) == 10
+    worker.close()
+
+    assert (worker.totals.store_failures, worker.totals.stored, worker.totals.quarantined) == (
+        1, 0, 0,
+    )  # fmt: skip
+    assert RejectedMessage.objects.count() == 0
+    assert sqs_queue.depth() == 10  # nothing deleted: SQS delivers the batch again
+
+
+def _first_call_fails(real, error: Exception):
+    calls = []
+
+    def call(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise error
+        return real(**kwargs)
+
+    return call
+
+
+BUG = "the summary code has a bug"
+
+
+def _bug(messages):
+    raise RuntimeError(BUG)
+
+
+def _with_dead_letter_queue(sqs_queue, *, limit: int) -> str:
+    """A DLQ behind the queue (as provision makes it); messages are visible again at once."""
+    client = sqs_queue.client
+    dlq_url = client.create_queue(QueueName=f"{QUEUE_NAME}-dlq")["QueueUrl"]
+    arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
+    redrive = {"deadLetterTargetArn": arn["Attributes"]["QueueArn"], "maxReceiveCount": limit}
+    client.set_queue_attributes(
+        QueueUrl=sqs_queue.url,
+        Attributes={"VisibilityTimeout": "0", "RedrivePolicy": json.dumps(redrive)},
+    )
+    return dlq_url
+
+
+@worker_db
+def test_it_imports_a_dead_letter_with_the_last_reason_its_batch_failed(sqs_queue, monkeypatch):
+    dlq_url = _with_dead_letter_queue(sqs_queue, limit=2)
+    sqs_queue.send([json.dumps(_envelope())])
+    monkeypatch.setattr("events.worker.event_ingest", _bug)
+    worker = Worker(url=sqs_queue.url, wait_seconds=0)
+    worker.stop.wait = lambda seconds: False  # no real back-off pauses in this test
+    while worker.poll(wait_seconds=0):  # fails twice; the third receive finds it moved
+        pass
+    sqs_queue.send(["never seen by a worker"])
+    sqs_queue.client.send_message(QueueUrl=dlq_url, MessageBody="moved by hand")
+
+    call_command("import_dead_letters", stdout=io.StringIO())
+
+    assert worker.totals.errors == 2 and worker.totals.received == 2
+    reasons = dict(RejectedMessage.objects.values_list("body", "reason"))
+    [body] = [body for body in reasons if body.startswith("{")]
+    assert (
+        reasons[body] == "dead-letter queue; last failure: RuntimeError: the summary code has a bug"
+    )
+    assert reasons["moved by hand"] == "dead-letter queue"
+    assert DeliveryFailure.objects.count() == 0
+
+
+@worker_db
+def test_it_forgets_why_a_message_failed_once_it_is_handled(sqs_queue, monkeypatch):
+    _with_dead_letter_queue(sqs_queue, limit=5)
+    sqs_queue.send([json.dumps(_envelope()) for _ in range(3)])
+    worker = Worker(url=sqs_queue.url, wait_seconds=0)
+    worker.stop.wait = lambda seconds: False
+    with monkeypatch.context() as patch:
+        patch.setattr("events.worker.event_ingest", _bug)
+        assert worker.poll(wait_seconds=0) == 3
+    assert DeliveryFailure.objects.count() == 3
+
+    assert worker.poll(wait_seconds=0) == 3
+    worker.close()
+
+    assert worker.totals.stored == 3
+    assert DeliveryFailure.objects.count() == 0
+
+
+@worker_db
+def test_it_keeps_polling_after_a_failed_receive_and_a_batch_that_raises(sqs_queue, monkeypatch):
+    sqs_queue.client.set_queue_attributes(
+        QueueUrl=sqs_queue.url, Attributes={"VisibilityTimeout": "1"}
+    )
+    sqs_queue.send([json.dumps(_envelope()) for _ in range(10)])
+    worker = Worker(url=sqs_queue.url, wait_seconds=0)
+    receive_failure = EndpointConnectionError(endpoint_url=sqs_queue.url)
+    monkeypatch.setattr(
+        worker.client,
+        "receive_message",
+        _first_call_fails(worker.client.receive_message, receive_failure),
+    )
+    monkeypatch.setattr(
+        "events.worker.event_ingest", _first_call_fails(services.event_ingest, RuntimeError("boom"))
+    )
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while Event.objects.count() < 10 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert thread.is_alive()
+    finally:
+        worker.stop.set()
+        thread.join(30)
+
+    assert Event.objects.count() == 10
+    assert worker.totals.errors == 2
+    assert sqs_queue.depth() == 0
+
+
+def test_it_restarts_the_in_process_worker_after_a_crash(monkeypatch):
+    from events import live
+
+    class CrashingOnce:
+        stop = threading.Event()
+        runs = 0
+
+        def run(self):
+            self.runs += 1
+            if self.runs == 1:
+                raise RuntimeError("crashed outside any batch")
+            self.stop.set()
+            return Totals()
+
+    monkeypatch.setattr(live, "RESTART", 0)
+    worker = CrashingOnce()
+    live._run_worker(worker)
+
+    assert worker.runs == 2

@@ -17,6 +17,8 @@ def back_to_latest():
     yield
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 BEFORE, AFTER = [("events", "0002_rejected_once")], [("events", "0003_job_per_account")]
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 

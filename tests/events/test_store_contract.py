@@ -744,3 +744,36 @@ def test_it_narrows_a_search_by_detail_fields_in_postgresql(request):
     found = all_found(store, Window(where=(Where(("customer", "name"), "Zoë"),)), limit=5)
 
     assert found == ["zoe"]
+
+
+def test_it_finds_an_event_by_account_and_id(store):
+    """GET /api/events/<id>: by key, in the accounts named, with or without a job."""
+    t = now_second()
+    mine = make_event(at=t, event_id="shared-id", account=ACCOUNT_A, detail={"n": 1})
+    theirs = make_event(at=t, event_id="shared-id", account=ACCOUNT_B, job=None, detail={"n": 2})
+    store.ingest([mine, theirs])
+    both = frozenset({ACCOUNT_A, ACCOUNT_B})
+
+    found = store.get_events("shared-id", accounts=both)
+    assert [(e.account, e.detail["n"], e.job) for e in found] == [
+        (ACCOUNT_A, 1, job_id()), (ACCOUNT_B, 2, None),
+    ]  # fmt: skip
+    assert found[0].raw == mine.raw
+    assert [e.account for e in store.get_events("shared-id", accounts=frozenset({ACCOUNT_B}))] == [
+        ACCOUNT_B
+    ]
+    assert store.get_events("no-such-id", accounts=both) == []
+    assert store.get_events("shared-id", accounts=frozenset({"999999999999"})) == []
+
+
+def test_it_finds_an_event_whose_dynamodb_marker_predates_naming_its_item(request):
+    dynamo = dynamo_store(request)
+    event = make_event(at=now_second(), event_id="old-marker")
+    dynamo.ingest([event])
+    marker = {"pk": {"S": f"ID#{ACCOUNT_A}#old-marker"}, "sk": {"S": "ID"}}
+    dynamo.client.update_item(
+        TableName=dynamo.table, Key=marker, UpdateExpression="REMOVE #item",
+        ExpressionAttributeNames={"#item": "item"},
+    )  # fmt: skip
+    [found] = dynamo.get_events("old-marker", accounts=frozenset({ACCOUNT_A}))
+    assert found.raw == event.raw

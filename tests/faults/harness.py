@@ -24,9 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
+from botocore.config import Config
 
 from infra.instrument import event_detail
 from infra.provision import MAX_RECEIVE_COUNT
+from infra.table import ensure_table
 from infra.traffic import plan_jobs
 
 logger = logging.getLogger(__name__)
@@ -474,3 +476,79 @@ def thirds(bodies: list[str]) -> tuple[list[str], list[str], list[str]]:
     """Before, during and after a fault."""
     a, b = len(bodies) // 3, 2 * len(bodies) // 3
     return bodies[:a], bodies[a:b], bodies[b:]
+
+
+# --- the DynamoDB store ------------------------------------------------------------------------
+
+REGION = "us-east-1"
+# As events/aws.py configures the workers' clients: botocore retries throttling 4 more times.
+RETRIES = Config(retries={"max_attempts": 5, "mode": "standard"})
+
+
+def dynamodb(endpoint: str):
+    return boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint, config=RETRIES)
+
+
+def scan(client, table: str, **kwargs) -> list[dict]:
+    """Every item of the table (page by page), straight from moto."""
+    items: list[dict] = []
+    request = {"TableName": table, **kwargs}
+    while True:
+        response = client.scan(**request)
+        items += response["Items"]
+        if "LastEvaluatedKey" not in response:
+            return items
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+class DynamoCounter:
+    """harness.Counter's interface over the DynamoDB table (quarantine rows stay in SQLite).
+
+    DynamoStore writes one event item (`pk=EVENT#...`, its `id` attribute) and one marker
+    (`pk=ID#<id>`, `ref` = the event item's sort key) per stored event; an event stored twice
+    would be two event items with the same id (their sort keys carry the arrival time).
+    """
+
+    def __init__(self, *, endpoint: str, table: str, database_url: str) -> None:
+        self.client = dynamodb(endpoint)
+        self.table = table
+        self.database = Counter(database_url)
+
+    def _items(self) -> list[dict]:
+        return scan(self.client, self.table, ProjectionExpression="pk, sk, id, #ref",
+                    ExpressionAttributeNames={"#ref": "ref"})  # fmt: skip
+
+    def stored_ids(self) -> list[str]:
+        return [i["id"]["S"] for i in self._items() if i["pk"]["S"].startswith("EVENT#")]
+
+    def orphans(self) -> tuple[list[str], list[str]]:
+        """(markers without their event item, event items without their marker)."""
+        items = self._items()
+        events = {i["sk"]["S"] for i in items if i["pk"]["S"].startswith("EVENT#")}
+        markers = {i["pk"]["S"].removeprefix("ID#"): i["ref"]["S"] for i in items
+                   if i["pk"]["S"].startswith("ID#")}  # fmt: skip
+        lonely_markers = [event for event, ref in markers.items() if ref not in events]
+        marked = set(markers.values())
+        lonely_events = [sk for sk in events if sk not in marked]
+        return lonely_markers, lonely_events
+
+    def quarantined(self) -> list[tuple[str, str]]:
+        return self.database.quarantined()
+
+    def safe_count(self) -> int:
+        try:
+            return len(self.stored_ids())
+        except Exception:
+            return -1
+
+
+def table_in(moto_endpoint: str, name: str) -> str:
+    """The project's own table definition, created in moto directly (not through the proxy)."""
+    ensure_table(dynamodb(moto_endpoint), name)
+    return name
+
+
+def quarantine_reasons(database_url: str) -> dict[str, str]:
+    """{body: reason} of the quarantined messages (RejectedMessage rows are in the ORM database
+    whatever the store)."""
+    return dict(Counter(database_url)._rows("SELECT body, reason FROM events_rejectedmessage"))

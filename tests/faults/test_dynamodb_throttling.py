@@ -11,20 +11,20 @@ import time
 from collections import Counter as Tally
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from events.stores.dynamodb import DynamoStore
-from infra.table import ensure_table
 from tests.events.store_fixtures import make_event
 
 from .harness import (
-    Counter,
+    DynamoCounter,
     Producer,
     assert_exact,
+    dynamodb,
     outcome,
+    scan,
     send,
+    table_in,
     thirds,
     traffic,
     wait_for_drain,
@@ -35,78 +35,12 @@ from .throttle_proxy import ThrottleProxy
 
 EVENTS = 450  # moto copies the whole table on every TransactWriteItems: keep it small
 THROTTLE_SECONDS = 20  # outlasts botocore's own retries of one call (5 attempts)
-REGION = "us-east-1"
-# As events/aws.py configures the workers' clients: botocore retries throttling 4 more times.
-RETRIES = Config(retries={"max_attempts": 5, "mode": "standard"})
-
-
-def dynamodb(endpoint: str):
-    return boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint, config=RETRIES)
-
-
-def scan(client, table: str, **kwargs) -> list[dict]:
-    """Every item of the table (page by page), straight from moto."""
-    items: list[dict] = []
-    request = {"TableName": table, **kwargs}
-    while True:
-        response = client.scan(**request)
-        items += response["Items"]
-        if "LastEvaluatedKey" not in response:
-            return items
-        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-
-class DynamoCounter:
-    """harness.Counter's interface over the DynamoDB table (quarantine rows stay in SQLite).
-
-    DynamoStore writes one event item (`pk=EVENT#...`, its `id` attribute) and one marker
-    (`pk=ID#<id>`, `ref` = the event item's sort key) per stored event; an event stored twice
-    would be two event items with the same id (their sort keys carry the arrival time).
-    """
-
-    def __init__(self, *, endpoint: str, table: str, database_url: str) -> None:
-        self.client = dynamodb(endpoint)
-        self.table = table
-        self.database = Counter(database_url)
-
-    def _items(self) -> list[dict]:
-        return scan(self.client, self.table, ProjectionExpression="pk, sk, id, #ref",
-                    ExpressionAttributeNames={"#ref": "ref"})  # fmt: skip
-
-    def stored_ids(self) -> list[str]:
-        return [i["id"]["S"] for i in self._items() if i["pk"]["S"].startswith("EVENT#")]
-
-    def orphans(self) -> tuple[list[str], list[str]]:
-        """(markers without their event item, event items without their marker)."""
-        items = self._items()
-        events = {i["sk"]["S"] for i in items if i["pk"]["S"].startswith("EVENT#")}
-        markers = {i["pk"]["S"].removeprefix("ID#"): i["ref"]["S"] for i in items
-                   if i["pk"]["S"].startswith("ID#")}  # fmt: skip
-        lonely_markers = [event for event, ref in markers.items() if ref not in events]
-        marked = set(markers.values())
-        lonely_events = [sk for sk in events if sk not in marked]
-        return lonely_markers, lonely_events
-
-    def quarantined(self) -> list[tuple[str, str]]:
-        return self.database.quarantined()
-
-    def safe_count(self) -> int:
-        try:
-            return len(self.stored_ids())
-        except Exception:
-            return -1
 
 
 @pytest.fixture
 def proxy(moto_endpoint):
     with ThrottleProxy(moto_endpoint, seed=7) as running:
         yield running
-
-
-def table_in(moto_endpoint: str, name: str) -> str:
-    """The project's own table definition, created in moto directly (not through the proxy)."""
-    ensure_table(dynamodb(moto_endpoint), name)
-    return name
 
 
 @pytest.mark.slow

@@ -57,17 +57,47 @@
     return iso.replace("T", " ").replace(/(\.\d+)?(Z|[+-]\d\d:\d\d)$/, "");
   }
 
-  function setIndicator(state) {
+  /* The indicator says what the socket is doing and, once open, what the workers are doing
+     (GET /api/health every HEALTH_MS): "live", "worker down" or "backlog growing". */
+  const HEALTH_MS = 10000;
+  const HEALTH_LABELS = { ok: "live", down: "worker down", degraded: "backlog growing" };
+  let socketState = "connecting", health = "ok", healthTimer = null;
+
+  function showIndicator() {
     const box = document.getElementById("live-indicator");
     if (!box) return;
+    const open = socketState === "live";
+    const state = open && health !== "ok" ? health : socketState;
     box.dataset.state = state;
-    box.querySelector(".live-text").textContent = state;
+    box.querySelector(".live-text").textContent = open ? HEALTH_LABELS[health] || "live" : state;
+  }
+
+  function setIndicator(state) {
+    socketState = state;
+    showIndicator();
+  }
+
+  async function checkHealth() {
+    try {
+      const answer = await getJson("/api/health");
+      health = HEALTH_LABELS[answer.status] ? answer.status : "ok";
+    } catch (e) {
+      health = "ok";  // unknown: the socket's own state is all there is to say
+    }
+    showIndicator();
+  }
+
+  function watchHealth() {
+    if (healthTimer || !document.getElementById("live-indicator")) return;
+    checkHealth();
+    healthTimer = setInterval(checkHealth, HEALTH_MS);
   }
 
   /* A WebSocket that reconnects with exponential backoff (1 s doubling to 30 s, with jitter). */
   function liveSocket(path, onMessage, onOpen) {
     let delay = 1000, socket = null, closed = false;
     const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
+    watchHealth();
     function connect() {
       setIndicator(socket ? "reconnecting" : "connecting");
       socket = new WebSocket(url);

@@ -216,11 +216,27 @@
     tr.appendChild(E.el("td", {}, ev.fn || ""));
     const cell = E.el("td");
     const details = E.el("details");
-    details.appendChild(E.el("summary", {}, "JSON"));
+    const summary = E.el("summary", {}, "JSON");
+    details.appendChild(summary);
     details.appendChild(E.el("pre", { class: "json" }, JSON.stringify(sortKeys(ev), null, 2)));
+    const full = fullUrl(ev);
+    if (ev.truncated) {
+      // Sent trimmed (over the frame budget): its detail and raw are at `full`.
+      summary.appendChild(document.createTextNode(" "));
+      summary.appendChild(E.el("span", { class: "cut-note" }, "(truncated, " + Math.max(1, Math.round((ev.bytes || 0) / 1024)) + " KB)"));
+    }
+    const link = E.el("a", { class: "full-json", target: "_blank", rel: "noopener" }, ev.truncated ? "open the full JSON" : "full JSON");
+    link.href = full;
+    details.appendChild(link);
     cell.appendChild(details);
     tr.appendChild(cell);
     return tr;
+  }
+
+  /* The server's link for a trimmed event, else the same built here; never another origin. */
+  function fullUrl(ev) {
+    if (typeof ev.full === "string" && ev.full.startsWith("/api/events/")) return ev.full;
+    return "/api/events/" + encodeURIComponent(ev.id) + "?account=" + encodeURIComponent(ev.account || "");
   }
 
   function sortKeys(value) {
@@ -269,11 +285,14 @@
   }
   const refresh = E.debounce(refetch, 300);
 
+  // A snapshot may come in chunks under the frame budget: "more": true until the last one.
+  let snapshotAdded = false;
   E.liveSocket("/ws/jobs/" + encodeURI(job.id) + "/", (msg) => {
     if (msg.type === "snapshot") {
-      let added = false;
-      (msg.events || []).forEach((ev) => { added = addEvent(ev) || added; });
-      if (added) refresh();
+      (msg.events || []).forEach((ev) => { snapshotAdded = addEvent(ev) || snapshotAdded; });
+      if (msg.more) return;
+      if (snapshotAdded) refresh();
+      snapshotAdded = false;
     } else if (msg.type === "event") {
       addEvent(msg.event);
       refresh();
