@@ -132,7 +132,7 @@ def _groups(spans: list[dict[str, Any]], top: float) -> tuple[list[dict], dict[i
     for span in spans:
         fn_lane = span["fn_lane"]
         depth[fn_lane] = max(depth.get(fn_lane, 0), span["sub_lane"] + 1)
-        names[fn_lane] = span["fn"]
+        names[fn_lane] = span["fn"] or span["lane"]  # a pending span: `awaiting <type>`
         counts[fn_lane] = counts.get(fn_lane, 0) + 1
     groups, lane_y, y = [], {}, top
     for index, fn_lane in enumerate(sorted(depth)):
@@ -148,7 +148,9 @@ def _groups(spans: list[dict[str, Any]], top: float) -> tuple[list[dict], dict[i
 
 
 def _bar(span: dict[str, Any], scale: _Scale, y: float, colour: int) -> dict[str, Any]:
-    start, end = _time(span["start"]), _time(span["end"])
+    start = _time(span["start"])
+    # a pending span has no end: it waits to the chart's end (the job page draws it properly later)
+    end = _time(span["end"]) or scale.t0 + timedelta(milliseconds=scale.total_ms)
     x = scale.x(start)
     w = max(3.0, round(scale.x(end) - x, 1))
     outgoing = span.get("outgoing") or {}

@@ -247,6 +247,8 @@ EDOBS_RULE_SOURCES = envlist("EDOBS_RULE_SOURCES", "project")
 EDOBS_TABLE_NAME = os.environ.get("EDOBS_TABLE_NAME", "edobs")
 EDOBS_ACCOUNT = os.environ.get("EDOBS_ACCOUNT", "123456789012")
 EDOBS_RETENTION_HOURS = envint("EDOBS_RETENTION_HOURS", 24)
+# A job is stuck past this many times its state machine's p99 (events.fleet).
+EDOBS_STUCK_FACTOR = envint("EDOBS_STUCK_FACTOR", 2)
 # Accounts whose forwarded events the bus admits (manage.py provision; checks events.E010/E011)
 EDOBS_SOURCE_ACCOUNTS = envlist("EDOBS_SOURCE_ACCOUNTS")
 EDOBS_ORGANIZATION_ID = os.environ.get("EDOBS_ORGANIZATION_ID", "").strip()

@@ -27,6 +27,8 @@ def check_settings(app_configs, **kwargs):
         errors.append(Error("EDOBS_ACCOUNT must be a 12-digit AWS account id.", id="events.E005"))
     if settings.EDOBS_RETENTION_HOURS <= 0:
         errors.append(Error("EDOBS_RETENTION_HOURS must be positive.", id="events.E006"))
+    if settings.EDOBS_STUCK_FACTOR < 1:
+        errors.append(Error("EDOBS_STUCK_FACTOR must be at least 1.", id="events.E015"))
     if not settings.EDOBS_RULE_SOURCES:
         errors.append(Error("EDOBS_RULE_SOURCES must name at least one source.", id="events.E007"))
     return errors

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import json
+from collections import defaultdict
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
-from .correlation import JobRef, parse_job_ref
+from django.conf import settings
+
+from . import fleet, search
+from .correlation import TERMINAL_STATUSES, JobRef, parse_job_ref
 from .envelope import NormalisedEvent
 from .models import TeamAccount
 from .stores import Page, get_store
@@ -13,6 +17,12 @@ from .stores.base import Accounts, JobFilter, Window
 from .summary import JobSummary
 
 JOB_EVENTS_MAX = 100_000
+BASELINE_JOBS = 5_000  # succeeded jobs per state machine that its p99 is computed from
+STUCK_SCAN_PAGES = 20  # store pages of jobs a `stuck=1` listing reads before it answers short
+STUCK_PAGE = 100
+# {state machine name: {(account, region): baseline}}: one name may run in several accounts.
+Baselines = dict[str, dict[tuple[str, str], fleet.Baseline]]
+NO_BASELINE = fleet.Baseline(p99_ms=None, samples=0)
 
 
 def visible_accounts(user) -> Accounts:
@@ -32,12 +42,121 @@ def can_see_account(user, account: str) -> bool:
 
 def job_list_latest(
     *, user, limit: int = 50, cursor: str | None = None, status: str | None = None,
-    state_machine: str | None = None,
+    state_machine: str | None = None, filters: JobFilter | None = None, stuck: bool = False,
+    baselines: Baselines | None = None,
 ) -> Page[JobSummary]:  # fmt: skip
-    filters = JobFilter(status=status or None, state_machine=state_machine or None)
-    return get_store().latest_jobs(
-        accounts=visible_accounts(user), limit=limit, cursor=cursor, filters=filters
+    """Job summaries, newest activity first. `filters` wins over `status`/`state_machine`.
+
+    `stuck` keeps the stuck jobs only: judged here (events.fleet) while paging through the
+    store, reading at most STUCK_SCAN_PAGES pages, so a page may come back short with a cursor.
+    """
+    if filters is None:
+        filters = JobFilter(status=status or None, state_machine=state_machine or None)
+    store, accounts = get_store(), visible_accounts(user)
+    if not stuck:
+        return store.latest_jobs(accounts=accounts, limit=limit, cursor=cursor, filters=filters)
+    unfinished = _unfinished(filters)
+    if unfinished is None:
+        return Page([])
+    baselines = {} if baselines is None else baselines
+    return _stuck_jobs(
+        user=user, limit=limit, cursor=cursor, filters=unfinished, baselines=baselines
     )
+
+
+def job_list_health(
+    *, user, limit: int = 50, cursor: str | None = None, filters: JobFilter, stuck: bool = False
+) -> tuple[Page[JobSummary], dict[str, fleet.Health]]:
+    """job_list_latest with each job's health, each state machine's baseline read once."""
+    baselines: Baselines = {}
+    page = job_list_latest(
+        user=user, limit=limit, cursor=cursor, filters=filters, stuck=stuck, baselines=baselines
+    )
+    return page, job_health(user=user, jobs=page.items, baselines=baselines)
+
+
+def _unfinished(filters: JobFilter) -> JobFilter | None:
+    """Only a job without a terminal status can be stuck: the store leaves out the others
+    (None: every status asked for is terminal)."""
+    asked = filters.wanted_statuses()
+    unfinished = [s or "UNKNOWN" for s in asked if s not in TERMINAL_STATUSES]
+    if not asked:
+        unfinished = ["RUNNING", "PENDING_REDRIVE", "UNKNOWN"]
+    return replace(filters, status=None, statuses=tuple(unfinished)) if unfinished else None
+
+
+def _stuck_jobs(
+    *, user, limit: int, cursor: str | None, filters: JobFilter, baselines: Baselines
+) -> Page[JobSummary]:
+    """Store pages of at least STUCK_PAGE jobs: stuck ones are rare, and a cursor can start
+    right after any job (store.job_cursor), so a big page costs no gap."""
+    store, accounts = get_store(), visible_accounts(user)
+    size = max(limit, STUCK_PAGE)
+    found: list[JobSummary] = []
+    for _ in range(STUCK_SCAN_PAGES):
+        page = store.latest_jobs(accounts=accounts, limit=size, cursor=cursor, filters=filters)
+        verdicts = job_health(user=user, jobs=page.items, baselines=baselines)
+        for job in page.items:
+            if verdicts[job.id].stuck:
+                found.append(job)
+                if len(found) == limit:
+                    more = job is not page.items[-1] or page.next_cursor is not None
+                    return Page(found, store.job_cursor(job) if more else None)
+        cursor = page.next_cursor
+        if cursor is None:
+            return Page(found)
+    return Page(found, cursor)
+
+
+def job_health(
+    *, user, jobs: list[JobSummary], now: datetime | None = None,
+    baselines: Baselines | None = None,
+) -> dict[str, fleet.Health]:  # fmt: skip
+    """{job id: duration and stuck verdict}, each against its state machine's succeeded jobs
+    (the same name in the same account and region) among those the user may see in the
+    retention: one store read per state machine name, kept in `baselines` when given, so
+    paging reads each once."""
+    now = now or datetime.now(UTC)
+    baselines = {} if baselines is None else baselines
+    for machine in {job.state_machine for job in jobs} - set(baselines):
+        baselines[machine] = state_machine_baselines(user=user, state_machine=machine, now=now)
+    factor = settings.EDOBS_STUCK_FACTOR
+    return {
+        job.id: fleet.health(job, normal=_baseline(baselines, job), factor=factor, now=now)
+        for job in jobs
+    }
+
+
+def _baseline(baselines: Baselines, job: JobSummary) -> fleet.Baseline:
+    return baselines[job.state_machine].get((job.account, job.region), NO_BASELINE)
+
+
+def state_machine_baselines(
+    *, user, state_machine: str, now: datetime
+) -> dict[tuple[str, str], fleet.Baseline]:
+    """{(account, region): baseline} of the state machines of that name the user may see."""
+    since = now - timedelta(hours=settings.EDOBS_RETENTION_HOURS)
+    succeeded = get_store().state_machine_jobs(
+        state_machine, accounts=visible_accounts(user), since=since, statuses=("SUCCEEDED",),
+        limit=BASELINE_JOBS,
+    )  # fmt: skip
+    by_place: dict[tuple[str, str], list[JobSummary]] = defaultdict(list)
+    for job in succeeded:
+        by_place[(job.account, job.region)].append(job)
+    return {place: fleet.baseline(jobs) for place, jobs in by_place.items()}
+
+
+def state_machine_metrics(
+    *, user, state_machine: str, since: datetime, until: datetime, bucket: timedelta
+) -> dict:
+    """Per-bucket counts and durations of a state machine's jobs (events.fleet.metrics);
+    ValueError when the range and bucket give no buckets or too many."""
+    starts = fleet.bucket_starts(since, until, bucket)
+    jobs = get_store().state_machine_jobs(
+        state_machine, accounts=visible_accounts(user), since=starts[0],
+        until=starts[-1] + bucket,
+    )  # fmt: skip
+    return fleet.metrics(jobs, starts=starts, size=bucket)
 
 
 def job_get(*, user, job_id: str) -> JobSummary | None:
@@ -125,27 +244,55 @@ def architecture_graph(*, user, window: Window) -> dict:
     return infer_architecture(events)
 
 
-def _matches(event: NormalisedEvent, window: Window, text: str) -> bool:
+def _matches(
+    event: NormalisedEvent, window: Window, text: str, where: tuple[search.Where, ...] = ()
+) -> bool:
     wanted = {
         "source": window.source,
         "detail_type": window.detail_type,
         "account": window.account,
         "job": window.job,
+        "fn": window.fn,
     }
     if any(value and getattr(event, name) != value for name, value in wanted.items()):
         return False
-    return not text or text in event.id or text in json.dumps(event.detail).lower()
+    if not all(search.where_matches(event.detail, condition) for condition in where):
+        return False
+    return search.text_matches(event.id, event.detail, text)
+
+
+def event_search_page(
+    *, user, window: Window, text: str = "", limit: int = 100, cursor: str | None = None
+) -> Page[NormalisedEvent]:
+    """Raw events, newest first, filtered by the window's fields, its `where` conditions on the
+    detail (events.search) and a free-text search, a page at a time.
+
+    Stores may push filters down (PostgreSQL narrows `where` by JSON containment); every one is
+    checked again here, so every backend answers the same.
+    """
+    text = search.fold(text.strip())
+    where = tuple(window.where)
+    return get_store().events_page(
+        replace(window, newest_first=True), accounts=visible_accounts(user), limit=limit,
+        cursor=cursor, keep=lambda event: _matches(event, window, text, where),
+    )  # fmt: skip
 
 
 def event_search(*, user, window: Window, text: str = "") -> list[NormalisedEvent]:
-    """Raw events, newest first, filtered by the window's fields and a free-text search.
+    """The first `window.limit` (at most 500) events of event_search_page, for the events page."""
+    page = event_search_page(user=user, window=window, text=text, limit=min(window.limit, 500))
+    return page.items
 
-    Stores may push the equality filters down; they are checked again here so every backend
-    answers the same. The text search matches the envelope id or anything in the detail.
-    """
-    text = text.strip().lower()
-    scan = replace(window, newest_first=True, limit=window.limit if not text else 20_000)
-    events = get_store().events_window(scan, accounts=visible_accounts(user))
-    found = [event for event in events if _matches(event, window, text)]
-    found.sort(key=lambda event: event.time, reverse=True)
-    return found[: window.limit]
+
+def job_compare(*, user, a: JobSummary, b: JobSummary) -> dict:
+    """Two visible jobs step by step (events.compare)."""
+    from .compare import compare_jobs
+
+    return compare_jobs(job_event_list(user=user, job=a), job_event_list(user=user, job=b))
+
+
+def job_mermaid(*, user, job: JobSummary) -> str:
+    """The job's timeline as a Mermaid Gantt chart (events.export)."""
+    from .export import mermaid_gantt
+
+    return mermaid_gantt(f"{job.state_machine} {job.name}", job_timeline(user=user, job=job))

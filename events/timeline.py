@@ -10,6 +10,9 @@ missing, so rules 2 and 3 are not tried: the span is open rather than paired wit
 Exact rules run over the whole job before the order rule, so a guess never takes an event that an
 exact match needs.
 
+Spans also get a `status` (`ok`, `failed`, `pending`), the job's unanswered triggers become
+pending spans, and the answer names its `critical_path`: the rules are in events.causality.
+
 Times are each event's `at`, its best clock (events.clock): milliseconds when a producer, Step
 Functions or SQS said so. A span both of whose ends only have the envelope's whole seconds is
 flagged `approx`, so that it is not shown with a precision it does not have.
@@ -25,6 +28,7 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
+from . import causality
 from .clock import ENVELOPE
 from .correlation import TERMINAL_STATUSES, Execution
 from .envelope import NormalisedEvent, iso
@@ -285,14 +289,19 @@ def execution_bar(events: Sequence[NormalisedEvent]) -> dict[str, Any]:
 
 
 def _step(span: Span) -> str | None:
-    for event in (span.end_event, span.start_event):
-        name = event.detail.get("stateName") if event else None
-        if isinstance(name, str) and name:
-            return name
-    return None
+    return causality.step_of(span.end_event) or causality.step_of(span.start_event)
 
 
-def span_dict(span: Span, lane: Lane) -> dict[str, Any]:
+def execution_stop(events: Sequence[NormalisedEvent]) -> tuple[str, datetime] | None:
+    """(terminal status, when) of the execution's stop, as the bar shows it; None while it runs."""
+    terminal = [row for row in _statuses(in_order(events)) if row[1].status in TERMINAL_STATUSES]
+    if not terminal:
+        return None
+    seen_at, execution = terminal[-1]
+    return execution.status or "", execution.stopped_at or seen_at
+
+
+def span_dict(span: Span, lane: Lane, status: str = causality.OK) -> dict[str, Any]:
     end_event = span.end_event
     return {
         "fn": span.fn,
@@ -310,6 +319,7 @@ def span_dict(span: Span, lane: Lane) -> dict[str, Any]:
         "duration_ms": span.duration_ms,
         "approx": span.approx,
         "paired_by": span.paired_by,
+        "status": status,
     }
 
 
@@ -317,12 +327,35 @@ def _outgoing_of(event: NormalisedEvent) -> dict[str, str]:
     return {"source": event.source, "detailType": event.detail_type}
 
 
+def _link(start: datetime, span: Span | None, trigger: NormalisedEvent | None) -> causality.Link:
+    end_event = span.end_event if span else None
+    return causality.Link(
+        start=start, end=span.end if span else None, trigger=trigger, end_event=end_event
+    )
+
+
 def job_timeline(events: Sequence[NormalisedEvent]) -> dict[str, Any]:
-    """The `/api/jobs/<job id>/timeline` answer without its "job" key (DESIGN section 6)."""
-    spans = pair_spans(events)
+    """The `/api/jobs/<job id>/timeline` answer without its "job" key (DESIGN sections 6, 9)."""
+    ordered = in_order(events)
+    spans = pair_spans(ordered)
     lanes = assign_lanes(spans)
     rows = sorted(zip(spans, lanes, strict=True), key=lambda row: (row[0].start, row[1].lane))
+    stopped = execution_stop(ordered)
+    failed_at = stopped[1] if stopped and stopped[0] in causality.FAILURES else None
+    items = [
+        (
+            span_dict(span, lane, causality.span_status(span.start, span.end, failed_at)),
+            _link(span.start, span, span.start_event),
+        )
+        for span, lane in rows
+    ]
+    items += causality.pending_rows(
+        ordered, spans, first_lane=max((lane.fn_lane for lane in lanes), default=-1) + 1
+    )
+    execution = execution_bar(ordered)
+    job_end = stopped[1] if stopped else (ordered[-1].at if ordered else None)
     return {
-        "spans": [span_dict(span, lane) for span, lane in rows],
-        "execution": execution_bar(events),
+        "spans": [item for item, _ in items],
+        "execution": execution,
+        "critical_path": causality.critical_path([link for _, link in items], job_end),
     }

@@ -27,6 +27,18 @@ class JobSummarySerializer(s.Serializer):
     first_event_at = s.DateTimeField(allow_null=True)
     last_event_at = s.DateTimeField(allow_null=True)
     event_count = s.IntegerField()
+    duration_ms = s.IntegerField(
+        allow_null=True, help_text="stopped - started, or now - started while running; null "
+        "when the start (or the stop of a finished job) is unknown",
+    )  # fmt: skip
+    stuck = s.BooleanField(
+        allow_null=True,
+        help_text="Run longer than EDOBS_STUCK_FACTOR x the p99 of its state machine's "
+        "succeeded jobs; null where not judged (compare's and export's jobs)",
+    )
+    stuck_reason = s.CharField(
+        allow_null=True, help_text='e.g. "running 12 min, 2x the p99 of 6 min"'
+    )
 
 
 class EventSerializer(s.Serializer):
@@ -140,7 +152,12 @@ class SpanSerializer(s.Serializer):
     outgoing = s.DictField(child=s.JSONField(), allow_null=True)
     open = s.BooleanField()
     approx = s.BooleanField(help_text="both ends known to the whole second only")
-    lane = s.JSONField()
+    lane = s.JSONField(help_text="a row number, or `awaiting <detail-type>` for a pending span")
+    status = s.ChoiceField(
+        ["ok", "failed", "pending"],
+        help_text="failed: running when the execution failed; pending: its trigger was seen and "
+        "no answer came (no fn, no end)",
+    )
 
 
 class ExecutionSerializer(s.Serializer):
@@ -155,6 +172,10 @@ class TimelineSerializer(s.Serializer):
     job = JobSummarySerializer()
     spans = SpanSerializer(many=True)
     execution = ExecutionSerializer()
+    critical_path = s.ListField(
+        child=s.IntegerField(min_value=0),
+        help_text="Indices into `spans` of the longest cause-to-effect chain, first span first",
+    )
 
 
 class NodeSerializer(s.Serializer):
@@ -177,3 +198,73 @@ class EdgeSerializer(s.Serializer):
 class ArchitectureSerializer(s.Serializer):
     nodes = NodeSerializer(many=True)
     edges = EdgeSerializer(many=True)
+
+
+class ErrorCountSerializer(s.Serializer):
+    error = s.CharField(allow_null=True)
+    count = s.IntegerField()
+
+
+class MetricsRowSerializer(s.Serializer):
+    started = s.IntegerField(help_text="jobs started in the bucket")
+    succeeded = s.IntegerField(help_text="jobs that succeeded in the bucket")
+    failed = s.IntegerField(help_text="jobs that failed, timed out or were aborted in the bucket")
+    p50_ms = s.IntegerField(allow_null=True, help_text="of the jobs finished in the bucket")
+    p95_ms = s.IntegerField(allow_null=True, help_text="of the jobs finished in the bucket")
+    errors = ErrorCountSerializer(many=True, help_text="failures by error, most first")
+
+
+class MetricsBucketSerializer(MetricsRowSerializer):
+    start = s.DateTimeField()
+    end = s.DateTimeField()
+
+
+class MetricsSerializer(s.Serializer):
+    state_machine = s.CharField()
+    since = s.DateTimeField(help_text="the first bucket's start")
+    until = s.DateTimeField(help_text="the last bucket's end")
+    bucket = s.CharField(help_text="e.g. 15m, 1h, 1d")
+    buckets = MetricsBucketSerializer(many=True)
+    total = MetricsRowSerializer()
+
+
+class StepSideSerializer(s.Serializer):
+    start = s.DateTimeField()
+    end = s.DateTimeField(allow_null=True)
+    duration_ms = s.IntegerField(allow_null=True)
+    status = s.ChoiceField(["ok", "failed", "pending"])
+    start_event = s.CharField(allow_null=True)
+    end_event = s.CharField(allow_null=True)
+
+
+class FieldChangeSerializer(s.Serializer):
+    path = s.CharField(help_text="dot-separated path into the detail")
+    a = s.JSONField(allow_null=True, help_text="null when absent")
+    b = s.JSONField(allow_null=True, help_text="null when absent")
+
+
+class StepSerializer(s.Serializer):
+    lane = s.CharField(help_text="the fn, or `awaiting <detail-type>`")
+    n = s.IntegerField(help_text="the step's rank in its lane, from 0")
+    a = StepSideSerializer()
+    b = StepSideSerializer()
+    diff_ms = s.IntegerField(allow_null=True, help_text="b's duration minus a's")
+    fields = FieldChangeSerializer(many=True)
+
+
+class LoneStepSerializer(StepSideSerializer):
+    lane = s.CharField()
+    n = s.IntegerField()
+
+
+class CompareSerializer(s.Serializer):
+    a = JobSummarySerializer()
+    b = JobSummarySerializer()
+    steps = StepSerializer(many=True)
+    only_a = LoneStepSerializer(many=True)
+    only_b = LoneStepSerializer(many=True)
+
+
+class ExportSerializer(s.Serializer):
+    job = JobSummarySerializer()
+    events = EventSerializer(many=True)

@@ -8,6 +8,7 @@ from typing import Any
 from .. import budgets
 from ..clock import ms
 from ..envelope import NormalisedEvent, iso
+from ..fleet import Health
 from ..summary import JobSummary
 
 
@@ -65,7 +66,9 @@ def original_event_items(events: Iterable[NormalisedEvent]) -> Iterator[dict[str
         yield original_event_item(event, sk=used)
 
 
-def job_summary(job: JobSummary) -> dict[str, Any]:
+def job_summary(job: JobSummary, health: Health | None = None) -> dict[str, Any]:
+    """A summary; `duration_ms`, `stuck` and `stuck_reason` null where the caller did not judge
+    its health (events.fleet)."""
     return {
         "id": job.id,
         "execution_arn": job.execution_arn,
@@ -81,6 +84,9 @@ def job_summary(job: JobSummary) -> dict[str, Any]:
         "first_event_at": iso(job.first_event_at),
         "last_event_at": iso(job.last_event_at),
         "event_count": job.event_count,
+        "duration_ms": health.duration_ms if health else None,
+        "stuck": health.stuck if health else None,
+        "stuck_reason": health.stuck_reason if health else None,
     }
 
 

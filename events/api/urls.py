@@ -7,12 +7,14 @@ from drf_spectacular.renderers import (
 )
 from drf_spectacular.views import SpectacularAPIView
 
-from . import views
+from . import fleet, jobview, views
 
 # Job ids are STATE_MACHINE:NAME; Map-run children may hold a "/", hence `.+`.
 urlpatterns = [
     re_path(r"^latest/?$", views.LatestView.as_view(), name="api-latest"),
     re_path(r"^jobs/?$", views.JobListView.as_view(), name="api-jobs"),
+    # Before the `jobs/<job id>/...` routes, so that no job id pattern can take it.
+    re_path(r"^jobs/compare/?$", jobview.JobCompareView.as_view(), name="api-jobs-compare"),
     re_path(
         r"^jobs/(?P<job_id>.+)/events/?$", views.JobEventsView.as_view(), name="api-job-events"
     ),
@@ -21,8 +23,18 @@ urlpatterns = [
         views.JobTimelineView.as_view(),
         name="api-job-timeline",
     ),
+    re_path(
+        r"^jobs/(?P<job_id>.+)/export/?$", jobview.JobExportView.as_view(), name="api-job-export"
+    ),
     re_path(r"^job/(?P<job_id>.+?)/?$", views.OriginalJobView.as_view(), name="api-job"),
     re_path(r"^architecture/?$", views.ArchitectureView.as_view(), name="api-architecture"),
+    re_path(
+        r"^state-machines/(?P<name>.+?)/metrics/?$",
+        fleet.StateMachineMetricsView.as_view(),
+        name="api-state-machine-metrics",
+    ),
+    # The search list before one event: `events/` alone is the list, never an empty id.
+    re_path(r"^events/?$", fleet.EventSearchView.as_view(), name="api-events"),
     # Envelope ids are the producers' strings: quoted in links, any character here.
     re_path(r"^events/(?P<event_id>.+?)/?$", views.EventView.as_view(), name="api-event"),
     re_path(r"^health/?$", views.HealthView.as_view(), name="api-health"),

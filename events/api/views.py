@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 from .. import selectors
 from ..envelope import MalformedEvent, parse_time
 from ..health import health_report
-from ..stores.base import MAX_LIMIT, Window
+from ..stores.base import MAX_LIMIT, JobFilter, Window
 from ..summary import JobSummary
 from . import serializers, shapes
 from .errors import not_found
@@ -149,27 +149,83 @@ class OriginalJobView(APIView):
         return Response({"events": [_original_within(event, item) for event, item in items]})
 
 
+STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE", "UNKNOWN")
+STATUS_CHOICES = [*STATUSES, *(status.lower() for status in STATUSES)]
+MAX_DURATION_MS = 10**11  # about three years: far beyond any retention
+
+
+def _duration(request: Request, name: str) -> int | None:
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    if not re.fullmatch(r"[0-9]{1,12}", value, re.ASCII) or int(value) > MAX_DURATION_MS:
+        raise ValidationError({name: f"must be a whole number of ms from 0 to {MAX_DURATION_MS}"})
+    return int(value)
+
+
+def _statuses(request: Request) -> tuple[str, ...]:
+    values = request.query_params.getlist("status")
+    for value in values:
+        if value not in STATUS_CHOICES:
+            raise ValidationError({"status": f"must be one of {', '.join(STATUSES)}"})
+    return tuple(sorted({value.upper() for value in values}))
+
+
+def _job_filter(request: Request) -> JobFilter:
+    filters = JobFilter(
+        statuses=_statuses(request),
+        state_machine=_text(request, "state_machine") or None,
+        min_duration_ms=_duration(request, "min_duration_ms"),
+        max_duration_ms=_duration(request, "max_duration_ms"),
+    )
+    low, high = filters.min_duration_ms, filters.max_duration_ms
+    if low is not None and high is not None and low > high:
+        raise ValidationError({"min_duration_ms": "must not be over max_duration_ms"})
+    return filters
+
+
+def _stuck(request: Request) -> bool:
+    value = request.query_params.get("stuck", "0")
+    if value not in ("0", "1"):
+        raise ValidationError({"stuck": "must be 1 (only stuck jobs) or 0"})
+    return value == "1"
+
+
 class JobListView(APIView):
     @extend_schema(
-        summary="Job summaries, newest activity first",
+        summary="Job summaries, newest activity first, with their duration and stuck verdict",
         parameters=[
             LIMIT, CURSOR,
-            OpenApiParameter("status", OpenApiTypes.STR, description="RUNNING, SUCCEEDED, ..."),
+            OpenApiParameter(
+                "status", {"type": "array", "items": {"type": "string", "enum": STATUS_CHOICES}},
+                explode=True, description="any of these (repeat it); UNKNOWN: none seen",
+            ),
             OpenApiParameter("state_machine", OpenApiTypes.STR),
+            OpenApiParameter(
+                "stuck", {"type": "string", "enum": ["0", "1"]},
+                description="1: only stuck jobs (a page may come back short, with a cursor)",
+            ),
+            OpenApiParameter(
+                "min_duration_ms", {"type": "integer", "minimum": 0, "maximum": MAX_DURATION_MS},
+                description="at least this long (ms); leaves out jobs of unknown duration",
+            ),
+            OpenApiParameter(
+                "max_duration_ms", {"type": "integer", "minimum": 0, "maximum": MAX_DURATION_MS},
+                description="at most this long (ms); leaves out jobs of unknown duration",
+            ),
         ],
         responses=_answers(serializers.JobPageSerializer, 400),
     )  # fmt: skip
     def get(self, request: Request) -> Response:
-        page = selectors.job_list_latest(
+        page, health = selectors.job_list_health(
             user=request.user,
             limit=_limit(request, 50),
             cursor=request.query_params.get("cursor"),
-            status=_text(request, "status"),
-            state_machine=_text(request, "state_machine"),
+            filters=_job_filter(request),
+            stuck=_stuck(request),
         )
-        return _page(
-            request, "results", [shapes.job_summary(j) for j in page.items], page.next_cursor
-        )
+        jobs = [shapes.job_summary(job, health[job.id]) for job in page.items]
+        return _page(request, "results", jobs, page.next_cursor)
 
 
 class JobEventsView(APIView):
@@ -202,7 +258,8 @@ class JobTimelineView(APIView):
         if job is None:
             return not_found("job")
         timeline = selectors.job_timeline(user=request.user, job=job)
-        return Response({"job": shapes.job_summary(job), **timeline})
+        health = selectors.job_health(user=request.user, jobs=[job])[job.id]
+        return Response({"job": shapes.job_summary(job, health), **timeline})
 
 
 class ArchitectureView(APIView):

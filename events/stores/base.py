@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from ..envelope import NormalisedEvent
+from ..search import Where
 from ..summary import JobSummary
 
 T = TypeVar("T")
@@ -42,8 +43,24 @@ class Page(Generic[T]):
 
 @dataclass(frozen=True)
 class JobFilter:
+    """Which jobs. Statuses are upper case, `UNKNOWN` for none seen; `status` and `statuses`
+    together mean any of them. A duration bound (ms, inclusive, see events.fleet.duration_ms)
+    leaves out jobs whose duration is unknown."""
+
     status: str | None = None
     state_machine: str | None = None
+    statuses: tuple[str, ...] = ()
+    min_duration_ms: int | None = None
+    max_duration_ms: int | None = None
+
+    def wanted_statuses(self) -> tuple[str, ...]:
+        """The statuses asked for, as stored ("" for UNKNOWN), or () for any."""
+        wanted = [*self.statuses, *([self.status] if self.status else [])]
+        return tuple(sorted({"" if s.upper() == "UNKNOWN" else s.upper() for s in wanted}))
+
+    @property
+    def by_duration(self) -> bool:
+        return self.min_duration_ms is not None or self.max_duration_ms is not None
 
 
 @dataclass(frozen=True)
@@ -59,6 +76,10 @@ class Window:
     account: str | None = None
     job: str | None = None
     newest_first: bool = False
+    fn: str | None = None
+    # Conditions on the detail: a store may narrow by them (PostgreSQL's JSON containment), the
+    # caller checks them exactly (events.search).
+    where: tuple[Where, ...] = ()
 
 
 class Store(Protocol):
@@ -89,6 +110,26 @@ class Store(Protocol):
 
     def events_window(self, window: Window, *, accounts: Accounts) -> list[NormalisedEvent]:
         """Events in a time window (for the architecture), oldest first."""
+
+    def job_cursor(self, job: JobSummary) -> str:
+        """The `latest_jobs` cursor of the page that starts right after `job`."""
+
+    def state_machine_jobs(
+        self, state_machine: str, *, accounts: Accounts, since: datetime,
+        until: datetime | None = None, statuses: tuple[str, ...] = (), limit: int = 10_000,
+    ) -> list[JobSummary]:  # fmt: skip
+        """A state machine's jobs whose activity (first to last event) touches [since, until),
+        newest activity first, at most `limit`; only those statuses if any are given."""
+
+    def events_page(
+        self, window: Window, *, accounts: Accounts, limit: int, cursor: str | None,
+        keep: Callable[[NormalisedEvent], bool] | None = None, scan: int = 20_000,
+    ) -> Page[NormalisedEvent]:  # fmt: skip
+        """Events in the window, newest first (time, then arrival), that `keep` accepts.
+
+        At most `scan` events are read per call: a page may come back short, with a cursor,
+        when the scan stopped first. Cursors of kind "search"; paging has no gaps or repeats.
+        """
 
     def get_events(self, event_id: str, *, accounts: frozenset[str]) -> list[NormalisedEvent]:
         """The events of that envelope id in these accounts (one per account at most), by
@@ -163,6 +204,27 @@ def _cursor_time(value: str) -> datetime:
         return parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         raise BadCursor("cursor is not valid") from None
+
+
+def filtered_page(
+    scanned: Iterable[tuple[T, Any]], *, limit: int, keep: Callable[[T], bool] | None,
+    scan: int, cursor_of: Callable[[Any], str],
+) -> Page[T]:  # fmt: skip
+    """The first `limit` items that `keep` accepts of (item, position) pairs read in page order,
+    reading at most `scan` of them. The cursor is the position of the last item given, or, when
+    the scan stopped first, of the last item read: the next page goes on from there, so items
+    are never skipped or repeated."""
+    kept: list[tuple[T, Any]] = []
+    count, last = 0, None
+    for item, position in scanned:
+        count, last = count + 1, position
+        if keep is None or keep(item):
+            kept.append((item, position))
+            if len(kept) > limit:
+                return Page([item for item, _ in kept[:limit]], cursor_of(kept[limit - 1][1]))
+        if count >= scan:
+            return Page([item for item, _ in kept], cursor_of(last))
+    return Page([item for item, _ in kept])
 
 
 def clamp_limit(limit: int) -> int:

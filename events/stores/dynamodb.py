@@ -26,6 +26,7 @@ window by event time reads the retention's arrival buckets, about 25 queries.
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import random
@@ -44,6 +45,7 @@ from django.conf import settings
 
 from ..clock import ms
 from ..envelope import NormalisedEvent, iso, iso_ms, stored_event
+from ..fleet import duration_ms, duration_within
 from ..summary import JobSummary, LatestEvent, apply_events
 from .base import (
     Accounts,
@@ -56,6 +58,7 @@ from .base import (
     clamp_limit,
     decode_cursor,
     encode_cursor,
+    filtered_page,
 )
 
 logger = logging.getLogger(__name__)
@@ -83,6 +86,7 @@ TRANSIENT = {
 REFUSED = {"ValidationException", "SerializationException"}
 REFUSED_REASONS = {"ValidationError"}  # a cancelled transaction's per-item reason
 ATTEMPTS = 8
+SCAN_PAGE = 100  # items per query page when a search reads the time index lazily
 PURGE_LOOKBACK = timedelta(days=7)
 
 _serializer = TypeSerializer()
@@ -287,15 +291,46 @@ class DynamoStore:
         if cursor:
             key, values = "gsi1pk = :pk AND gsi1sk < :after", {":after": _job_position(cursor)}
         found: list[dict] = []
+        keep = self._duration_check(filters)
         for shard in range(self.shards):
             found += self._query(
                 index="gsi1", key=key, values={**values, ":pk": f"JOBS#{shard}"},
-                scope=self._scope(accounts, filters), want=limit + 1, forward=False,
+                scope=self._scope(accounts, filters), want=limit + 1, forward=False, keep=keep,
             )  # fmt: skip
         found.sort(key=lambda item: item["gsi1sk"], reverse=True)
         items = [_summary(item) for item in found[:limit]]
         more = len(found) > limit
         return Page(items, _job_cursor(items[-1]) if more else None)
+
+    def _duration_check(self, filters: JobFilter) -> Callable[[dict], bool] | None:
+        """Durations depend on now: checked on each summary while paging, not in DynamoDB."""
+        if not filters.by_duration:
+            return None
+        now = self.clock()
+        low, high = filters.min_duration_ms, filters.max_duration_ms
+        return lambda item: duration_within(duration_ms(_summary(item), now), low, high)
+
+    def job_cursor(self, job: JobSummary) -> str:
+        return _job_cursor(job)
+
+    def state_machine_jobs(
+        self, state_machine: str, *, accounts: Accounts, since: datetime,
+        until: datetime | None = None, statuses: tuple[str, ...] = (), limit: int = 10_000,
+    ) -> list[JobSummary]:  # fmt: skip
+        """Each shard of the latest-jobs index from `since` on, by state machine and status."""
+        if accounts == frozenset():
+            return []
+        filters = JobFilter(state_machine=state_machine, statuses=statuses)
+        found: list[dict] = []
+        for shard in range(self.shards):
+            found += self._query(
+                index="gsi1", key="gsi1pk = :pk AND gsi1sk >= :from", forward=False,
+                values={":pk": f"JOBS#{shard}", ":from": f"{_ms(since):013d}"},
+                scope=self._scope(accounts, filters), want=limit,
+                keep=None if until is None else lambda item: _time(item["first_event_at"]) < until,
+            )  # fmt: skip
+        found.sort(key=lambda item: item["gsi1sk"], reverse=True)
+        return [_summary(item) for item in found[:limit]]
 
     def get_job(self, job_id: str, *, accounts: Accounts) -> JobSummary | None:
         key = _key(f"JOB#{job_id}", "JOB")
@@ -359,6 +394,47 @@ class DynamoStore:
         found.sort(key=lambda item: item["gsi2sk"], reverse=window.newest_first)
         return [_event(item) for item in found[: window.limit]]
 
+    def events_page(
+        self, window: Window, *, accounts: Accounts, limit: int, cursor: str | None,
+        keep: Callable[[NormalisedEvent], bool] | None = None, scan: int = 20_000,
+    ) -> Page[NormalisedEvent]:  # fmt: skip
+        """The time index's arrival-hour buckets read newest first and merged lazily by event
+        time, so the order is exact however far the scan goes; every filter but the accounts
+        is checked in Python (`keep`)."""
+        limit = clamp_limit(limit)
+        if accounts == frozenset():
+            return Page([])
+        before = _search_position(cursor) if cursor else None
+        since, until = window.since, window.until
+        if since and until and until <= since:
+            return Page([])
+        low = f"{_ms(since):013d}" if since else "0"
+        high = before or (f"{_ms(until) - 1:013d}#~" if until else "9999999999999#~")
+        now = self.clock()
+        buckets = [
+            self._scan_bucket(hour, low, high, before, self._scope(accounts))
+            for hour in _hours(now - self.retention - timedelta(hours=1), now + timedelta(hours=1))
+        ]
+        merged = heapq.merge(*buckets, key=lambda item: item["gsi2sk"], reverse=True)
+        return filtered_page(
+            ((_event(item), item["gsi2sk"]) for item in merged), limit=limit, scan=scan,
+            keep=lambda event: _in_window(event, window) and (keep is None or keep(event)),
+            cursor_of=lambda position: encode_cursor("search", position),
+        )  # fmt: skip
+
+    def _scan_bucket(
+        self, hour: str, low: str, high: str, before: str | None, scope: tuple
+    ) -> Iterator[dict]:
+        """One arrival-hour bucket of the time index, newest first, page by page on demand."""
+        request: dict[str, Any] = {
+            "index": "gsi2", "key": "gsi2pk = :pk AND gsi2sk BETWEEN :from AND :to",
+            "values": {":from": low, ":to": high, ":pk": f"TIME#{hour}"}, "scope": scope,
+            "forward": False,
+        }  # fmt: skip
+        for item in self._pages(**request):
+            if before is None or item["gsi2sk"] < before:  # BETWEEN includes the cursor's own
+                yield item
+
     def get_events(self, event_id: str, *, accounts: frozenset[str]) -> list[NormalisedEvent]:
         """Each account's idempotency marker points at the event item (`item`, `ref`)."""
         keys = [_key(_marker(account, event_id), "ID") for account in sorted(accounts)]
@@ -410,11 +486,31 @@ class DynamoStore:
 
     # ---- helpers -----------------------------------------------------------------------------
 
+    def _pages(
+        self, *, key: str, values: dict, scope: tuple | None, index: str, forward: bool
+    ) -> Iterator[dict]:
+        """A query's items, one DynamoDB page read at a time as they are consumed."""
+        request: dict[str, Any] = {"TableName": self.table, "ScanIndexForward": forward}
+        request.update(IndexName=index, KeyConditionExpression=key, Limit=SCAN_PAGE)
+        names, filter_values = {}, {}
+        if scope:
+            request["FilterExpression"], names, filter_values = scope
+            request["ExpressionAttributeNames"] = names
+        request["ExpressionAttributeValues"] = _dump({**values, **filter_values})
+        while True:
+            response = self._call("query", **request)
+            yield from (_load(item) for item in response["Items"])
+            if "LastEvaluatedKey" not in response:
+                return
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def _query(
         self, *, key: str, values: dict, scope: tuple | None, index: str | None = None,
         want: int | None = None, forward: bool = True, consistent: bool = False,
+        keep: Callable[[dict], bool] | None = None,
     ) -> list[dict]:  # fmt: skip
-        """Every page of a query, to the end or until `want` items passed the filter."""
+        """Every page of a query, to the end or until `want` items passed the filter (and
+        `keep`, a check DynamoDB cannot make, in Python)."""
         request: dict[str, Any] = {"TableName": self.table, "ScanIndexForward": forward}
         if index:
             request["IndexName"] = index
@@ -431,7 +527,8 @@ class DynamoStore:
         found: list[dict] = []
         while True:
             response = self._call("query", **request)
-            found += [_load(item) for item in response["Items"]]
+            loaded = (_load(item) for item in response["Items"])
+            found += [item for item in loaded if keep is None or keep(item)]
             if "LastEvaluatedKey" not in response or (want and len(found) >= want):
                 return found[:want] if want else found
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -445,10 +542,11 @@ class DynamoStore:
             clauses.append(f"#account IN ({', '.join(keys)})")
             names["#account"] = "account"
             values.update(zip(keys, sorted(accounts), strict=True))
-        if filters and filters.status:
-            status = "" if filters.status.upper() == "UNKNOWN" else filters.status.upper()
-            clauses.append("#status = :status")
-            names["#status"], values[":status"] = "status", status
+        if filters and (statuses := filters.wanted_statuses()):
+            keys = [f":s{i}" for i in range(len(statuses))]
+            clauses.append(f"#status IN ({', '.join(keys)})")
+            names["#status"] = "status"
+            values.update(zip(keys, statuses, strict=True))
         if filters and filters.state_machine:
             # Job summaries name it `state_machine`, event items `sm`.
             clauses.append("(#sm = :sm OR #state_machine = :sm)")
@@ -655,6 +753,24 @@ def _job_cursor(job: JobSummary) -> str:
 def _text_cursor(cursor: str) -> str:
     [sk] = decode_cursor(cursor, "events", str)
     return sk
+
+
+def _search_position(cursor: str) -> str:
+    [position] = decode_cursor(cursor, "search", str)
+    return position
+
+
+def _in_window(event: NormalisedEvent, window: Window) -> bool:
+    """The equality filters of a window, which event items do not all carry as attributes."""
+    wanted = {
+        "source": window.source, "detail_type": window.detail_type, "account": window.account,
+        "job": window.job, "fn": window.fn,
+    }  # fmt: skip
+    if window.state_machine:
+        execution = event.correlation.execution
+        if execution is None or execution.state_machine != window.state_machine:
+            return False
+    return all(not value or getattr(event, name) == value for name, value in wanted.items())
 
 
 def _job_position(cursor: str) -> str:

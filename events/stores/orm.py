@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, DataError, IntegrityError, connections, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import DurationField, ExpressionWrapper, F, Q, QuerySet
+from django.utils import timezone
 
+from ..correlation import TERMINAL_STATUSES
 from ..envelope import NormalisedEvent, stored_event
 from ..models import Event, Job
 from ..summary import JobSummary, LatestEvent, apply_events, new_summary
@@ -26,6 +28,7 @@ from .base import (
     clamp_limit,
     decode_cursor,
     encode_cursor,
+    filtered_page,
 )
 from .orm_sql import insert_new, select_locked, upsert
 
@@ -47,6 +50,7 @@ EVENT_COLUMNS = [
 ]  # fmt: skip
 JOB_ROW = [*JOB_COLUMNS, *SUMMARY_FIELDS, "latest_event"]  # what _summary_values gives
 BLANK_FOR_NONE = ("execution_arn", "status", "error", "cause")  # text columns: "" means unset
+SEARCH_CHUNK = 500  # rows an event search reads per query
 
 
 class OrmStore:
@@ -139,11 +143,12 @@ class OrmStore:
     ) -> Page[JobSummary]:
         limit = clamp_limit(limit)
         jobs = _scoped(self._jobs().select_related("latest_event"), accounts)
-        if filters.status:
-            status = "" if filters.status.upper() == "UNKNOWN" else filters.status.upper()
-            jobs = jobs.filter(status=status)
+        if statuses := filters.wanted_statuses():
+            jobs = jobs.filter(status__in=statuses)
         if filters.state_machine:
             jobs = jobs.filter(state_machine=filters.state_machine)
+        if filters.by_duration:
+            jobs = _by_duration(jobs, filters.min_duration_ms, filters.max_duration_ms)
         if cursor:
             at, job_id = decode_cursor(cursor, "jobs", datetime, str)
             jobs = jobs.filter(Q(last_event_at__lt=at) | Q(last_event_at=at, id__lt=job_id))
@@ -151,6 +156,23 @@ class OrmStore:
         items = [_summary(row) for row in rows[:limit]]
         more = len(rows) > limit
         return Page(items, _job_cursor(items[-1]) if more else None)
+
+    def job_cursor(self, job: JobSummary) -> str:
+        return _job_cursor(job)
+
+    def state_machine_jobs(
+        self, state_machine: str, *, accounts: Accounts, since: datetime,
+        until: datetime | None = None, statuses: tuple[str, ...] = (), limit: int = 10_000,
+    ) -> list[JobSummary]:  # fmt: skip
+        jobs = _scoped(self._jobs(), accounts).filter(
+            state_machine=state_machine, last_event_at__gte=since
+        )
+        if until is not None:
+            jobs = jobs.filter(first_event_at__lt=until)
+        if statuses:
+            jobs = jobs.filter(status__in=JobFilter(statuses=statuses).wanted_statuses())
+        rows = jobs.order_by("-last_event_at", "-id")[:limit]
+        return [_summary(row, with_latest=False) for row in rows]
 
     def get_job(self, job_id: str, *, accounts: Accounts) -> JobSummary | None:
         row = _scoped(self._jobs().select_related("latest_event"), accounts).filter(id=job_id)
@@ -181,6 +203,31 @@ class OrmStore:
         return Page([_event(row) for row in found[:limit]], cursor)
 
     def events_window(self, window: Window, *, accounts: Accounts) -> list[NormalisedEvent]:
+        rows = self._window_rows(window, accounts)
+        order = ("-time", "-seq") if window.newest_first else ("time", "seq")
+        return [_event(row) for row in rows.order_by(*order)[: window.limit]]
+
+    def events_page(
+        self, window: Window, *, accounts: Accounts, limit: int, cursor: str | None,
+        keep: Callable[[NormalisedEvent], bool] | None = None, scan: int = 20_000,
+    ) -> Page[NormalisedEvent]:  # fmt: skip
+        """Read in chunks newest first, `keep` checked in Python; PostgreSQL narrows the `where`
+        conditions by JSON containment first (a superset of equality: `keep` decides)."""
+        rows = self._window_rows(window, accounts)
+        if window.fn:
+            rows = rows.filter(fn=window.fn[:200])
+        if connections[self.using].vendor == "postgresql":
+            for where in window.where:
+                rows = rows.filter(raw__detail__contains=where.nested())
+        if cursor:
+            time, seq = decode_cursor(cursor, "search", datetime, int)
+            rows = rows.filter(Q(time__lt=time) | Q(time=time, seq__lt=seq))
+        return filtered_page(
+            _newest_first(rows), limit=clamp_limit(limit), keep=keep, scan=scan,
+            cursor_of=lambda position: encode_cursor("search", *position),
+        )  # fmt: skip
+
+    def _window_rows(self, window: Window, accounts: Accounts) -> QuerySet:
         rows = _scoped(self._events().all(), accounts)
         if window.since:
             rows = rows.filter(time__gte=window.since)
@@ -191,8 +238,7 @@ class OrmStore:
         for name in ("source", "detail_type", "account", "job"):
             if getattr(window, name):
                 rows = rows.filter(**{"job_id" if name == "job" else name: getattr(window, name)})
-        order = ("-time", "-seq") if window.newest_first else ("time", "seq")
-        return [_event(row) for row in rows.order_by(*order)[: window.limit]]
+        return rows
 
     def get_events(self, event_id: str, *, accounts: frozenset[str]) -> list[NormalisedEvent]:
         rows = self._events().filter(event_id=event_id, account__in=sorted(accounts))
@@ -247,6 +293,38 @@ def _outcomes(
         outcomes.append("stored" if new else "duplicate")
         seen.add(_key(event))
     return outcomes
+
+
+def _newest_first(rows: QuerySet) -> Iterator[tuple[NormalisedEvent, tuple[datetime, int]]]:
+    """(event, (time, seq)) newest first, read SEARCH_CHUNK rows at a time by key."""
+    rows = rows.order_by("-time", "-seq")
+    page = rows
+    while True:
+        chunk = list(page[:SEARCH_CHUNK])
+        yield from ((_event(row), (row.time, row.seq)) for row in chunk)
+        if len(chunk) < SEARCH_CHUNK:
+            return
+        last = chunk[-1]
+        page = rows.filter(Q(time__lt=last.time) | Q(time=last.time, seq__lt=last.seq))
+
+
+def _by_duration(jobs: QuerySet, low: int | None, high: int | None) -> QuerySet:
+    """Jobs whose events.fleet.duration_ms is in [low, high]: finished ones by stopped - started,
+    the others (no terminal status) by their start against now."""
+    ms = timedelta(milliseconds=1)
+    ran = ExpressionWrapper(F("stopped_at") - F("started_at"), output_field=DurationField())
+    finished = Q(stopped_at__isnull=False, started_at__isnull=False)
+    running = Q(stopped_at__isnull=True, started_at__isnull=False) & ~Q(
+        status__in=TERMINAL_STATUSES
+    )
+    now = timezone.now()
+    if low is not None:
+        finished &= Q(ran__gte=low * ms)
+        running &= Q(started_at__lte=now - low * ms)
+    if high is not None:
+        finished &= Q(ran__lt=(high + 1) * ms)
+        running &= Q(started_at__gt=now - (high + 1) * ms)
+    return jobs.annotate(ran=ran).filter(finished | running)
 
 
 def _scoped(rows: QuerySet, accounts: Accounts) -> QuerySet:

@@ -220,6 +220,10 @@ def test_the_schema_lists_every_status_each_endpoint_answers(schema):
         "GET /api/jobs/{job_id}/events/": {"200", "400", "401", "403", "404"},
         "GET /api/jobs/{job_id}/timeline/": {"200", "401", "403", "404"},
         "GET /api/architecture/": {"200", "400", "401", "403"},
+        "GET /api/events/": {"200", "400", "401", "403"},
+        "GET /api/state-machines/{name}/metrics/": {"200", "400", "401", "403", "404"},
+        "GET /api/jobs/compare/": {"200", "400", "401", "403", "404"},
+        "GET /api/jobs/{job_id}/export/": {"200", "400", "401", "403", "404"},
         "GET /api/events/{event_id}/": {"200", "400", "401", "403", "404"},
         "GET /api/health/": {"200", "401", "403"},
     }
@@ -234,6 +238,13 @@ def test_the_schema_lists_every_status_each_endpoint_answers(schema):
                 assert "$ref" in body, f"{name}: a bare object"
             else:
                 assert body == error, (name, status)
+
+
+def test_the_schema_gives_the_mermaid_export_as_text(schema):
+    export = dict(_operations(schema))["GET /api/jobs/{job_id}/export/"]
+
+    assert export["responses"]["200"]["content"]["text/plain"]["schema"] == {"type": "string"}
+    assert _parameter(export, "format")["enum"] == ["json", "mermaid"]
 
 
 def test_the_schema_bounds_limit_and_types_cursor_and_times(schema):
@@ -255,7 +266,11 @@ def test_the_schema_names_the_top_level_keys_of_every_answer(schema):
     components = schema["components"]["schemas"]
 
     assert set(components["JobPage"]["properties"]) == {"results", "next_cursor", "next"}
-    assert set(components["Timeline"]["properties"]) == {"job", "spans", "execution"}
+    assert set(components["Timeline"]["properties"]) == {
+        "job", "spans", "execution", "critical_path",
+    }  # fmt: skip
+    assert set(components["Compare"]["properties"]) == {"a", "b", "steps", "only_a", "only_b"}
+    assert set(components["Export"]["properties"]) == {"job", "events"}
     assert set(components["Architecture"]["properties"]) == {"nodes", "edges"}
     assert set(components["OriginalLatest"]["properties"]) == {"latest"}
     assert set(components["OriginalJob"]["properties"]) == {"events"}

@@ -569,6 +569,183 @@ def test_it_keeps_each_events_best_clock_and_orders_a_job_by_it(store):
     assert job.latest.id == "late"
 
 
+# ---- fleet reads (DESIGN section 9): statuses, durations, a state machine's jobs, search --------
+
+
+def finished_job(store, name: str, *, start, seconds: float, status="SUCCEEDED", **kwargs):
+    """A job that ran `seconds` from `start` and ended with `status` (RUNNING: still runs)."""
+    events = [make_event(at=start, job=name, status="RUNNING", **kwargs)]
+    if status != "RUNNING":
+        end = start + timedelta(seconds=seconds)
+        events.append(make_event(at=end, job=name, status=status, **kwargs))
+    store.ingest(events)
+
+
+def test_it_filters_latest_jobs_by_several_statuses(store):
+    t = now_second()
+    for n, status in enumerate(["FAILED", "TIMED_OUT", "SUCCEEDED", "RUNNING", "ABORTED"]):
+        finished_job(store, f"job-{n}", start=t + timedelta(seconds=n), seconds=1, status=status)
+    store.ingest([make_event(at=t, job="no-status")])
+
+    failed = all_jobs(store, limit=1, filters=JobFilter(statuses=("FAILED", "TIMED_OUT")))
+    unfinished = all_jobs(store, limit=10, filters=JobFilter(statuses=("UNKNOWN", "running")))
+    both = all_jobs(store, limit=10, filters=JobFilter(status="ABORTED", statuses=("FAILED",)))
+
+    assert [job.id for job in failed] == [job_id("job-1"), job_id("job-0")]
+    assert [job.id for job in unfinished] == [job_id("job-3"), job_id("no-status")]
+    assert [job.id for job in both] == [job_id("job-4"), job_id("job-0")]
+
+
+def test_it_filters_latest_jobs_by_duration_and_pages_them(store):
+    t = now_second()  # an hour ago: a job still running since then has run about 3,600 s
+    finished_job(store, "ten", start=t, seconds=10)
+    finished_job(store, "hundred", start=t + timedelta(seconds=1), seconds=100, status="FAILED")
+    finished_job(store, "running", start=t + timedelta(seconds=2), seconds=0, status="RUNNING")
+    finished_job(store, "quick", start=t + timedelta(seconds=3), seconds=0.25)
+    store.ingest([make_event(at=t + timedelta(seconds=4), job="no-status")])
+
+    def ids(**bounds):
+        return [
+            job.id.split(":")[-1] for job in all_jobs(store, limit=1, filters=JobFilter(**bounds))
+        ]
+
+    assert ids(min_duration_ms=50_000) == ["hundred", "running"]
+    assert ids(max_duration_ms=50_000) == ["ten", "quick"]
+    assert ids(min_duration_ms=10_000, max_duration_ms=10_000) == ["ten"]
+    assert ids(min_duration_ms=10_001, max_duration_ms=99_999) == []
+    assert ids(max_duration_ms=250) == ["quick"]
+    assert ids(max_duration_ms=249) == []
+    assert ids(min_duration_ms=3_000_000, max_duration_ms=5_000_000) == ["running"]
+    running = JobFilter(statuses=("RUNNING",), min_duration_ms=0)
+    assert [j.name for j in all_jobs(store, limit=5, filters=running)] == ["running"]
+
+
+def test_it_lists_a_state_machines_jobs_in_a_window(store):
+    t = now_second()
+    for n in range(4):
+        start = t + timedelta(minutes=10 * n)
+        finished_job(
+            store, f"a-{n}", start=start, seconds=60, status=["SUCCEEDED", "FAILED"][n % 2]
+        )
+    finished_job(store, "b-0", start=t, seconds=60, machine="B")
+    finished_job(
+        store, "other-account", start=t - timedelta(minutes=1), seconds=9, account=ACCOUNT_B
+    )
+
+    def names(**kwargs):
+        kwargs.setdefault("accounts", ALL)
+        return [job.name for job in store.state_machine_jobs("Machine", **kwargs)]
+
+    assert names(since=t - timedelta(hours=1)) == ["a-3", "a-2", "a-1", "a-0", "other-account"]
+    # Activity touching [since, until): a-1 ran from t+10 min to t+11 min.
+    window = {"since": t + timedelta(minutes=10, seconds=30), "until": t + timedelta(minutes=21)}
+    assert names(**window) == ["a-2", "a-1"]
+    assert names(since=t - timedelta(hours=1), statuses=("FAILED",)) == ["a-3", "a-1"]
+    assert names(since=t - timedelta(hours=1), accounts=frozenset({ACCOUNT_B})) == ["other-account"]
+    assert names(since=t - timedelta(hours=1), accounts=frozenset()) == []
+    assert names(since=t - timedelta(hours=1), limit=2) == ["a-3", "a-2"]
+    job = store.state_machine_jobs("B", accounts=ALL, since=t - timedelta(hours=1))[0]
+    assert (job.status, job.stopped_at - job.started_at) == ("SUCCEEDED", timedelta(seconds=60))
+
+
+def all_found(store, window=None, *, limit: int, keep=None, scan=20_000, accounts=ALL) -> list:
+    """Every page of an event search, failing if one repeats."""
+    found, cursor = [], None
+    for _ in range(100):
+        page = store.events_page(
+            window or Window(), accounts=accounts, limit=limit, cursor=cursor, keep=keep, scan=scan
+        )
+        found += [event.id for event in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            assert len(found) == len(set(found)), found
+            return found
+    raise AssertionError("paging did not end")
+
+
+def test_it_pages_an_event_search_newest_first_without_gaps_or_repeats(store):
+    t = now_second()
+    seconds = [0, 3, 3, 1, 5, 3, 2, 4]
+    events = [
+        make_event(
+            at=t + timedelta(seconds=s), event_id=f"e{n}", detail={"n": n},
+            job=f"j{n % 3}" if n < 4 else None,
+        )
+        for n, s in enumerate(seconds)
+    ]  # fmt: skip
+    store.ingest(events[:4])
+    store.ingest(events[4:])
+    newest = ["e4", "e7", "e5", "e2", "e1", "e6", "e3", "e0"]  # same second: last arrival first
+
+    odd = lambda event: event.detail["n"] % 2 == 1  # noqa: E731
+    assert all_found(store, limit=500) == newest
+    for limit, scan in [(1, 20_000), (2, 20_000), (3, 2), (1, 1), (500, 3)]:
+        assert all_found(store, limit=limit, scan=scan) == newest
+        assert all_found(store, limit=limit, scan=scan, keep=odd) == [
+            e for e in newest if int(e[1]) % 2 == 1
+        ]
+    window = Window(
+        since=t + timedelta(seconds=1), until=t + timedelta(seconds=4), job=job_id("j1")
+    )
+    assert all_found(store, window, limit=1) == ["e1"]
+    assert all_found(store, Window(source="nope"), limit=5) == []
+    assert all_found(store, limit=5, accounts=frozenset({ACCOUNT_B})) == []
+
+
+def test_it_refuses_another_listings_cursor_for_a_search(store):
+    store.ingest(
+        [make_event(at=now_second() + timedelta(seconds=i), job=f"j{i}") for i in range(3)]
+    )
+    jobs_cursor = store.latest_jobs(accounts=ALL, limit=1, cursor=None, filters=NO_FILTER)
+
+    assert jobs_cursor.next_cursor
+    with pytest.raises(BadCursor):
+        store.events_page(Window(), accounts=ALL, limit=1, cursor=jobs_cursor.next_cursor)
+    with pytest.raises(BadCursor):
+        store.events_page(Window(), accounts=ALL, limit=1, cursor=encode_cursor("search", 1, 2))
+
+
+def test_it_searches_events_by_function_and_detail_fields(store):
+    from events.search import Where, where_matches
+
+    t = now_second()
+    details = [
+        {"meta": {"fn": "charge"}, "order": {"id": 1234}},
+        {"meta": {"fn": "charge"}, "order": {"id": "1234"}},
+        {"meta": {"fn": "ship"}, "order": {"id": 1234.0}},
+        {"meta": {"fn": "charge"}, "order": {"id": [1234]}},
+        {"meta": {"fn": "charge"}, "order": {"id": True}},
+    ]
+    store.ingest([make_event(at=t + timedelta(seconds=n), event_id=f"d{n}", detail=detail)
+                  for n, detail in enumerate(details)])  # fmt: skip
+    number = (Where(("order", "id"), 1234),)
+
+    def exact(event):
+        return all(where_matches(event.detail, where) for where in number)
+
+    assert all_found(store, Window(where=number), limit=1, keep=exact) == ["d2", "d0"]
+    assert all_found(store, Window(where=number, fn="charge"), limit=5, keep=exact) == ["d0"]
+    assert all_found(store, Window(fn="ship"), limit=5) == ["d2"]
+
+
+def test_it_narrows_a_search_by_detail_fields_in_postgresql(request):
+    """PostgreSQL pushes `where` down as JSON containment: no `keep` given, yet only the match
+    comes back (containment is a superset of equality in general: the caller checks)."""
+    from events.search import Where
+
+    store = postgres_store(request)
+    t = now_second()
+    store.ingest([
+        make_event(at=t, event_id="zoe", detail={"customer": {"name": "Zoë"}}),
+        make_event(at=t, event_id="bob", detail={"customer": {"name": "Bob"}}),
+        make_event(at=t, event_id="many", detail={"customer": {"name": ["Zoë", "Al"]}}),
+    ])  # fmt: skip
+
+    found = all_found(store, Window(where=(Where(("customer", "name"), "Zoë"),)), limit=5)
+
+    assert found == ["zoe"]
+
+
 def test_it_finds_an_event_by_account_and_id(store):
     """GET /api/events/<id>: by key, in the accounts named, with or without a job."""
     t = now_second()

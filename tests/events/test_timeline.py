@@ -47,18 +47,19 @@ def spans_of(timeline: dict[str, Any], fn: str) -> list[dict[str, Any]]:
 
 
 def by_end(timeline: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {span["end_event"][:8]: span for span in timeline["spans"]}
+    return {span["end_event"][:8]: span for span in timeline["spans"] if span["end_event"]}
 
 
 def test_it_answers_the_timeline_shape() -> None:
     timeline = job_timeline(job_events("part1_jobs.jsonl", JOB_OK))
 
-    assert set(timeline) == {"spans", "execution"}
+    assert set(timeline) == {"spans", "execution", "critical_path"}
     assert set(timeline["execution"]) == {"start", "stop", "status", "error", "cause"}
     for span in timeline["spans"]:
         assert SPAN_KEYS | {"lane"} <= set(span)
         assert span["start"].endswith("Z") and span["end"].endswith("Z")
         assert isinstance(span["lane"], int)
+        assert span["status"] == "ok"
 
 
 def test_it_pairs_spans_by_incoming_id() -> None:
@@ -281,4 +282,167 @@ def test_it_answers_an_empty_job() -> None:
     assert job_timeline([]) == {
         "spans": [],
         "execution": {"start": None, "stop": None, "status": None, "error": None, "cause": None},
+        "critical_path": [],
     }
+
+
+# --- status, pending triggers and the critical path (DESIGN section 9, "Job view") ------------
+
+
+def path_of(timeline: dict[str, Any]) -> list[tuple[str | None, str | None]]:
+    """(fn, end event's first 8 characters) of each span on the critical path."""
+    spans = timeline["spans"]
+    return [(spans[i]["fn"], (spans[i]["end_event"] or "")[:8]) for i in timeline["critical_path"]]
+
+
+def test_it_marks_the_trigger_the_failed_job_waited_for_pending() -> None:
+    timeline = job_timeline(job_events("part1_jobs.jsonl", JOB_FAILED))
+
+    pending = [span for span in timeline["spans"] if span["status"] == "pending"]
+
+    assert len(pending) == 1
+    assert pending[0] | {"fn_lane": 0} == {
+        "fn": None, "start": "2026-11-20T09:02:35Z", "end": None,
+        "start_event": "316a2a12-7243-447c-ab64-c5c48aa1a59c", "end_event": None,
+        "incoming": {"source": "project", "detailType": "generateReport"},
+        "outgoing": None, "open": False, "lane": "awaiting generateReport", "fn_lane": 0,
+        "sub_lane": 0, "step": "PostProcessAll", "duration_ms": None, "approx": True,
+        "paired_by": None, "status": "pending",
+    }  # fmt: skip
+    assert pending[0]["fn_lane"] > max(s["fn_lane"] for s in timeline["spans"] if s["fn"])
+
+
+def test_it_marks_the_work_running_when_the_execution_failed() -> None:
+    timeline = job_timeline(job_events("part1_jobs.jsonl", JOB_FAILED))
+
+    failed = [span for span in timeline["spans"] if span["status"] == "failed"]
+
+    assert [(span["fn"], span["end_event"][:8]) for span in failed] == [
+        ("sideEffectFn", "b5b94af3")  # 09:02:23 to 09:02:42, across the stop at 09:02:41
+    ]
+    finished = by_end(timeline)["72ee6a2e"]  # ended at 09:02:36, before the failure
+    assert finished["status"] == "ok"
+
+
+def test_it_marks_nothing_failed_or_pending_in_a_succeeded_job() -> None:
+    timeline = job_timeline(job_events("part1_jobs.jsonl", JOB_OK))
+
+    assert {span["status"] for span in timeline["spans"]} == {"ok"}
+    assert all(span["fn"] for span in timeline["spans"])
+
+
+def test_it_awaits_a_profile_no_single_fn_answered() -> None:
+    raw = [e for e in envelopes("part1_jobs.jsonl") if not e["id"].startswith("ec032e6b")]
+
+    timeline = job_timeline(job_events("", JOB_FAILED, raw))
+
+    pending = {span["start_event"][:8]: span for span in timeline["spans"] if span["fn"] is None}
+    assert set(pending) == {"aa50b96f", "316a2a12"}
+    assert pending["aa50b96f"]["lane"] == "awaiting getUserProfile"
+    assert pending["aa50b96f"]["fn_lane"] != pending["316a2a12"]["fn_lane"]
+    assert pending["aa50b96f"]["status"] == "pending" and pending["aa50b96f"]["end"] is None
+
+
+def test_it_awaits_the_get_users_of_a_job_that_failed_in_get_multiple() -> None:
+    raw = envelopes("part1_jobs.jsonl")
+    name = JOB_FAILED.rsplit(":", 1)[1]
+    kept = [e for e in raw if name not in json.dumps(e) or e["time"] < "2026-11-20T09:02:00Z"]
+    failure = copy.deepcopy(next(e for e in raw if e["id"].startswith("797b1538")))
+    failure["time"] = "2026-11-20T09:02:01Z"
+    failure["detail"]["stopDate"] = 1795165321000
+
+    timeline = job_timeline(job_events("", JOB_FAILED, [*kept, failure]))
+
+    assert [(s["lane"], s["start_event"][:8]) for s in timeline["spans"]] == [
+        ("awaiting getUsers", "bab5b373")
+    ]
+    assert timeline["critical_path"] == [0]
+
+
+def test_it_does_not_await_events_nothing_answers() -> None:
+    timeline = job_timeline(job_events("part1_jobs.jsonl", JOB_OK))
+
+    awaited = {span["lane"] for span in timeline["spans"] if span["status"] == "pending"}
+
+    assert awaited == set()  # the `start`, the `done` callbacks, the side effects' answers
+
+
+def test_it_follows_the_critical_path_of_the_samples() -> None:
+    timeline = job_timeline(job_events("part1_jobs.jsonl", JOB_OK))
+
+    assert path_of(timeline) == [
+        ("getMultipleFn", "7403e430"),  # 09:00:11, its `done` releases the state machine
+        ("processSingleFn", "b0c4312d"),
+        ("postProcessSingleFn", "ad1b72db"),  # its `done` frees the Map for the next profile
+        ("processSingleFn", "149e259b"),
+        ("postProcessSingleFn", "325b55dd"),
+        ("postProcessAllFn", "d37ee915"),  # 09:00:47, then the execution stops at :48
+    ]
+
+
+def test_it_ends_the_critical_path_of_a_failed_job_at_what_it_waited_for() -> None:
+    timeline = job_timeline(job_events("part1_jobs.jsonl", JOB_FAILED))
+
+    path = path_of(timeline)
+
+    assert path[0] == ("getMultipleFn", "c458272f")
+    assert path[-2:] == [("postProcessSingleFn", "3f3f37ea"), (None, "")]
+    assert timeline["spans"][timeline["critical_path"][-1]]["lane"] == "awaiting generateReport"
+    assert ("sideEffectFn", "b5b94af3") not in path  # it ended after the failure
+
+
+ARN = f"arn:aws:states:us-east-1:{ACCOUNT}:execution:Built:job-1"
+T0 = 1795165200000  # epoch ms
+
+
+def built(event_id: str, detail_type: str, at: int, *, fn: str | None = None, cause=None):
+    """An envelope of the hand-built job at `at` ms (the kit's clock); `cause` is the trigger."""
+    detail: dict[str, Any] = {"execution": ARN, "meta": {"emittedAt": at}}
+    if fn:
+        detail["meta"] |= {"fn": fn, "outgoing": {"source": "project", "detailType": detail_type}}
+    if cause:
+        incoming = {"source": "project", "detailType": cause[1], "id": cause[0]}
+        detail["meta"]["incoming"] = incoming
+    if fn is None:
+        detail["TaskToken"] = f"token-{event_id}"
+    return {
+        "version": "0", "id": event_id, "detail-type": detail_type, "source": "project",
+        "account": ACCOUNT, "time": "2026-11-20T09:00:00Z", "region": "us-east-1",
+        "resources": [], "detail": detail,
+    }  # fmt: skip
+
+
+def test_it_follows_the_longest_chain_of_a_hand_built_job() -> None:
+    raw = [
+        built("s1", "fetch", T0),  # the state machine asks for a fetch
+        built("f1", "fetched", T0 + 100, fn="fetcher", cause=("s1", "fetch")),
+        built("q1", "quick", T0 + 100, fn="quicky", cause=("s1", "fetch")),  # a short branch
+        built("d1", "done", T0 + 900, fn="slow", cause=("f1", "fetched")),  # back to the SM
+        built("d2", "done", T0 + 300, fn="fast", cause=("f1", "fetched")),
+        built("s2", "report", T0 + 950),  # the SM, released by d1 (the latest callback)
+        built("r1", "reported", T0 + 1200, fn="reporter", cause=("s2", "report")),
+        built("x1", "late", T0 + 5000, fn="async", cause=("r1", "reported")),
+    ]
+
+    timeline = job_timeline(parse(raw))
+
+    assert path_of(timeline) == [
+        ("fetcher", "f1"), ("slow", "d1"), ("reporter", "r1"), ("async", "x1")
+    ]  # fmt: skip
+    assert {span["status"] for span in timeline["spans"]} == {"ok"}
+
+
+def test_it_breaks_critical_path_ties_by_more_spans_then_order() -> None:
+    raw = [
+        built("s1", "go", T0),
+        built("a1", "a-done", T0 + 500, fn="alone", cause=("s1", "go")),
+        built("b1", "half", T0 + 200, fn="first", cause=("s1", "go")),
+        built("b2", "b-done", T0 + 500, fn="second", cause=("b1", "half")),
+        built("c1", "c-done", T0 + 500, fn="other", cause=("s1", "go")),
+    ]
+
+    timeline = job_timeline(parse(raw))
+
+    assert path_of(timeline) == [("first", "b1"), ("second", "b2")]
+    without_chain = job_timeline(parse([raw[0], raw[1], raw[4]]))
+    assert path_of(without_chain) == [("alone", "a1")]

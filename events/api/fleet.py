@@ -1,0 +1,165 @@
+"""Fleet views (DESIGN section 9): a state machine's metrics over time, and the raw event search.
+
+Thin, like views.py: parse and refuse (400 `{"error": ...}`), call a selector, shape the answer.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import fleet, search, selectors
+from ..envelope import iso
+from ..stores.base import Window
+from . import serializers, shapes
+from .errors import not_found
+from .views import (
+    BUDGET_NOTE,
+    CURSOR,
+    DATE_TIME,
+    LIMIT,
+    MAX_JOB_ID,
+    _answers,
+    _limit,
+    _page,
+    _text,
+    _time,
+)
+
+MAX_WHERE_TEXT = 1000
+MAX_NAME = 200  # bytes: a state machine name is at most 80 characters
+
+STATE_MACHINE = OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH)
+WHERE = OpenApiParameter(
+    "where",
+    {
+        "type": "array",
+        "items": {"type": "string", "pattern": r"^[^.=]+(\.[^.=]+)*=", "maxLength": MAX_WHERE_TEXT},
+        "maxItems": search.MAX_WHERE,
+    },
+    explode=True,
+    description="`path=value` on the detail, repeatable (all must hold): a dot-separated path "
+    'of keys and a JSON value, `orderId=1234` a number, `customer.name="Zoë"` a string; a '
+    "value that is not JSON is a string (`status=FAILED`)",
+)
+
+
+def _state_machine(name: str) -> str | None:
+    """None for a name no state machine can have (no store could look it up)."""
+    try:
+        size = len(name.encode())
+    except UnicodeEncodeError:
+        return None
+    return name if 0 < size <= MAX_NAME and not {"\x00", "/"} & set(name) else None
+
+
+def _bucket(request: Request) -> tuple[str, timedelta]:
+    text = request.query_params.get("bucket", "1h")
+    try:
+        return text, fleet.parse_bucket(text)
+    except ValueError as exc:
+        raise ValidationError({"bucket": str(exc)}) from None
+
+
+class StateMachineMetricsView(APIView):
+    @extend_schema(
+        summary="A state machine's jobs per time bucket: started, succeeded, failed, p50/p95",
+        parameters=[
+            STATE_MACHINE,
+            OpenApiParameter("since", DATE_TIME, description="default: the retention's start"),
+            OpenApiParameter("until", DATE_TIME, description="default: now"),
+            OpenApiParameter(
+                "bucket", {"type": "string", "pattern": r"^[1-9][0-9]{0,5}[mhd]$"},
+                description=f"15m, 1h (default), 1d, ...: at most {fleet.MAX_BUCKET.days}d, "
+                f"and at most {fleet.MAX_BUCKETS} buckets between since and until",
+            ),
+        ],
+        responses=_answers(serializers.MetricsSerializer, 400, 404),
+    )  # fmt: skip
+    def get(self, request: Request, name: str) -> Response:
+        if _state_machine(name) is None:
+            return not_found("state machine")
+        now = datetime.now(UTC)
+        since = _time(request, "since") or now - timedelta(hours=settings.EDOBS_RETENTION_HOURS)
+        until = _time(request, "until") or now
+        text, size = _bucket(request)
+        try:
+            answer = selectors.state_machine_metrics(
+                user=request.user, state_machine=name, since=since, until=until, bucket=size
+            )
+        except ValueError as exc:  # no buckets, too many, or off the calendar
+            raise ValidationError({"bucket": str(exc)}) from None
+        buckets = [
+            {**row, "start": iso(row["start"]), "end": iso(row["end"])} for row in answer["buckets"]
+        ]
+        return Response({
+            "state_machine": name, "since": buckets[0]["start"], "until": buckets[-1]["end"],
+            "bucket": text, "buckets": buckets, "total": answer["total"],
+        })  # fmt: skip
+
+
+def _where(request: Request) -> tuple[search.Where, ...]:
+    values = request.query_params.getlist("where")
+    if len(values) > search.MAX_WHERE:
+        raise ValidationError({"where": f"at most {search.MAX_WHERE} conditions"})
+    if any("\x00" in value or len(value) > MAX_WHERE_TEXT for value in values):
+        raise ValidationError({"where": f"must be at most {MAX_WHERE_TEXT} characters, no NUL"})
+    try:
+        return tuple(search.parse_where(value) for value in values)
+    except ValueError as exc:
+        raise ValidationError({"where": str(exc)}) from None
+
+
+def _filter(request: Request, name: str) -> str | None:
+    value = _text(request, name)
+    if value is not None and len(value.encode(errors="replace")) > MAX_JOB_ID:
+        raise ValidationError({name: f"must be at most {MAX_JOB_ID} bytes"})
+    return value or None
+
+
+class EventSearchView(APIView):
+    @extend_schema(
+        summary="Raw events, newest first: by source, type, account, job, function, detail "
+        "fields and free text",
+        description="Newest first by envelope time." + BUDGET_NOTE,
+        parameters=[
+            OpenApiParameter("source", OpenApiTypes.STR),
+            OpenApiParameter("detail_type", OpenApiTypes.STR),
+            OpenApiParameter("account", OpenApiTypes.STR),
+            OpenApiParameter("job", OpenApiTypes.STR, description="a full job id"),
+            OpenApiParameter("fn", OpenApiTypes.STR, description="the function that emitted it"),
+            OpenApiParameter(
+                "q", OpenApiTypes.STR,
+                description="free text, any script, case-insensitive: the envelope id or any "
+                "key or value of the detail",
+            ),
+            WHERE,
+            OpenApiParameter("since", DATE_TIME, description="envelope time, inclusive"),
+            OpenApiParameter("until", DATE_TIME, description="envelope time, exclusive"),
+            CURSOR, LIMIT,
+        ],
+        responses=_answers(serializers.EventPageSerializer, 400),
+    )  # fmt: skip
+    def get(self, request: Request) -> Response:
+        window = Window(
+            since=_time(request, "since"),
+            until=_time(request, "until"),
+            **{name: _filter(request, name) for name in ("source", "detail_type", "account")},
+            job=_filter(request, "job"),
+            fn=_filter(request, "fn"),
+            where=_where(request),
+        )
+        page = selectors.event_search_page(
+            user=request.user, window=window, text=_text(request, "q") or "",
+            limit=_limit(request, 100), cursor=request.query_params.get("cursor"),
+        )  # fmt: skip
+        limit = settings.EDOBS_API_EVENT_BYTES
+        events = [shapes.normalised_event_within(event, limit=limit) for event in page.items]
+        return _page(request, "results", events, page.next_cursor)

@@ -1,0 +1,101 @@
+"""Raw event search (pure): `where` conditions on the detail and free text.
+
+A condition is `path=value`: the path is dot-separated object keys into the detail (it never
+indexes into arrays), the value JSON (`orderId=1234` a number, `name="Zoë"` a string), or a plain
+string when it is not JSON (`status=FAILED`). It matches when the detail holds that exact JSON
+value there: a number equals a number of the same value, never a boolean or a string.
+
+Free text matches, case-insensitively in any script, the envelope id or any key or value of
+the detail as JSON with its characters unescaped ("zoë", "😀", "東京").
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+MAX_WHERE = 10
+MAX_PATH = 20  # keys deep
+MISSING = object()
+
+
+@dataclass(frozen=True)
+class Where:
+    path: tuple[str, ...]
+    value: Any
+
+    def nested(self) -> dict[str, Any]:
+        """The condition as a nested object, `{"a": {"b": value}}`: what JSON containment takes."""
+        found: Any = self.value
+        for key in reversed(self.path):
+            found = {key: found}
+        return found
+
+
+def parse_where(text: str) -> Where:
+    """ValueError (with a message for a person) unless `text` is `path=value`."""
+    path, equals, value = text.partition("=")
+    keys = tuple(path.split("."))
+    if not equals or not path or "" in keys:
+        raise ValueError("must be path=value, the path dot-separated keys, e.g. customer.name=Zoë")
+    if len(keys) > MAX_PATH:
+        raise ValueError(f"paths are at most {MAX_PATH} keys deep")
+    where = Where(keys, _json_or_text(value))
+    if not _storable(where.nested()):
+        raise ValueError("must not hold a NUL or a lone surrogate (no stored detail can)")
+    return where
+
+
+def _storable(value: Any) -> bool:
+    """What a database's JSON could hold: PostgreSQL refuses \\u0000 and lone surrogates."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+        text.encode()
+    except (UnicodeEncodeError, ValueError, RecursionError):
+        return False
+    return "\x00" not in text and "\\u0000" not in text
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_refuse)
+    except (ValueError, RecursionError):  # NaN and Infinity are no JSON: plain text
+        return text
+
+
+def _refuse(name: str) -> Any:
+    raise ValueError(name)
+
+
+def where_matches(detail: Any, where: Where) -> bool:
+    found = detail
+    for key in where.path:
+        if not isinstance(found, dict) or key not in found:
+            return False
+        found = found[key]
+    return same_json(found, where.value)
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """JSON equality: bools are not numbers (Python says True == 1), 1 == 1.0."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+def text_matches(event_id: str, detail: Any, text: str) -> bool:
+    """`text` already folded with `fold`."""
+    if not text:
+        return True
+    return text in fold(event_id) or text in fold(json.dumps(detail, ensure_ascii=False))
+
+
+def fold(text: str) -> str:
+    return text.casefold()
