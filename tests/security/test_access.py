@@ -82,15 +82,38 @@ def test_it_refuses_anonymous_users_everywhere(url, name, db):
         assert response["Location"] == f"{login}?next={quote(url, safe='/')}", url
 
 
-API_URLS = [(u, n) for u, n in all_urls() if u.startswith("/api/") and n != "api-schema"]
+# The schema and the workers' health hold no account's data.
+API_URLS = [
+    (u, n) for u, n in all_urls() if u.startswith("/api/") and n not in ("api-schema", "api-health")
+]
+EVENT = "9c1caaf7-5e87-46ed-88da-f4016b4013ef"  # an event of JOB
+# Where the enumeration's placeholder (`1`) names nothing, the URL that names the sample job.
+URL_FOR = {
+    "api-event": f"/api/events/{EVENT}/",
+    "api-state-machine-metrics": "/api/state-machines/EventDrivenMachine/metrics/",
+}
 # What shows the sample job on each answer, and the query that reaches back to its (old) time.
-SHOWS_THE_JOB = {"api-architecture": "getMultipleFn"}
-QUERY = {"api-architecture": {"since": "2020-01-01T00:00:00Z"}}
+SHOWS_THE_JOB = {
+    "api-architecture": "getMultipleFn",
+    "api-state-machine-metrics": "States.TaskFailed",
+}
+QUERY = {
+    "api-architecture": {"since": "2020-01-01T00:00:00Z"},
+    "api-jobs-compare": {"a": JOB, "b": JOB},
+    "api-state-machine-metrics": {
+        "since": "2026-11-19T00:00:00Z",
+        "until": "2026-11-22T00:00:00Z",
+        "bucket": "1d",
+    },
+}
+# Answers that name one job or event: another team's is "not found".
+NAMES_ONE = {"api-event", "api-jobs-compare"}
 
 
 @pytest.mark.parametrize("url,name", API_URLS)
 def test_an_outsider_reads_nothing_of_another_team(url, name, teams):
     member, outsider = teams
+    url = URL_FOR.get(name, url)
     seen = {}
     for user in (member, outsider):
         client = Client()
@@ -103,9 +126,13 @@ def test_an_outsider_reads_nothing_of_another_team(url, name, teams):
     assert mark in seen["alice"].content.decode(), url
     refused = seen["bob"]
     assert mark not in refused.content.decode(), url
-    if JOB in url:
+    if JOB in url or name in NAMES_ONE:
         assert refused.status_code == 404, (url, refused.status_code)
         assert set(refused.json()) == {"error"}, url
+    elif name == "api-state-machine-metrics":  # a state machine the outsider never ran
+        assert refused.status_code == 200, (url, refused.status_code)
+        assert refused.json()["total"]["started"] == 0, refused.content[:200]
+        assert seen["alice"].json()["total"]["started"] == 3
     else:
         assert refused.status_code == 200, (url, refused.status_code)
         assert not any(refused.json().values()), (url, refused.content[:200])  # empty lists
