@@ -201,6 +201,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Several answers have a `status`: each choice set gets its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "HealthStatusEnum": ["ok", "degraded", "down"],
+        "SpanStatusEnum": ["ok", "failed", "pending"],
+    },
 }
 
 # Channels: Redis across processes; in-memory only for the single-process demo and tests.

@@ -126,6 +126,7 @@ def _filter(request: Request, name: str) -> str | None:
 
 class EventSearchView(APIView):
     @extend_schema(
+        operation_id="events_search",
         summary="Raw events, newest first: by source, type, account, job, function, detail "
         "fields and free text",
         description="Newest first by envelope time." + BUDGET_NOTE,

@@ -294,6 +294,7 @@ ACCOUNT = OpenApiParameter(
 
 class EventView(APIView):
     @extend_schema(
+        operation_id="event_retrieve",
         summary="One event's whole normalised JSON, never cut",
         description="Resolved among the accounts you may see; 400 when the id is an event of "
         "several of them and `account` does not say which; 404 when unknown or not yours.",
