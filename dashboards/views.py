@@ -10,14 +10,16 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 
 from events import budgets, selectors
 from events.api import shapes
 from events.envelope import MalformedEvent, parse_time
+from events.export import export_filename
 from events.stores.base import Window
 from events.summary import JobSummary
 
-from .svg import architecture_geometry, duration_between, status_css, timeline_geometry
+from .svg import architecture_geometry, duration_between, span_duration, status_css
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +81,48 @@ def _event_row(event) -> dict:
     }
 
 
+def _wall(value: str | None) -> str:
+    """`2026-11-20 09:01:54.123 UTC`: a span's start as the timeline's text alternative says it."""
+    if not value:
+        return "—"
+    moment = parse_time(value).astimezone(UTC)
+    return f"{moment:%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d} UTC"
+
+
+def _span_rows(timeline: dict) -> list[dict]:
+    """The spans as rows of text: the timeline's text alternative (job.js keeps it live)."""
+    return [
+        {
+            "key": span["end_event"] or span["start_event"],
+            "lane": span["fn"] or span["lane"],
+            "start": _wall(span["start"]),
+            "duration": "no answer" if span["status"] == "pending" else span_duration(span),
+            "status": span["status"],
+            "trigger": (span["incoming"] or {}).get("detailType", "(not observed)"),
+            "answer": (span["outgoing"] or {}).get("detailType", "—"),
+        }
+        for span in timeline["spans"]
+    ]
+
+
+def _task_tokens(events) -> dict[str, str]:
+    """Event id -> `detail.TaskToken`, for the timeline's tooltips."""
+    tokens = {event.id: event.detail.get("TaskToken") for event in events}
+    return {key: token[:300] for key, token in tokens.items() if isinstance(token, str) and token}
+
+
+def _exports(job: JobSummary) -> list[dict]:
+    url = reverse("api-job-export", kwargs={"job_id": job.id})
+    return [
+        {
+            "label": label,
+            "href": f"{url}?format={fmt}",
+            "file": export_filename(job.id, job.name, ext),
+        }
+        for label, fmt, ext in (("JSON", "json", "json"), ("Mermaid", "mermaid", "mmd"))
+    ]
+
+
 @login_required
 def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     job = selectors.job_get(user=request.user, job_id=job_id)
@@ -93,10 +137,11 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
             job.started_at or job.first_event_at, job.stopped_at or job.last_event_at
         ),
         "events": [_event_row(event) for event in events],
-        "geometry": timeline_geometry(timeline),
         "timeline": timeline,
+        "span_rows": _span_rows(timeline),
+        "tokens": _task_tokens(events),
+        "exports": _exports(job),
         "job_json": shapes.job_summary(job),
-        "span_count": len(timeline["spans"]),
         "nav": "home",
     }
     return render(request, "dashboards/job.html", context)

@@ -120,7 +120,9 @@ def test_it_draws_one_bar_per_span_on_the_job_page(member_client, sample_jobs):
     response = member_client.get(f"/jobs/{job_id}/")
     assert response.status_code == 200
     content = response.content.decode()
-    assert content.count('class="span c') == len(spans) > 0
+    # the table of spans: the timeline's text alternative (timeline.js draws the bars)
+    assert content.count('<tr data-key="') == len(spans) > 0
+    assert 'id="timeline-data"' in content and 'dashboards/timeline.js' in content
     assert (
         content.count('class="event-row"')
         == member_client.get("/api/jobs").json()["results"][0]["event_count"]
@@ -130,7 +132,8 @@ def test_it_draws_one_bar_per_span_on_the_job_page(member_client, sample_jobs):
 def test_it_marks_the_failure_on_the_failed_job(member_client, sample_jobs):
     failed = member_client.get("/api/jobs?status=FAILED").json()["results"][0]
     content = member_client.get(f"/jobs/{failed['id']}/").content.decode()
-    assert 'class="fail-mark"' in content
+    assert 'class="status-failed"' in content and 'class="status-pending"' in content
+    assert "<td>awaiting generateReport</td>" in content
     assert 'class="error-box"' in content
 
 

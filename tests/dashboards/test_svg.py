@@ -1,4 +1,4 @@
-"""Span labels show the precision their clocks had (dashboards.svg, mirrored by job.js)."""
+"""Span labels show the precision their clocks had (dashboards.svg, mirrored by timeline.js)."""
 
 from __future__ import annotations
 

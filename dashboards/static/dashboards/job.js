@@ -1,153 +1,35 @@
-/* Job page: span panel, copy button, and the live timeline (same geometry as dashboards/svg.py). */
+/* Job page: the timeline's tools (find, critical path, zoom), the span panel, the span <-> event
+   links, #span= deep links, the events table and the live updates. Drawing is in timeline.js. */
 "use strict";
 (function () {
   const E = window.edobs;
+  const T = E.timeline;
   const job = E.readJson("job-data");
   let timeline = E.readJson("timeline-data");
   const seen = new Set(Array.from(document.querySelectorAll("#event-body tr")).map((tr) => tr.dataset.eventId));
-
-  const LABEL_W = 170, PLOT_W = 860, RIGHT_PAD = 30, AXIS_H = 34, EXEC_H = 24;
-  const ROW_H = 20, ROW_GAP = 5, GROUP_PAD = 8, PALETTE = 8, MAX_TICKS = 10;
-  const STEPS = [100, 200, 500, 1e3, 2e3, 5e3, 1e4, 15e3, 3e4, 6e4, 12e4, 3e5, 6e5, 9e5, 18e5, 36e5, 72e5, 216e5, 432e5, 864e5];
   const STATUS_CSS = { RUNNING: "running", SUCCEEDED: "succeeded", FAILED: "failed", TIMED_OUT: "failed", ABORTED: "failed" };
+  const $ = (id) => document.getElementById(id);
+  let fromRow = false;
 
-  const t = (iso) => (iso ? Date.parse(iso) : null);
-  const incomingLabel = (span) => (span.incoming ? span.incoming.detailType : "(not observed)");
+  const chart = T.mount({
+    box: $("timeline-box"), minimap: $("timeline-minimap"), tip: $("span-tip"),
+    timeline, job, tokens: E.readJson("event-tokens") || {},
+    onSelect: (b) => { showPanel(b); linkRows(b); setHash(b.key); },
+    onDraw: showRange,
+  });
 
-  function tickLabel(ms, step) {
-    if (step < 1000) return (ms / 1000).toFixed(1) + " s";
-    let s = Math.floor(ms / 1000);
-    if (s < 120) return s + " s";
-    const m = Math.floor(s / 60); s = s % 60;
-    if (m < 120) return m + ":" + String(s).padStart(2, "0");
-    return Math.floor(m / 60) + " h " + String(m % 60).padStart(2, "0");
+  /* --- the visible range, the legend and the table of spans ------------------------------ */
+  function showRange(g) {
+    const text = T.wall(g.v0).replace(" UTC", "") + " – " + T.wall(g.v1).slice(11) + " · " + E.humanMs(g.v1 - g.v0);
+    $("timeline-range").textContent = text;
+    $("zoom-reset").disabled = !$("timeline-svg") || Number($("timeline-svg").dataset.view0) <= Number($("timeline-minimap").dataset.t0) &&
+      Number($("timeline-svg").dataset.view1) >= Number($("timeline-minimap").dataset.t1);
   }
 
-  function geometry(tl) {
-    const ex = tl.execution;
-    const starts = tl.spans.map((s) => t(s.start)).concat([t(ex.start)]).filter((v) => v !== null);
-    const ends = tl.spans.map((s) => t(s.end)).concat([t(ex.stop)]).filter((v) => v !== null).concat(starts);
-    if (!starts.length) return null;
-    const t0 = Math.min(...starts);
-    let t1 = Math.max(...ends);
-    if (t1 <= t0) t1 = t0 + 1000;
-    const total = Math.max(1, t1 - t0);
-    const x = (ms) => Math.round((LABEL_W + (ms - t0) / total * PLOT_W) * 10) / 10;
-    const colours = new Map();
-    tl.spans.forEach((s) => { const k = incomingLabel(s); if (!colours.has(k)) colours.set(k, colours.size % PALETTE); });
-    const depth = new Map(), names = new Map(), counts = new Map();
-    tl.spans.forEach((s) => {
-      depth.set(s.fn_lane, Math.max(depth.get(s.fn_lane) || 0, s.sub_lane + 1));
-      names.set(s.fn_lane, s.fn);
-      counts.set(s.fn_lane, (counts.get(s.fn_lane) || 0) + 1);
-    });
-    const top = AXIS_H + EXEC_H + 22;
-    const groups = [], laneY = new Map();
-    let y = top;
-    Array.from(depth.keys()).sort((a, b) => a - b).forEach((fnLane, i) => {
-      const h = depth.get(fnLane) * (ROW_H + ROW_GAP) - ROW_GAP + 2 * GROUP_PAD;
-      groups.push({ fn: names.get(fnLane), y: y, h: h, labelY: y + h / 2, count: counts.get(fnLane), odd: i % 2 === 1 });
-      for (let sub = 0; sub < depth.get(fnLane); sub++) laneY.set(fnLane + "/" + sub, y + GROUP_PAD + sub * (ROW_H + ROW_GAP));
-      y += h;
-    });
-    let step = STEPS[STEPS.length - 1];
-    for (const s of STEPS) { if (total / s <= MAX_TICKS) { step = s; break; } }
-    const ticks = [];
-    for (let ms = 0; ms <= total; ms += step) ticks.push({ x: x(t0 + ms), label: tickLabel(ms, step) });
-    const bars = tl.spans.map((s) => {
-      const bx = x(t(s.start));
-      const w = Math.max(3, Math.round((x(t(s.end)) - bx) * 10) / 10);
-      return { span: s, x: bx, y: laneY.get(s.fn_lane + "/" + s.sub_lane), w: w, colour: colours.get(incomingLabel(s)) };
-    });
-    const exStart = t(ex.start) || t0, exStop = t(ex.stop);
-    const exX = x(exStart), endX = x(exStop || t1);
-    return {
-      width: LABEL_W + PLOT_W + RIGHT_PAD, height: Math.max(y, top) + 12, ticks, groups, bars, colours,
-      exec: { x: exX, w: Math.max(3, endX - exX), endX: endX, status: ex.status || "", css: STATUS_CSS[ex.status] || "unknown",
-              running: !exStop, failed: ["FAILED", "TIMED_OUT", "ABORTED"].includes(ex.status), error: ex.error || "",
-              duration: exStop ? E.humanMs(exStop - exStart) : "" },
-    };
-  }
-
-  /* Same rule as dashboards/svg.py span_duration: no more precision than the clocks had. */
-  function spanDuration(s) {
-    const ms = s.duration_ms;
-    if (!s.approx || ms === null || ms === undefined) return E.humanMs(ms);
-    if (ms < 1000) return "< 1 s";
-    return ms < 60000 ? "~" + Math.round(ms / 1000) + " s" : "~" + E.humanMs(ms);
-  }
-
-  function spanTitle(s) {
-    let text = s.fn + ": " + incomingLabel(s) + " → " + ((s.outgoing || {}).detailType || "");
-    if (s.step) text += " · step " + s.step;
-    text += " · " + spanDuration(s);
-    if (s.open) text += " · trigger not observed";
-    return text;
-  }
-
-  function draw(tl) {
-    const old = document.getElementById("timeline-svg");
-    const g = geometry(tl);
-    if (!g) return;
-    const root = E.svg("svg", { id: "timeline-svg", class: "timeline", viewBox: "0 0 " + g.width + " " + g.height, width: "100%",
-      role: "img", "aria-label": "Timeline of the job's work", "data-span-count": g.bars.length });
-    const defs = E.svg("defs");
-    const pattern = E.svg("pattern", { id: "hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" });
-    pattern.appendChild(E.svg("rect", { width: 3, height: 6, fill: "rgba(255,255,255,.55)" }));
-    defs.appendChild(pattern);
-    root.appendChild(defs);
-    const bands = E.svg("g", { class: "bands" });
-    g.groups.forEach((grp) => bands.appendChild(E.svg("rect", { class: "band" + (grp.odd ? " odd" : ""), x: 0, y: grp.y, width: g.width, height: grp.h })));
-    root.appendChild(bands);
-    const ticks = E.svg("g", { class: "ticks" });
-    g.ticks.forEach((tk) => {
-      ticks.appendChild(E.svg("line", { class: "grid", x1: tk.x, x2: tk.x, y1: 22, y2: g.height }));
-      ticks.appendChild(E.svg("text", { class: "tick", x: tk.x, y: 16 }, tk.label));
-    });
-    root.appendChild(ticks);
-    const labels = E.svg("g", { class: "labels" });
-    labels.appendChild(E.svg("text", { class: "lane-label exec-label", x: 12, y: AXIS_H + 16 }, "Execution"));
-    g.groups.forEach((grp) => {
-      const label = E.svg("text", { class: "lane-label", x: 12, y: grp.labelY, dy: "0.35em" }, grp.fn);
-      label.appendChild(E.svg("tspan", { class: "lane-count", dx: 6 }, "×" + grp.count));
-      labels.appendChild(label);
-    });
-    root.appendChild(labels);
-    const ex = g.exec;
-    const exG = E.svg("g", { class: "exec exec-" + ex.css });
-    const bar = E.svg("rect", { class: "exec-bar" + (ex.running ? " exec-running" : ""), x: ex.x, y: AXIS_H, width: ex.w, height: EXEC_H, rx: 4 });
-    bar.appendChild(E.svg("title", {}, "Execution " + (ex.status || "(no status event)") + (ex.duration ? " · " + ex.duration : "") + (ex.error ? " · " + ex.error : "")));
-    exG.appendChild(bar);
-    exG.appendChild(E.svg("text", { class: "exec-text", x: ex.x + 8, y: AXIS_H + 16 }, (ex.status || "no status event") + (ex.duration ? " · " + ex.duration : "")));
-    if (ex.failed) {
-      exG.appendChild(E.svg("line", { class: "fail-line", x1: ex.endX, x2: ex.endX, y1: AXIS_H, y2: g.height }));
-      const mark = E.svg("g", { class: "fail-mark" });
-      mark.appendChild(E.svg("circle", { cx: ex.endX, cy: AXIS_H + EXEC_H / 2, r: 10 }));
-      mark.appendChild(E.svg("text", { x: ex.endX, y: AXIS_H + EXEC_H / 2, dy: "0.35em" }, "✕"));
-      exG.appendChild(mark);
-      if (ex.error) exG.appendChild(E.svg("text", { class: "fail-text", x: ex.endX - 14, y: AXIS_H + EXEC_H + 16 }, ex.error));
-    }
-    root.appendChild(exG);
-    const spans = E.svg("g", { class: "spans" });
-    g.bars.forEach((b, i) => {
-      const s = b.span;
-      const sg = E.svg("g", { class: "span-g", tabindex: 0, "data-index": i });
-      const rect = E.svg("rect", { class: "span c" + b.colour + (s.open ? " open" : ""), x: b.x, y: b.y, width: b.w, height: ROW_H, rx: 3 });
-      rect.appendChild(E.svg("title", {}, spanTitle(s)));
-      sg.appendChild(rect);
-      if (s.open) sg.appendChild(E.svg("rect", { class: "hatch", x: b.x, y: b.y, width: b.w, height: ROW_H, rx: 3, fill: "url(#hatch)", "pointer-events": "none" }));
-      if (b.w >= 52) sg.appendChild(E.svg("text", { class: "span-text", x: b.x + 5, y: b.y + 14, "pointer-events": "none" }, spanDuration(s)));
-      spans.appendChild(sg);
-    });
-    root.appendChild(spans);
-    old.replaceWith(root);
-    drawLegend(g.colours);
-  }
-
-  function drawLegend(colours) {
-    const legend = document.getElementById("timeline-legend");
-    const fixed = Array.from(legend.children).slice(-2);
-    const items = Array.from(colours.entries()).map(([label, c]) => {
+  function drawLegend() {
+    const legend = $("timeline-legend");
+    const fixed = Array.from(legend.querySelectorAll("li.fixed"));
+    const items = Array.from(chart.colours().entries()).map(([label, c]) => {
       const li = E.el("li");
       li.appendChild(E.el("span", { class: "swatch c" + c }));
       li.appendChild(document.createTextNode(label));
@@ -156,32 +38,149 @@
     legend.replaceChildren(...items, ...fixed);
   }
 
-  function showSpan(index) {
-    const s = timeline.spans[index];
-    if (!s) return;
-    document.querySelectorAll(".span-g.selected").forEach((n) => n.classList.remove("selected"));
-    const node = document.querySelector('.span-g[data-index="' + Number(index) + '"]');
-    if (node) node.classList.add("selected");
-    const values = {
-      fn: s.fn, incoming: incomingLabel(s) + (s.incoming ? " (" + s.incoming.source + ")" : ""),
-      outgoing: ((s.outgoing || {}).detailType || "") + " (" + ((s.outgoing || {}).source || "") + ")",
-      step: s.step || "—", start: E.utc(s.start) + " UTC", end: E.utc(s.end) + " UTC",
-      duration: spanDuration(s) + (s.open ? " (trigger not observed: from the job's first event)" : ""),
-      paired: s.paired_by || (s.open ? "—" : ""),
-    };
-    document.querySelectorAll("#span-detail dd").forEach((dd) => { dd.textContent = values[dd.dataset.k] || ""; });
-    document.getElementById("span-detail").hidden = false;
-    document.getElementById("span-hint").hidden = true;
+  function drawSpanTable() {
+    const body = $("span-table-body");
+    const rows = chart.bars().map((b) => {
+      const s = b.s;
+      const tr = E.el("tr", { "data-key": b.key, class: "status-" + s.status });
+      [T.laneName(s), T.wall(b.start), s.status === "pending" ? "no answer" : T.shortDuration(s, b.duration), s.status,
+        T.incomingType(s), s.outgoing ? s.outgoing.detailType : "—"].forEach((v) => tr.appendChild(E.el("td", {}, v)));
+      return tr;
+    });
+    body.replaceChildren(...rows);
+    $("span-table-count").textContent = String(rows.length);
   }
 
-  document.getElementById("timeline-box").addEventListener("click", (ev) => {
-    const node = ev.target.closest ? ev.target.closest(".span-g") : null;
-    if (node) showSpan(node.dataset.index);
+  /* --- selection: the panel, the two events in the table, the link ----------------------- */
+  function showPanel(b) {
+    const panel = $("span-detail");
+    const head = E.el("p", { class: "panel-head" });
+    head.appendChild(E.el("strong", {}, T.laneName(b.s)));
+    const dl = E.el("dl");
+    chart.fields(b).forEach(([k, v]) => {
+      dl.appendChild(E.el("dt", {}, k));
+      dl.appendChild(E.el("dd", { class: k === "Task token" ? "mono token" : "" }, v));
+    });
+    const links = E.el("p", { class: "panel-links" });
+    [["Trigger event", b.s.start_event], ["Answer event", b.s.end_event]].forEach(([label, id]) => {
+      if (!id) return;
+      const button = E.el("button", { type: "button", class: "btn btn-small", "data-event": id }, label);
+      button.addEventListener("click", () => {
+        const tr = rowOf(id);
+        if (tr) { tr.setAttribute("tabindex", "-1"); tr.scrollIntoView({ block: "center" }); tr.focus({ preventScroll: true }); }
+      });
+      links.appendChild(button);
+    });
+    panel.replaceChildren(head, dl, links);
+    panel.hidden = false;
+    $("span-hint").hidden = true;
+  }
+
+  const rowOf = (id) => (id ? document.querySelector('#event-body tr[data-event-id="' + CSS.escape(id) + '"]') : null);
+
+  function linkRows(b) {
+    document.querySelectorAll("#event-body tr.linked").forEach((tr) => tr.classList.remove("linked"));
+    [b.s.start_event, b.s.end_event].forEach((id) => { const tr = rowOf(id); if (tr) tr.classList.add("linked"); });
+    if (!fromRow) chart.setLinked(new Set());
+  }
+
+  function setHash(key) {
+    const hash = "#span=" + encodeURIComponent(key);
+    if (location.hash !== hash) history.replaceState(null, "", location.pathname + location.search + hash);
+  }
+
+  function fromHash() {
+    const match = /^#span=(.+)$/.exec(location.hash);
+    if (!match) return;
+    let key;
+    try { key = decodeURIComponent(match[1]); } catch (e) { return; }
+    chart.select(key, { scroll: true, tip: true });
+  }
+  window.addEventListener("hashchange", fromHash);
+
+  /* A click on an event's row (not on its JSON) highlights the spans that start or end there. */
+  $("event-body").addEventListener("click", (ev) => {
+    if (ev.target.closest("details, a, button")) return;
+    const tr = ev.target.closest("tr.event-row");
+    if (!tr) return;
+    const id = tr.dataset.eventId;
+    const touching = chart.bars().filter((b) => b.s.start_event === id || b.s.end_event === id);
+    if (!touching.length) {
+      document.querySelectorAll("#event-body tr.linked").forEach((row) => row.classList.remove("linked"));
+      tr.classList.add("linked");
+      chart.setLinked(new Set());
+      return;
+    }
+    chart.setLinked(new Set(touching.map((b) => b.i)));
+    fromRow = true;
+    try { chart.select(touching[0].key, {}); } finally { fromRow = false; }
+    document.querySelectorAll("#event-body tr.linked").forEach((row) => row.classList.remove("linked"));
+    tr.classList.add("linked");
+    $("timeline-box").scrollIntoView({ block: "nearest" });
   });
-  document.getElementById("timeline-box").addEventListener("keydown", (ev) => {
-    const node = ev.target.closest ? ev.target.closest(".span-g") : null;
-    if (node && (ev.key === "Enter" || ev.key === " ")) { ev.preventDefault(); showSpan(node.dataset.index); }
+
+  /* --- tools --------------------------------------------------------------------------------- */
+  $("critical-toggle").addEventListener("click", () => {
+    const button = $("critical-toggle");
+    const on = button.getAttribute("aria-pressed") !== "true";
+    button.setAttribute("aria-pressed", on ? "true" : "false");
+    showCritical(chart.setCritical(on), on);
   });
+  function showCritical(total, on) {
+    $("critical-total").textContent = on
+      ? (total.count ? total.count + " span" + (total.count === 1 ? "" : "s") + " · " + E.humanMs(total.ms) : "no path")
+      : "";
+  }
+
+  function findMatches() {
+    const q = $("timeline-find").value.trim().toLowerCase();
+    const rows = Array.from(document.querySelectorAll("#event-body tr.event-row"));
+    if (!q) {
+      rows.forEach((tr) => tr.classList.remove("match"));
+      chart.setMatches(null);
+      $("find-count").textContent = "";
+      return;
+    }
+    const ids = new Set();
+    rows.forEach((tr) => {
+      const hit = (tr.dataset.eventId + " " + tr.textContent).toLowerCase().includes(q);
+      tr.classList.toggle("match", hit);
+      if (hit) ids.add(tr.dataset.eventId);
+    });
+    const spans = new Set();
+    chart.bars().forEach((b) => {
+      const s = b.s;
+      const hay = [s.fn, s.lane, T.incomingType(s), s.outgoing && s.outgoing.detailType, s.start_event, s.end_event, s.step]
+        .filter((v) => v !== null && v !== undefined).join(" ").toLowerCase();
+      if (hay.includes(q) || ids.has(s.start_event) || ids.has(s.end_event)) spans.add(b.i);
+    });
+    chart.setMatches(spans);
+    $("find-count").textContent = spans.size + " span" + (spans.size === 1 ? "" : "s") + ", " + ids.size + " event" + (ids.size === 1 ? "" : "s");
+  }
+  $("timeline-find").addEventListener("input", E.debounce(findMatches, 120));
+  $("timeline-find").addEventListener("keydown", (ev) => { if (ev.key === "Escape") { ev.target.value = ""; findMatches(); } });
+
+  $("zoom-in").addEventListener("click", () => chart.zoom(0.5));
+  $("zoom-out").addEventListener("click", () => chart.zoom(2));
+  $("zoom-reset").addEventListener("click", () => chart.reset());
+
+  /* A running job's clocks move every second without asking the server. */
+  function tick() {
+    if (!chart.tick()) return;
+    const start = Date.parse(job.started_at || job.first_event_at);
+    if (!isNaN(start)) $("job-duration").textContent = E.humanMs(Date.now() - start);
+    const selected = chart.selected();
+    if (selected && selected.s.status === "pending" && !$("span-detail").hidden) showPanel(selected);
+  }
+  setInterval(tick, 1000);
+
+  function afterData() {
+    drawLegend();
+    drawSpanTable();
+    const pressed = $("critical-toggle").getAttribute("aria-pressed") === "true";
+    if (pressed) showCritical(chart.setCritical(true), true);
+    if ($("timeline-find").value.trim()) findMatches();
+  }
 
   function copyText(text) {
     if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
@@ -252,6 +251,7 @@
   function addEvent(ev) {
     if (!ev || !ev.id || seen.has(ev.id)) return false;
     seen.add(ev.id);
+    if (ev.detail && typeof ev.detail.TaskToken === "string") chart.addToken(ev.id, ev.detail.TaskToken.slice(0, 300));
     const body = document.getElementById("event-body");
     const row = eventRow(ev);
     // Keep the table in time order: insert before the first later event.
@@ -268,22 +268,28 @@
     try {
       const data = await E.getJson("/api/jobs/" + encodeURI(job.id) + "/timeline");
       timeline = data;
-      draw(data);
       const j = data.job || {};
+      Object.assign(job, j);
+      chart.setData(data, job);
+      afterData();
       if (j.status) {
-        const badge = document.getElementById("job-status");
+        const badge = $("job-status");
         badge.textContent = j.status;
         badge.className = "badge badge-" + (STATUS_CSS[j.status] || "unknown");
       }
-      if (j.event_count !== undefined) document.getElementById("job-count").textContent = String(j.event_count);
-      if (j.stopped_at) document.getElementById("job-stopped").textContent = E.utc(j.stopped_at) + " UTC";
+      if (j.event_count !== undefined) $("job-count").textContent = String(j.event_count);
+      if (j.stopped_at) $("job-stopped").textContent = E.utc(j.stopped_at) + " UTC";
       const start = j.started_at || j.first_event_at, stop = j.stopped_at || j.last_event_at;
-      if (start && stop) document.getElementById("job-duration").textContent = E.humanMs(Date.parse(stop) - Date.parse(start));
+      if (start && stop && !chart.running()) $("job-duration").textContent = E.humanMs(Date.parse(stop) - Date.parse(start));
     } catch (e) {
       console.warn("edobs: could not refresh the timeline", e);
     }
   }
   const refresh = E.debounce(refetch, 300);
+
+  afterData();
+  fromHash();
+  tick();
 
   // A snapshot may come in chunks under the frame budget: "more": true until the last one.
   let snapshotAdded = false;
