@@ -116,7 +116,7 @@
 
   function tickStep(span, plotW) {
     for (const step of STEPS) {
-      if (span / step <= plotW / (step < 1000 ? 110 : 80)) return step;
+      if (span / step <= plotW / (step < 1000 ? 110 : 72)) return step;
     }
     return STEPS[STEPS.length - 1];
   }
@@ -253,7 +253,7 @@
       deco.appendChild(E.svg("text", { class: "tick tick-zone", x: 10, y: 16 }, "Time (UTC)"));
       deco.appendChild(E.svg("text", { class: "lane-label exec-label", x: 10, y: AXIS_H + 15 }, "Execution"));
       lay.groups.forEach((grp) => {
-        const label = E.svg("text", { class: "lane-label" + (grp.pending ? " pending-label" : ""), x: 10, y: grp.y + grp.h / 2, dy: "0.35em" }, fit(grp.name, g.lw - 44));
+        const label = E.svg("text", { class: "lane-label" + (grp.pending ? " pending-label" : ""), x: 10, y: grp.y + grp.h / 2, dy: "0.35em" }, fit(grp.pending ? shortPending(grp.name, g.lw - 44) : grp.name, g.lw - 44));
         label.appendChild(E.svg("tspan", { class: "lane-count", dx: 5 }, "×" + grp.count));
         deco.appendChild(label);
       });
@@ -615,6 +615,11 @@
   function fit(text, width) {
     const max = Math.max(4, Math.floor(width / 6.6));
     return text.length > max ? text.slice(0, max - 1) + "…" : text;
+  }
+
+  /* "awaiting getUserProfile" too long for the label column: the detail-type is what tells. */
+  function shortPending(name, width) {
+    return name.length > Math.floor(width / 6.6) ? name.replace(/^awaiting /, "◌ ") : name;
   }
 
   function cssEscape(value) {
