@@ -122,7 +122,7 @@ def test_it_draws_one_bar_per_span_on_the_job_page(member_client, sample_jobs):
     content = response.content.decode()
     # the table of spans: the timeline's text alternative (timeline.js draws the bars)
     assert content.count('<tr data-key="') == len(spans) > 0
-    assert 'id="timeline-data"' in content and 'dashboards/timeline.js' in content
+    assert 'id="timeline-data"' in content and "dashboards/timeline.js" in content
     assert (
         content.count('class="event-row"')
         == member_client.get("/api/jobs").json()["results"][0]["event_count"]
