@@ -13,6 +13,7 @@ from html import unescape
 
 import pytest
 from django.test import Client
+from django.utils.html import escape
 
 from events.models import Team, TeamAccount
 from tests.dashboards import test_pages
@@ -152,7 +153,12 @@ def test_it_lists_the_detail_fields_that_differ(member_client, jobs):
     paths = re.findall(r'<td class="mono field-path">([^<]+)</td>', fields)
     assert {"names", "name", "profile", "processed"} <= set(paths)
     assert not {"TaskToken", "execution", "meta.incoming.id"} & set(paths)
-    assert "<details" in fields  # the long `names` lists are cut, with the whole value behind
+    api = member_client.get(
+        "/api/jobs/compare", {"a": jobs["ok"]["id"], "b": jobs["failed"]["id"]}
+    ).json()
+    names = next(f for step in api["steps"] for f in step["fields"] if f["path"] == "names")
+    for side in ("a", "b"):  # lists as JSON
+        assert escape(json.dumps(names[side], ensure_ascii=False)) in fields
 
 
 def test_an_outsider_gets_the_styled_404_for_another_teams_job(outsider_client, jobs):
