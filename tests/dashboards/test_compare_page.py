@@ -108,6 +108,18 @@ def test_it_preselects_a_success_against_the_newest_failure(member_client, jobs)
     assert chosen("a").startswith(f"{ACCOUNT_A}:us-east-1:{MACHINE}:")
 
 
+def test_a_link_with_one_job_preselects_a_partner_of_another_status(member_client, jobs):
+    """What a "Compare with…" link from a job page gives: that job as A, a failure for a
+    success (or the other way round) as B, ready to compare."""
+    response = member_client.get("/jobs/compare/", {"a": jobs["ok"]["id"]})
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert f'<option value="{jobs["ok"]["id"]}" selected' in content.split('name="b"')[0]
+    assert f'<option value="{jobs["failed"]["id"]}" selected' in content.split('name="b"')[1]
+    assert 'id="compare-steps"' not in content  # not compared until asked
+
+
 def test_it_shows_matched_steps_with_signed_deltas(member_client, jobs):
     response = member_client.get(
         "/jobs/compare/", {"a": jobs["ok"]["id"], "b": jobs["failed"]["id"]}
