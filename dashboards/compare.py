@@ -114,6 +114,7 @@ def _picker(user, machine: str, named: dict[str, JobSummary | None]) -> dict[str
     return {
         "machine": machine,
         "machines": machines,
+        "limit": PICK_JOBS,
         "options": [_option(job, accounts=several_accounts) for job in jobs],
         "a": a.id if a else "",
         "b": b.id if b else "",
