@@ -142,6 +142,7 @@ def site(redis_url):
         base = f"http://127.0.0.1:{web_port}"
         wait_for(lambda: urllib.request.urlopen(f"{base}/accounts/login/", timeout=2), 30, "daphne")
         running = Site(base, sqs, queue_url)
+        running.env = env  # for `_manage` in modules that share this fixture
         running.login()
         yield running
     finally:

@@ -22,8 +22,8 @@ from events.services import InboundMessage, event_ingest
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 ACCOUNT_A, ACCOUNT_B = "123456789012", "210987654321"
 JOB = "123456789012:us-east-1:EventDrivenMachine:a6a3a450-6513-470e-a69e-0d37f2a74de4"
-# Reachable without a login, by design.
-PUBLIC = {"login", "admin:login", "logout", "admin:logout"}
+# Reachable without a login, by design (the favicon holds no data: a redirect to a static file).
+PUBLIC = {"login", "admin:login", "logout", "admin:logout", "favicon"}
 
 
 def _patterns(resolvers, prefix="", namespace=""):
