@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-PYTEST_ARGS ?=
+# two workers (pytest-xdist): each test starts its own servers on free ports, so they run side by side
+PYTEST_ARGS ?= -n 2
 
 .PHONY: install run test bench lint
 
