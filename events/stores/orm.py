@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import DatabaseError, DataError, IntegrityError, connections, transaction
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    OperationalError,
+    connections,
+    transaction,
+)
 from django.db.models import DurationField, ExpressionWrapper, F, Q, QuerySet
 from django.utils import timezone
 
@@ -38,6 +46,7 @@ logger = logging.getLogger(__name__)
 # integrity constraint (the expected conflicts never raise: ON CONFLICT DO NOTHING), 54 program
 # limit exceeded (an index row too large), which psycopg files under OperationalError.
 REFUSED_SQLSTATES = ("22", "23", "54")
+LOCK_RETRY_PAUSES = (0.05, 0.2, 0.5)  # seconds before each new try of a batch that lost a lock
 
 SUMMARY_FIELDS = [
     "execution_arn", "status", "status_at", "started_at", "stopped_at", "error", "cause",
@@ -81,15 +90,32 @@ class OrmStore:
     def ingest(self, events: Sequence[NormalisedEvent]) -> list[Outcome]:
         unique = list({_key(event): event for event in reversed(events)}.values())[::-1]
         try:
-            with transaction.atomic(using=self.using):
-                inserted = self._insert(unique)
-                self._touch_jobs([e for e in unique if _key(e) in inserted], inserted)
+            inserted = self._insert_retrying_locks(unique)
         except (DatabaseError, UnicodeError) as exc:
             if refused(exc):
                 raise StoreRefused(database_message(exc)) from exc
             logger.warning("ORM store failed to ingest %d events: %s", len(unique), exc)
             raise StoreUnavailable(str(exc)) from exc
         return _outcomes(events, inserted)
+
+    def _insert_retrying_locks(self, events: list[NormalisedEvent]) -> dict[tuple[str, str], int]:
+        """One transaction, tried again after a short pause when it lost a race for a lock.
+
+        SQLite's shared cache (in-memory databases) reports a held table lock at once instead of
+        waiting out the busy timeout, and PostgreSQL aborts one side of a deadlock. Both clear in
+        milliseconds; without this the batch waited out its SQS visibility timeout.
+        """
+        for pause in (*LOCK_RETRY_PAUSES, None):
+            try:
+                with transaction.atomic(using=self.using):
+                    inserted = self._insert(events)
+                    self._touch_jobs([e for e in events if _key(e) in inserted], inserted)
+                return inserted
+            except OperationalError as exc:
+                if pause is None or not lost_lock_race(exc):
+                    raise
+                time.sleep(pause)
+        raise AssertionError("unreachable")
 
     def _insert(self, events: list[NormalisedEvent]) -> dict[tuple[str, str], int]:
         """Insert what is new; returns {(account, event id): seq} of the rows inserted."""
@@ -269,6 +295,14 @@ def refused(exc: BaseException) -> bool:
         return True
     sqlstate = getattr(exc.__cause__, "sqlstate", None) or ""
     return sqlstate[:2] in REFUSED_SQLSTATES
+
+
+def lost_lock_race(exc: BaseException) -> bool:
+    """A lock conflict reported without waiting, which clears by itself: SQLite's shared-cache
+    "database table is locked", PostgreSQL's deadlock (40P01) or serialization failure (40001).
+    SQLite's "database is locked" is not one: it comes after the busy timeout was waited out."""
+    sqlstate = getattr(exc.__cause__, "sqlstate", None) or ""
+    return sqlstate in ("40P01", "40001") or "database table is locked" in str(exc)
 
 
 def database_message(exc: BaseException) -> str:

@@ -18,8 +18,20 @@
   const ms = (iso) => (iso ? Date.parse(iso) : null);
   const incomingType = (s) => (s.incoming ? s.incoming.detailType : "(not observed)");
   const laneName = (s) => s.fn || s.lane || "";
-  /* The id a span is known by in links (#span=): its answer, or its trigger while pending. */
+  /* The id a span is known by in links (#span=): its answer, or its trigger while pending. An
+     answer can also be the trigger of pending work, and a trigger can wait on several consumers,
+     so a key already taken gets a suffix: answered spans keep the bare id. */
   const spanKey = (s) => s.end_event || s.start_event || "";
+  function spanKeys(spans) {
+    const taken = new Set(spans.filter((s) => s.end_event).map((s) => s.end_event));
+    return spans.map((s) => {
+      if (s.end_event) return s.end_event;
+      let key = s.start_event || "", n = 1;
+      while (taken.has(key)) key = (s.start_event || "") + ":pending" + (n++ > 1 ? n - 1 : "");
+      taken.add(key);
+      return key;
+    });
+  }
 
   /* "2026-11-20 09:01:54.123 UTC" */
   function wall(t) {
@@ -69,10 +81,11 @@
     let end = ex.stop ? ms(ex.stop) : Math.max(...known);
     if (running) end = Math.max(end, now);
     const t1 = Math.max(end, ...known, t0 + 1);
+    const keys = spanKeys(tl.spans);
     const bars = tl.spans.map((s, i) => {
       const start = ms(s.start);
       const stop = s.end ? ms(s.end) : Math.max(start, end);
-      return { i, s, key: spanKey(s), start, stop, duration: s.end ? s.duration_ms : stop - start };
+      return { i, s, key: keys[i], start, stop, duration: s.end ? s.duration_ms : stop - start };
     });
     return { t0, t1, end, running, ex, bars, failedAt: FAILURES.includes(ex.status) && ex.stop ? ms(ex.stop) : null };
   }
@@ -599,7 +612,7 @@
       fields: (b) => tipFields(b),
       running: () => (st.m ? st.m.running : false),
       colours: () => st.colours || new Map(),
-      wall, preciseDuration, shortDuration, statusText, laneName, incomingType, spanKey,
+      wall, preciseDuration, shortDuration, statusText, laneName, incomingType, spanKey, spanKeys,
     };
 
     /* The critical path's spans and its length: its first span's start to its last one's end. */
@@ -626,5 +639,5 @@
     return window.CSS && CSS.escape ? CSS.escape(value) : String(value).replace(/["\\]/g, "\\$&");
   }
 
-  E.timeline = { mount, wall, shortDuration, preciseDuration, statusText, laneName, incomingType, spanKey };
+  E.timeline = { mount, wall, shortDuration, preciseDuration, statusText, laneName, incomingType, spanKey, spanKeys };
 })();
