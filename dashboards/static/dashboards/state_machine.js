@@ -16,6 +16,7 @@
   const series = (key) => data.buckets.map((b) => b[key]);
 
   new Chart(document.getElementById("chart-counts"), {
+    type: "bar",
     data: {
       labels,
       datasets: [
