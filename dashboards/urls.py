@@ -2,16 +2,17 @@ from django.templatetags.static import static
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from . import compare, views
+from . import compare, event_search, fleet, jobs, views
 
 # Job ids are STATE_MACHINE:NAME; Map-run children may hold a "/", hence `.+`.
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", jobs.home, name="home"),
     # Before `jobs/<job id>/`, which would take "compare" for a job id.
     path("jobs/compare/", compare.job_compare, name="job-compare"),
     re_path(r"^jobs/(?P<job_id>.+)/$", views.job_detail, name="job-detail"),
     path("architecture/", views.architecture, name="architecture"),
-    path("events/", views.event_list, name="events"),
+    path("events/", event_search.event_list, name="events"),
+    path("state-machines/<str:name>/", fleet.state_machine, name="state-machine"),
     # Browsers ask for /favicon.ico whatever the page says; public, like the login page's icon.
     path("favicon.ico", RedirectView.as_view(url=static("dashboards/favicon.svg")), name="favicon"),
 ]

@@ -1,4 +1,5 @@
-"""The pages. Thin: read through events.selectors, shape for the templates, render."""
+"""The job and architecture pages (home: jobs.py, events: event_search.py, state machines:
+fleet.py). Thin: read through events.selectors, shape for the templates, render."""
 
 from __future__ import annotations
 
@@ -14,58 +15,19 @@ from django.urls import reverse
 
 from events import budgets, selectors
 from events.api import shapes
-from events.envelope import MalformedEvent, parse_time
+from events.envelope import parse_time
 from events.export import export_filename
 from events.stores.base import Window
 from events.summary import JobSummary
 
+from .params import when
 from .svg import architecture_geometry, duration_between, span_duration, status_css
 
 logger = logging.getLogger(__name__)
 
-STATUSES = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
-HOME_LIMIT = 50
-EVENTS_LIMIT = 200
 WINDOWS = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "24h": timedelta(hours=24)}
 WINDOW_CHOICES = [("15m", "Last 15 min"), ("1h", "Last hour"), ("24h", "Last 24 h"),
                   ("all", "Everything kept"), ("custom", "Custom…")]  # fmt: skip
-
-
-def _job_row(job: JobSummary) -> dict:
-    latest = job.latest
-    return {
-        "job": job,
-        "css": status_css(job.status),
-        "duration": duration_between(
-            job.started_at or job.first_event_at, job.stopped_at or job.last_event_at
-        ),
-        "latest_type": latest.detail_type if latest else "",
-        "latest_time": latest.time if latest else None,
-    }
-
-
-def _live_job(job: JobSummary) -> dict:
-    data = shapes.job_summary(job)
-    data["latest_type"] = job.latest.detail_type if job.latest else None
-    return data
-
-
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    status = request.GET.get("status", "")
-    machine = request.GET.get("state_machine", "").strip()
-    page = selectors.job_list_latest(
-        user=request.user, limit=HOME_LIMIT, status=status or None, state_machine=machine or None
-    )
-    context = {
-        "rows": [_job_row(job) for job in page.items],
-        "jobs_json": [_live_job(job) for job in page.items],
-        "filters": {"status": status, "state_machine": machine},
-        "statuses": STATUSES,
-        "limit": HOME_LIMIT,
-        "nav": "home",
-    }
-    return render(request, "dashboards/home.html", context)
 
 
 def _event_row(event) -> dict:
@@ -147,18 +109,6 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     return render(request, "dashboards/job.html", context)
 
 
-def _when(value: str, name: str, errors: list[str]) -> datetime | None:
-    """A datetime from an ISO string or a `datetime-local` input (taken as UTC)."""
-    if not value:
-        return None
-    try:
-        parsed = parse_time(value, name)
-    except MalformedEvent:
-        errors.append(f"{name}: not a date and time")
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _arch_window(request: HttpRequest, errors: list[str]) -> tuple[str, Window]:
     choice = request.GET.get("window", "24h")
     machine = request.GET.get("state_machine", "").strip() or None
@@ -166,8 +116,8 @@ def _arch_window(request: HttpRequest, errors: list[str]) -> tuple[str, Window]:
         since = datetime.now(UTC) - WINDOWS[choice]
         return choice, Window(since=since, state_machine=machine)
     if choice == "custom":
-        since = _when(request.GET.get("since", ""), "since", errors)
-        until = _when(request.GET.get("until", ""), "until", errors)
+        since = when(request.GET.get("since", ""), "since", errors)
+        until = when(request.GET.get("until", ""), "until", errors)
         return choice, Window(since=since, until=until, state_machine=machine)
     return "all", Window(state_machine=machine)
 
@@ -196,32 +146,3 @@ def architecture(request: HttpRequest) -> HttpResponse:
         "nav": "architecture",
     }
     return render(request, "dashboards/architecture.html", context)
-
-
-EVENT_FILTERS = ("source", "detail_type", "account", "job")
-
-
-@login_required
-def event_list(request: HttpRequest) -> HttpResponse:
-    errors: list[str] = []
-    values = {name: request.GET.get(name, "").strip() for name in EVENT_FILTERS}
-    text = request.GET.get("q", "").strip()
-    window = Window(
-        since=_when(request.GET.get("since", ""), "since", errors),
-        until=_when(request.GET.get("until", ""), "until", errors),
-        limit=EVENTS_LIMIT + 1,
-        **{name: value or None for name, value in values.items()},
-    )
-    found = selectors.event_search(user=request.user, window=window, text=text)
-    context = {
-        "events": [_event_row(event) for event in found[:EVENTS_LIMIT]],
-        "more": len(found) > EVENTS_LIMIT,
-        "limit": EVENTS_LIMIT,
-        "filters": values,
-        "q": text,
-        "since": request.GET.get("since", ""),
-        "until": request.GET.get("until", ""),
-        "errors": errors,
-        "nav": "events",
-    }
-    return render(request, "dashboards/events.html", context)

@@ -343,6 +343,10 @@ def test_it_updates_the_home_page_live(page, loaded):
     loaded.send([envelope])
     name = envelope["detail"]["execution"].rsplit(":", 1)[1]
     job_id = f"{envelope['account']}:{envelope['region']}:{MACHINE}:{name}"
+    # Announced, not jumped in (the rows keep their order); "show" brings it in.
+    page.wait_for_function("document.getElementById('new-jobs-text').textContent === '1 new job'")
+    assert page.locator(f'#jobs-body tr[data-job-id="{job_id}"]').count() == 0
+    page.click("#new-jobs-show")
     page.wait_for_selector(f'#jobs-body tr[data-job-id="{job_id}"]')
     assert page.locator("#jobs-body tr").count() == before + 1
 

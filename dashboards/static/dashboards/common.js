@@ -61,15 +61,26 @@
      (GET /api/health every HEALTH_MS): "live", "worker down" or "backlog growing". */
   const HEALTH_MS = 10000;
   const HEALTH_LABELS = { ok: "live", down: "worker down", degraded: "backlog growing" };
-  let socketState = "connecting", health = "ok", healthTimer = null;
+  let socketState = "connecting", health = "ok", healthTimer = null, apiTrouble = null;
 
+  /* Never green while the page may be out of date: a closed socket says "disconnected", a
+     failed API read (markApi) says "stale" until a read succeeds again. */
   function showIndicator() {
     const box = document.getElementById("live-indicator");
     if (!box) return;
     const open = socketState === "live";
-    const state = open && health !== "ok" ? health : socketState;
+    let state = open && health !== "ok" ? health : socketState;
+    let text = open ? HEALTH_LABELS[health] || "live" : socketState;
+    if (socketState === "disconnected") text = "disconnected · reconnecting";
+    if (apiTrouble && socketState !== "disconnected") { state = "stale"; text = "stale · " + apiTrouble; }
     box.dataset.state = state;
-    box.querySelector(".live-text").textContent = open ? HEALTH_LABELS[health] || "live" : state;
+    box.querySelector(".live-text").textContent = text;
+    box.title = text;
+  }
+
+  function markApi(trouble) {
+    apiTrouble = trouble || null;
+    showIndicator();
   }
 
   function setIndicator(state) {
@@ -99,7 +110,7 @@
     const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
     watchHealth();
     function connect() {
-      setIndicator(socket ? "reconnecting" : "connecting");
+      setIndicator(socket ? "disconnected" : "connecting");
       socket = new WebSocket(url);
       socket.onopen = () => { delay = 1000; setIndicator("live"); if (onOpen) onOpen(); };
       socket.onmessage = (msg) => {
@@ -109,7 +120,7 @@
       };
       socket.onclose = () => {
         if (closed) return;
-        setIndicator("reconnecting");
+        setIndicator("disconnected");
         const wait = delay * (0.8 + Math.random() * 0.4);
         delay = Math.min(delay * 2, 30000);
         setTimeout(connect, wait);
@@ -130,7 +141,7 @@
     return response.json();
   }
 
-  window.edobs = { el, svg, readJson, humanMs, relative, refreshRelativeTimes, utc, liveSocket, debounce, getJson };
+  window.edobs = { el, svg, readJson, humanMs, relative, refreshRelativeTimes, utc, liveSocket, debounce, getJson, markApi };
   refreshRelativeTimes();
   setInterval(refreshRelativeTimes, 5000);
   const windowSelect = document.getElementById("window-select");

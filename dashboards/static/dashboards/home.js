@@ -1,78 +1,133 @@
-/* Latest jobs, live: /ws/events/ tells that something happened; /api/jobs says what is true now. */
+/* Jobs, live, in a stable order. /ws/events/ says that something happened; /api/jobs says what
+   is true now. Rows on the page are updated in place (never re-sorted, removed or re-created, so
+   the reader's place and keyboard focus stay put); jobs that started after the page was loaded
+   are announced ("3 new jobs · show") instead of being inserted. A failed read or a closed
+   socket turns the indicator to "stale" or "disconnected" (common.js). */
 "use strict";
 (function () {
   const E = window.edobs;
+  const live = E.readJson("jobs-live") || { jobs: [] };
   const body = document.getElementById("jobs-body");
-  const filters = E.readJson("jobs-filters") || {};
-  const limit = document.getElementById("jobs-table").dataset.limit || "50";
-  const latest = new Map();  // job id -> {type, time} of its newest event seen here
-  const counts = new Map();  // job id -> event_count last rendered, to flash changed rows
-  for (const job of E.readJson("jobs-data") || []) {
-    latest.set(job.id, { type: job.latest_type || "", time: job.last_event_at });
-    counts.set(job.id, job.event_count);
-  }
-
+  const loadedAt = Date.parse(live.now);  // envelope times have whole seconds: 1 s of slack below
+  const shown = new Set(live.jobs.map((job) => job.id));
+  const fresh = new Set();  // ids of jobs that started after the page was loaded
+  const POLL_MS = 10000;
   const STATUS_CSS = { RUNNING: "running", SUCCEEDED: "succeeded", FAILED: "failed", TIMED_OUT: "failed", ABORTED: "failed" };
 
   function duration(job) {
-    const start = job.started_at || job.first_event_at;
-    const stop = job.stopped_at || job.last_event_at;
-    if (!start || !stop) return "—";
-    return E.humanMs(Date.parse(stop) - Date.parse(start));
+    if (job.duration_ms !== null && job.duration_ms !== undefined) return E.humanMs(job.duration_ms);
+    const start = job.started_at || job.first_event_at, stop = job.stopped_at || job.last_event_at;
+    return start && stop ? E.humanMs(Date.parse(stop) - Date.parse(start)) : "—";
   }
 
-  function row(job) {
-    const tr = E.el("tr");
-    tr.dataset.jobId = job.id;
-    tr.appendChild(E.el("td", { class: "sm" }, job.state_machine));
-    const name = E.el("td", { class: "name" });
-    const link = E.el("a", {}, job.name);
-    link.href = "/jobs/" + encodeURI(job.id) + "/";
-    name.appendChild(link);
-    tr.appendChild(name);
-    const status = E.el("td");
-    status.appendChild(E.el("span", { class: "badge badge-" + (STATUS_CSS[job.status] || "unknown") }, job.status || "UNKNOWN"));
-    tr.appendChild(status);
-    const started = E.el("td", { class: "nowrap" });
-    const startIso = job.started_at || job.first_event_at || "";
-    started.appendChild(E.el("time", { datetime: startIso }, E.utc(startIso)));
-    tr.appendChild(started);
-    tr.appendChild(E.el("td", { class: "num" }, duration(job)));
-    tr.appendChild(E.el("td", { class: "num" }, job.event_count));
-    const last = E.el("td", { class: "last" });
-    const seen = latest.get(job.id) || { type: "", time: job.last_event_at };
-    last.appendChild(E.el("span", { class: "type" }, seen.type));
-    last.appendChild(document.createTextNode(" "));
-    last.appendChild(E.el("time", { class: "muted", datetime: seen.time || job.last_event_at || "", "data-rel": "" }, E.relative(seen.time || job.last_event_at)));
-    tr.appendChild(last);
-    if (counts.has(job.id) ? counts.get(job.id) !== job.event_count : counts.size > 0) tr.classList.add("flash");
-    counts.set(job.id, job.event_count);
-    return tr;
+  function setText(node, text) {
+    if (node && node.textContent !== String(text)) node.textContent = String(text);
+  }
+
+  function statusCell(cell, job) {
+    const badge = cell.querySelector(".badge");
+    setText(badge, job.status || "UNKNOWN");
+    badge.className = "badge badge-" + (STATUS_CSS[job.status] || "unknown");
+    let stuck = cell.querySelector(".badge-stuck"), reason = cell.querySelector(".stuck-reason");
+    if (job.stuck && !stuck) {
+      stuck = E.el("span", { class: "badge badge-stuck" }, "stuck");
+      reason = E.el("span", { class: "stuck-reason" });
+      cell.append(" ", stuck, " ", reason);
+    }
+    if (!job.stuck && stuck) { stuck.remove(); reason.remove(); }
+    if (reason) setText(reason, job.stuck_reason || "");
+  }
+
+  /* Only text and classes change: the row, its link and whatever has focus stay the same nodes. */
+  function update(tr, job) {
+    const before = tr.querySelector("td.events").textContent;
+    statusCell(tr.querySelector("td.status"), job);
+    tr.classList.toggle("stuck", !!job.stuck);
+    setText(tr.querySelector("td.duration"), duration(job));
+    setText(tr.querySelector("td.events"), job.event_count);
+    const time = tr.querySelector("td.last time");
+    if (job.last_event_at && time.getAttribute("datetime") !== job.last_event_at) {
+      time.setAttribute("datetime", job.last_event_at);
+      setText(time, E.relative(job.last_event_at));
+    }
+    if (before !== String(job.event_count)) {
+      tr.classList.remove("flash");
+      void tr.offsetWidth;  // restart the animation
+      tr.classList.add("flash");
+    }
+  }
+
+  function matches(job) {
+    const wanted = (live.state_machine || "").toLowerCase();
+    return !wanted || (job.state_machine || "").toLowerCase().includes(wanted);
+  }
+
+  function announce() {
+    const text = document.getElementById("new-jobs-text");
+    const show = document.getElementById("new-jobs-show");
+    const n = fresh.size;
+    setText(text, n ? n + (n === 1 ? " new job" : " new jobs") : "");
+    show.hidden = n === 0;
+  }
+
+  function query() {
+    const q = new URLSearchParams({ limit: "200" });
+    for (const s of live.statuses || []) q.append("status", s);
+    if (live.stuck) q.set("stuck", "1");
+    if (live.min_duration_ms !== null) q.set("min_duration_ms", live.min_duration_ms);
+    if (live.max_duration_ms !== null) q.set("max_duration_ms", live.max_duration_ms);
+    return "/api/jobs?" + q.toString();
   }
 
   async function refetch() {
-    const query = new URLSearchParams({ limit: limit });
-    if (filters.status) query.set("status", filters.status);
-    if (filters.state_machine) query.set("state_machine", filters.state_machine);
+    let data;
     try {
-      const data = await E.getJson("/api/jobs?" + query.toString());
-      const rows = data.results.map(row);
-      body.replaceChildren(...rows);
-      document.getElementById("jobs-empty").hidden = rows.length > 0;
+      data = await E.getJson(query());
     } catch (e) {
-      console.warn("edobs: could not refresh jobs", e);
+      E.markApi("the jobs could not be read (" + e.message.split(": ").pop() + ")");
+      return;
     }
+    E.markApi(null);
+    for (const job of data.results) {
+      const tr = body.querySelector('tr[data-job-id="' + CSS.escape(job.id) + '"]');
+      if (tr) update(tr, job);
+      else if (!shown.has(job.id) && matches(job) && Date.parse(job.first_event_at) >= loadedAt - 1000) fresh.add(job.id);
+    }
+    announce();
   }
   const refresh = E.debounce(refetch, 300);
 
+  document.getElementById("new-jobs-show").addEventListener("click", (e) => {
+    e.preventDefault();  // the newest activity first, page 1, same filters
+    const params = new URLSearchParams(location.search);
+    params.delete("page"); params.delete("sort");
+    location.assign(location.pathname + (params.toString() ? "?" + params.toString() : ""));
+  });
+
+  setInterval(refetch, POLL_MS);
   E.liveSocket("/ws/events/", (msg) => {
-    if (msg.type === "lagged") { refresh(); return; }
-    if (msg.type !== "event" || !msg.event || !msg.event.job) return;
-    const ev = msg.event;
-    const seen = latest.get(ev.job);
-    if (!seen || !seen.time || Date.parse(ev.time) >= Date.parse(seen.time)) {
-      latest.set(ev.job, { type: ev.detail_type, time: ev.time });
-    }
-    refresh();
+    if (msg.type === "lagged" || (msg.type === "event" && msg.event && msg.event.job)) refresh();
   }, refresh);
+
+  /* One small Chart.js line chart per state machine: started and failed per hour, 24 h. */
+  const sparks = E.readJson("sparks-data") || [];
+  document.querySelectorAll(".sm-card").forEach((card, i) => {
+    const spark = sparks[i];
+    if (!spark || !window.Chart) return;
+    new window.Chart(card.querySelector("canvas"), {
+      type: "line",
+      data: {
+        labels: spark.started.map((_, n) => n),
+        datasets: [
+          { label: "started", data: spark.started, borderColor: "#1f6feb", borderWidth: 1.5, pointRadius: 0, tension: 0.3, fill: false },
+          { label: "failed", data: spark.failed, borderColor: "#c62828", borderWidth: 1.5, pointRadius: 0, tension: 0.3, fill: false },
+        ],
+      },
+      options: {
+        responsive: false, animation: false, events: [],
+        plugins: { legend: { display: false }, tooltip: { enabled: false } },
+        scales: { x: { display: false }, y: { display: false, beginAtZero: true } },
+      },
+    });
+  });
 })();
