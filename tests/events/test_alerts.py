@@ -387,3 +387,43 @@ def test_a_rule_that_fails_to_evaluate_leaves_the_others_running(receiver):
     run_job("order-1", "FAILED", ago=10)
 
     assert evaluate.evaluate_rules(now=datetime.now(UTC)) == 1
+
+
+def test_it_evaluates_the_dynamodb_store_through_the_same_selectors(receiver):
+    """DynamoDB on moto: the rules read through the store protocol only, so they work there too
+    (the alert tables stay in the ORM database)."""
+    import boto3
+    from moto import mock_aws
+
+    from infra.table import ensure_table
+
+    hook = receiver()
+    rule(hook.url, format=AlertRule.JSON)
+    with mock_aws(), override_settings(EDOBS_STORE="dynamodb", EDOBS_TABLE_NAME="edobs-alerts"):
+        ensure_table(boto3.client("dynamodb", region_name="us-east-1"), "edobs-alerts")
+        reset_stores()
+        run_job("order-1", "FAILED", ago=30)
+        run_job("order-2", "SUCCEEDED", ago=20)
+        call_command("run_alerts", "--once")
+        call_command("run_alerts", "--once")
+    reset_stores()
+
+    assert [body["job"]["id"] for body in hook.wait_for(1)] == [job_id("order-1")]
+    assert len(hook.got) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "check_id"),
+    [
+        ("EDOBS_ALERT_INTERVAL_SECONDS", 0, "events.E016"),
+        ("EDOBS_ALERT_MAX_ATTEMPTS", 0, "events.E017"),
+        ("EDOBS_ALERT_BACKOFF_SECONDS", 600, "events.E018"),
+        ("EDOBS_ALERT_SITE_URL", "javascript:alert(1)", "events.E019"),
+    ],
+)
+def test_the_checks_name_a_bad_alert_setting(name, value, check_id):
+    from events.checks import check_alerts
+
+    assert check_alerts(None) == []
+    with override_settings(**{name: value}):
+        assert [error.id for error in check_alerts(None)] == [check_id]
