@@ -53,6 +53,8 @@ class Job(models.Model):
             models.Index(fields=["-last_event_at", "-id"], name="job_latest"),
             models.Index(fields=["account", "-last_event_at"], name="job_account_latest"),
             models.Index(fields=["name", "-last_event_at"], name="job_name_latest"),
+            # A state machine's jobs over a window (metrics, baselines): bench/search.py.
+            models.Index(fields=["state_machine", "-last_event_at"], name="job_machine_latest"),
         ]
 
     def __str__(self) -> str:

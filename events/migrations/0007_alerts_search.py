@@ -41,78 +41,194 @@ def postgres_only(statements):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('events', '0006_delivery_failure'),
+        ("events", "0006_delivery_failure"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AlertFiring',
+            name="AlertFiring",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(help_text='the job id, or window:<start>', max_length=400)),
-                ('job_id', models.CharField(blank=True, default='', max_length=400)),
-                ('account', models.CharField(blank=True, default='', max_length=12)),
-                ('state_machine', models.CharField(blank=True, default='', max_length=200)),
-                ('reason', models.TextField(blank=True, default='')),
-                ('body', models.TextField(help_text='the JSON posted')),
-                ('fired_at', models.DateTimeField()),
-                ('state', models.CharField(choices=[('pending', 'pending'), ('delivered', 'delivered'), ('gave_up', 'gave up')], default='pending', max_length=10)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "key",
+                    models.CharField(help_text="the job id, or window:<start>", max_length=400),
+                ),
+                ("job_id", models.CharField(blank=True, default="", max_length=400)),
+                ("account", models.CharField(blank=True, default="", max_length=12)),
+                ("state_machine", models.CharField(blank=True, default="", max_length=200)),
+                ("reason", models.TextField(blank=True, default="")),
+                ("body", models.TextField(help_text="the JSON posted")),
+                ("fired_at", models.DateTimeField()),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("delivered", "delivered"),
+                            ("gave_up", "gave up"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.AddField(
-            model_name='event',
-            name='search_text',
-            field=models.TextField(default='', editable=False),
+            model_name="event",
+            name="search_text",
+            field=models.TextField(default="", editable=False),
         ),
         migrations.CreateModel(
-            name='AlertDelivery',
+            name="AlertDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('attempt', models.PositiveIntegerField()),
-                ('at', models.DateTimeField()),
-                ('status', models.PositiveIntegerField(blank=True, help_text='HTTP status', null=True)),
-                ('response', models.TextField(blank=True, default='', help_text="the answer's first bytes")),
-                ('error', models.TextField(blank=True, default='')),
-                ('next_retry_at', models.DateTimeField(blank=True, null=True)),
-                ('firing', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='events.alertfiring')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("attempt", models.PositiveIntegerField()),
+                ("at", models.DateTimeField()),
+                (
+                    "status",
+                    models.PositiveIntegerField(blank=True, help_text="HTTP status", null=True),
+                ),
+                (
+                    "response",
+                    models.TextField(blank=True, default="", help_text="the answer's first bytes"),
+                ),
+                ("error", models.TextField(blank=True, default="")),
+                ("next_retry_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "firing",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="events.alertfiring",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['firing', 'attempt'],
+                "ordering": ["firing", "attempt"],
             },
         ),
         migrations.CreateModel(
-            name='AlertRule',
+            name="AlertRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('enabled', models.BooleanField(default=True)),
-                ('state_machine', models.CharField(blank=True, default='', help_text='blank: every state machine', max_length=200)),
-                ('kind', models.CharField(choices=[('failed', 'a job failed'), ('stuck', 'a job is stuck'), ('failure_rate', 'failure rate over a window')], default='failed', max_length=20)),
-                ('threshold_percent', models.PositiveSmallIntegerField(default=10, help_text='failure_rate: fire at or above this share of failed jobs')),
-                ('window_minutes', models.PositiveIntegerField(default=60, help_text='failure_rate: the jobs finished in the last this many minutes')),
-                ('min_jobs', models.PositiveIntegerField(default=5, help_text='failure_rate: judge only with at least this many finished jobs')),
-                ('webhook_url', models.URLField(max_length=1000, validators=[django.core.validators.URLValidator(schemes=['http', 'https'])])),
-                ('format', models.CharField(choices=[('slack', 'Slack-compatible text and blocks'), ('json', 'the job summary as JSON')], default='slack', max_length=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('team', models.ForeignKey(blank=True, help_text='sees only the accounts granted to this team; blank: every account (superusers only)', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='alert_rules', to='events.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("enabled", models.BooleanField(default=True)),
+                (
+                    "state_machine",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="blank: every state machine",
+                        max_length=200,
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("failed", "a job failed"),
+                            ("stuck", "a job is stuck"),
+                            ("failure_rate", "failure rate over a window"),
+                        ],
+                        default="failed",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "threshold_percent",
+                    models.PositiveSmallIntegerField(
+                        default=10,
+                        help_text="failure_rate: fire at or above this share of failed jobs",
+                    ),
+                ),
+                (
+                    "window_minutes",
+                    models.PositiveIntegerField(
+                        default=60,
+                        help_text="failure_rate: the jobs finished in the last this many minutes",
+                    ),
+                ),
+                (
+                    "min_jobs",
+                    models.PositiveIntegerField(
+                        default=5,
+                        help_text="failure_rate: judge only with at least this many finished jobs",
+                    ),
+                ),
+                (
+                    "webhook_url",
+                    models.URLField(
+                        max_length=1000,
+                        validators=[django.core.validators.URLValidator(schemes=["http", "https"])],
+                    ),
+                ),
+                (
+                    "format",
+                    models.CharField(
+                        choices=[
+                            ("slack", "Slack-compatible text and blocks"),
+                            ("json", "the job summary as JSON"),
+                        ],
+                        default="slack",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "team",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="sees only the accounts granted to this team; blank: every account (superusers only)",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="alert_rules",
+                        to="events.team",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='alertfiring',
-            name='rule',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='firings', to='events.alertrule'),
+            model_name="alertfiring",
+            name="rule",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="firings",
+                to="events.alertrule",
+            ),
         ),
         migrations.AddIndex(
-            model_name='alertfiring',
-            index=models.Index(fields=['state', 'next_attempt_at'], name='alert_due'),
+            model_name="alertfiring",
+            index=models.Index(fields=["state", "next_attempt_at"], name="alert_due"),
         ),
         migrations.AddConstraint(
-            model_name='alertfiring',
-            constraint=models.UniqueConstraint(fields=('rule', 'key'), name='alert_once_per_rule_and_job'),
+            model_name="alertfiring",
+            constraint=models.UniqueConstraint(
+                fields=("rule", "key"), name="alert_once_per_rule_and_job"
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="job",
+            index=models.Index(
+                fields=["state_machine", "-last_event_at"], name="job_machine_latest"
+            ),
         ),
         migrations.RunPython(fill_search_text, migrations.RunPython.noop),
         migrations.RunPython(postgres_only(PG_INDEXES), postgres_only(PG_DROP)),

@@ -169,8 +169,9 @@ def test_postgresql_serves_where_and_word_search_from_their_indexes(big_pg):
     assert found(big_pg, text="😀", scan=5000, limit=100) == expected(events, text="😀")
 
 
-def test_the_migration_made_both_indexes_on_postgresql(pg_alias):
-    with connections[pg_alias].cursor() as cursor:
+def test_the_migration_made_both_indexes_on_postgresql(request):
+    alias = postgres_store(request).using
+    with connections[alias].cursor() as cursor:
         cursor.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'events_event' "
             "AND indexname IN ('event_detail_gin', 'event_search_trgm') ORDER BY indexname"
