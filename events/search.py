@@ -110,6 +110,11 @@ def search_text(event_id: str, detail: Any) -> str:
     return _UNSTORABLE.sub("\ufffd", text)
 
 
+def storable_text(text: str) -> bool:
+    """Whether a search text could be in a stored `search_text` (no NUL, no lone surrogate)."""
+    return not _UNSTORABLE.search(text)
+
+
 def indexed_text(text: str) -> bool:
     """Whether a trigram index can narrow a search for `text` (folded): it needs a run of 3
     letters or digits; ASCII ones, as every database locale's pg_trgm sees the same words

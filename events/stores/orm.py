@@ -227,7 +227,7 @@ class OrmStore:
             time, seq = decode_cursor(cursor, "search", datetime, int)
             rows = rows.filter(Q(time__lt=time) | Q(time=time, seq__lt=seq))
         edge = None
-        if postgres and window.text and not _unstorable(window.text):
+        if postgres and window.text and search.storable_text(window.text):
             if not search.indexed_text(window.text):
                 rows, edge = _bounded(rows, scan)
             rows = rows.filter(search_text__contains=window.text)
@@ -318,11 +318,6 @@ def _bounded(rows: QuerySet, scan: int) -> tuple[QuerySet, tuple[datetime, int] 
         return rows, None
     time, seq = found[0]
     return rows.filter(Q(time__gt=time) | Q(time=time, seq__gte=seq)), (time, seq)
-
-
-def _unstorable(text: str) -> bool:
-    """A search text no stored `search_text` holds (a lone surrogate, a NUL): no pushdown."""
-    return bool(search._UNSTORABLE.search(text))
 
 
 def _newest_first(

@@ -102,6 +102,7 @@ def test_the_search_text_holds_what_free_text_matches():
 
     assert text.startswith("id-1\n") and "strasse 😀" in text and "[1.5, null]" in text
     assert "\ud800" not in text and "\x00" not in text and text.encode()
+    assert [search.storable_text(q) for q in ["zoë 😀", "a\x00", "\udc00"]] == [True, False, False]
     assert [search.indexed_text(q) for q in ["😀", "注文", "ab", "order", "a-12-b", "x1234"]] == [
         False, False, False, True, False, True,
     ]  # fmt: skip
