@@ -34,6 +34,16 @@ def envint(name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, got {value!r}") from None
 
 
+def envfloat(name: str, default: float) -> float:
+    value = os.environ.get(name, "")
+    if value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+
+
 def envlist(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -254,6 +264,14 @@ EDOBS_ACCOUNT = os.environ.get("EDOBS_ACCOUNT", "123456789012")
 EDOBS_RETENTION_HOURS = envint("EDOBS_RETENTION_HOURS", 24)
 # A job is stuck past this many times its state machine's p99 (events.fleet).
 EDOBS_STUCK_FACTOR = envint("EDOBS_STUCK_FACTOR", 2)
+# Alerts (events.alerts, manage.py run_alerts; checks events.E016-E019).
+EDOBS_ALERT_INTERVAL_SECONDS = envfloat("EDOBS_ALERT_INTERVAL_SECONDS", 5)
+EDOBS_ALERT_LOOKBACK_MINUTES = envint("EDOBS_ALERT_LOOKBACK_MINUTES", 60)
+EDOBS_ALERT_MAX_ATTEMPTS = envint("EDOBS_ALERT_MAX_ATTEMPTS", 6)
+EDOBS_ALERT_BACKOFF_SECONDS = envfloat("EDOBS_ALERT_BACKOFF_SECONDS", 1)
+EDOBS_ALERT_BACKOFF_MAX_SECONDS = envfloat("EDOBS_ALERT_BACKOFF_MAX_SECONDS", 300)
+EDOBS_ALERT_TIMEOUT_SECONDS = envfloat("EDOBS_ALERT_TIMEOUT_SECONDS", 10)
+EDOBS_ALERT_SITE_URL = os.environ.get("EDOBS_ALERT_SITE_URL", "http://127.0.0.1:8000")
 # Accounts whose forwarded events the bus admits (manage.py provision; checks events.E010/E011)
 EDOBS_SOURCE_ACCOUNTS = envlist("EDOBS_SOURCE_ACCOUNTS")
 EDOBS_ORGANIZATION_ID = os.environ.get("EDOBS_ORGANIZATION_ID", "").strip()

@@ -4,7 +4,9 @@ members, their own teams; rejected messages (raw bodies of any account) only sup
 row out of sight is a 404 at its URL, as one that does not exist."""
 
 import json
+from urllib.parse import urlsplit
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.db.models import JSONField, Q
@@ -13,7 +15,17 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from .aws import queue_url, sqs_client
-from .models import Connection, Event, Job, RejectedMessage, Team, TeamAccount
+from .models import (
+    AlertDelivery,
+    AlertFiring,
+    AlertRule,
+    Connection,
+    Event,
+    Job,
+    RejectedMessage,
+    Team,
+    TeamAccount,
+)
 from .selectors import visible_accounts
 
 
@@ -194,3 +206,110 @@ class ConnectionAdmin(ScopedAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+# ---- alerts (events.alerts) ---------------------------------------------------------------------
+
+
+def teams_of(user):
+    return Team.objects.all() if user.is_superuser else Team.objects.filter(members=user)
+
+
+def rules_of(queryset, user, field: str = "team"):
+    """Superusers see every rule; other staff the rules of their teams."""
+    return queryset if user.is_superuser else queryset.filter(**{f"{field}__members": user})
+
+
+class AlertRuleForm(forms.ModelForm):
+    webhook_url = forms.URLField(max_length=1000, assume_scheme="https")
+
+    class Meta:
+        model = AlertRule
+        fields = [
+            "name", "enabled", "state_machine", "kind", "threshold_percent", "window_minutes",
+            "min_jobs", "webhook_url", "format", "team",
+        ]  # fmt: skip
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("kind") == AlertRule.FAILURE_RATE:
+            if not 1 <= (cleaned.get("threshold_percent") or 0) <= 100:
+                self.add_error("threshold_percent", "must be 1 to 100")
+            if not cleaned.get("window_minutes"):
+                self.add_error("window_minutes", "must be at least 1")
+        return cleaned
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(ScopedAdmin):
+    """A rule without a team sees every account: only superusers may leave the team blank."""
+
+    form = AlertRuleForm
+    list_display = ["name", "enabled", "kind", "state_machine", "team", "format", "webhook_host"]
+    list_filter = ["enabled", "kind", "format"]
+    search_fields = ["name", "state_machine"]
+
+    @admin.display(description="webhook")
+    def webhook_host(self, obj: AlertRule) -> str:
+        return urlsplit(obj.webhook_url).netloc
+
+    def get_queryset(self, request):
+        return rules_of(super().get_queryset(request), request.user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "team":
+            kwargs["queryset"] = teams_of(request.user)
+            kwargs["required"] = not request.user.is_superuser
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class AlertDeliveryInline(admin.TabularInline):
+    model = AlertDelivery
+    fields = ["attempt", "at", "status", "response", "error", "next_retry_at"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+
+class ReadOnlyAdmin(ScopedAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AlertFiring)
+class AlertFiringAdmin(ReadOnlyAdmin):
+    list_display = ["fired_at", "rule", "key", "state", "attempts", "next_attempt_at"]
+    list_filter = ["state", "rule"]
+    search_fields = ["=key", "=job_id", "state_machine"]
+    readonly_fields = [
+        "rule", "key", "job_id", "account", "state_machine", "reason", "pretty_body", "fired_at",
+        "state", "attempts", "next_attempt_at",
+    ]  # fmt: skip
+    exclude = ["body"]
+    inlines = [AlertDeliveryInline]
+
+    @admin.display(description="body posted")
+    def pretty_body(self, obj: AlertFiring) -> str:
+        return pretty(json.loads(obj.body))
+
+    def get_queryset(self, request):
+        return rules_of(super().get_queryset(request), request.user, "rule__team")
+
+
+@admin.register(AlertDelivery)
+class AlertDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["at", "firing", "attempt", "status", "short_response", "error", "next_retry_at"]
+    list_filter = ["status"]
+    readonly_fields = ["firing", "attempt", "at", "status", "response", "error", "next_retry_at"]
+    list_select_related = ["firing__rule"]
+
+    @admin.display(description="answer")
+    def short_response(self, obj: AlertDelivery) -> str:
+        return obj.response[:80]
+
+    def get_queryset(self, request):
+        return rules_of(super().get_queryset(request), request.user, "firing__rule__team")

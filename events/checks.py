@@ -2,6 +2,8 @@
 
 from django.conf import settings
 from django.core.checks import Error, Tags, register
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 
 from edobs_site.safety import production_problems
 from infra.bus_policy import bad_accounts, is_organization_id
@@ -31,6 +33,30 @@ def check_settings(app_configs, **kwargs):
         errors.append(Error("EDOBS_STUCK_FACTOR must be at least 1.", id="events.E015"))
     if not settings.EDOBS_RULE_SOURCES:
         errors.append(Error("EDOBS_RULE_SOURCES must name at least one source.", id="events.E007"))
+    return errors
+
+
+@register(Tags.compatibility)
+def check_alerts(app_configs, **kwargs):
+    """The alerts loop's settings (events.alerts)."""
+    errors = []
+    positive = ["EDOBS_ALERT_INTERVAL_SECONDS", "EDOBS_ALERT_LOOKBACK_MINUTES",
+                "EDOBS_ALERT_TIMEOUT_SECONDS"]  # fmt: skip
+    for name in positive:
+        if not getattr(settings, name) > 0:
+            errors.append(Error(f"{name} must be positive.", id="events.E016"))
+    if not 1 <= settings.EDOBS_ALERT_MAX_ATTEMPTS <= 100:
+        errors.append(Error("EDOBS_ALERT_MAX_ATTEMPTS must be 1 to 100.", id="events.E017"))
+    base, cap = settings.EDOBS_ALERT_BACKOFF_SECONDS, settings.EDOBS_ALERT_BACKOFF_MAX_SECONDS
+    if not 0 < base <= cap:
+        message = "EDOBS_ALERT_BACKOFF_SECONDS must be positive and at most "
+        errors.append(Error(message + "EDOBS_ALERT_BACKOFF_MAX_SECONDS.", id="events.E018"))
+    site = settings.EDOBS_ALERT_SITE_URL
+    try:
+        URLValidator(schemes=["http", "https"])(site)
+    except ValidationError:
+        message = f"EDOBS_ALERT_SITE_URL is {site!r}: it must be the site's http(s) URL, "
+        errors.append(Error(message + "which alerts link to.", id="events.E019"))
     return errors
 
 

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import URLValidator
 from django.db import models
 
 
@@ -52,6 +53,8 @@ class Job(models.Model):
             models.Index(fields=["-last_event_at", "-id"], name="job_latest"),
             models.Index(fields=["account", "-last_event_at"], name="job_account_latest"),
             models.Index(fields=["name", "-last_event_at"], name="job_name_latest"),
+            # A state machine's jobs over a window (metrics, baselines): bench/search.py.
+            models.Index(fields=["state_machine", "-last_event_at"], name="job_machine_latest"),
         ]
 
     def __str__(self) -> str:
@@ -76,6 +79,9 @@ class Event(models.Model):
     received_at = models.DateTimeField()
     fn = models.CharField(max_length=200, blank=True, default="")
     raw = models.JSONField(help_text="the envelope exactly as received")
+    # What free-text search (`q`) matches, folded as events.search.search_text makes it:
+    # PostgreSQL indexes it by trigrams (migration 0007); the search checks `raw` again.
+    search_text = models.TextField(default="", editable=False)
     # Which ingest call inserted the row: lets concurrent workers tell their inserts apart.
     batch = models.UUIDField(db_index=False)
 
@@ -175,3 +181,92 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.worker
+
+
+class AlertRule(models.Model):
+    """When to post a job (or a failure rate) to a webhook (events.alerts)."""
+
+    FAILED, STUCK, FAILURE_RATE = "failed", "stuck", "failure_rate"
+    KINDS = [
+        (FAILED, "a job failed"),
+        (STUCK, "a job is stuck"),
+        (FAILURE_RATE, "failure rate over a window"),
+    ]
+    SLACK, JSON = "slack", "json"
+    FORMATS = [(SLACK, "Slack-compatible text and blocks"), (JSON, "the job summary as JSON")]
+
+    name = models.CharField(max_length=100)
+    enabled = models.BooleanField(default=True)
+    state_machine = models.CharField(
+        max_length=200, blank=True, default="", help_text="blank: every state machine"
+    )
+    kind = models.CharField(max_length=20, choices=KINDS, default=FAILED)
+    threshold_percent = models.PositiveSmallIntegerField(
+        default=10, help_text="failure_rate: fire at or above this share of failed jobs"
+    )
+    window_minutes = models.PositiveIntegerField(
+        default=60, help_text="failure_rate: the jobs finished in the last this many minutes"
+    )
+    min_jobs = models.PositiveIntegerField(
+        default=5, help_text="failure_rate: judge only with at least this many finished jobs"
+    )
+    webhook_url = models.URLField(
+        max_length=1000, validators=[URLValidator(schemes=["http", "https"])]
+    )
+    format = models.CharField(max_length=10, choices=FORMATS, default=SLACK)
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.CASCADE, related_name="alert_rules",
+        help_text="sees only the accounts granted to this team; blank: every account "
+        "(superusers only)",
+    )  # fmt: skip
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AlertFiring(models.Model):
+    """A rule fired: once per rule and job (failure_rate: once per rule and window period).
+    `body` is what every delivery attempt posts."""
+
+    PENDING, DELIVERED, GAVE_UP = "pending", "delivered", "gave_up"
+    STATES = [(PENDING, "pending"), (DELIVERED, "delivered"), (GAVE_UP, "gave up")]
+
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="firings")
+    key = models.CharField(max_length=400, help_text="the job id, or window:<start>")
+    job_id = models.CharField(max_length=400, blank=True, default="")
+    account = models.CharField(max_length=12, blank=True, default="")
+    state_machine = models.CharField(max_length=200, blank=True, default="")
+    reason = models.TextField(blank=True, default="")
+    body = models.TextField(help_text="the JSON posted")
+    fired_at = models.DateTimeField()
+    state = models.CharField(max_length=10, choices=STATES, default=PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "key"], name="alert_once_per_rule_and_job")
+        ]
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="alert_due")]
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.key}"
+
+
+class AlertDelivery(models.Model):
+    """One attempt to post a firing, with the answer it got."""
+
+    firing = models.ForeignKey(AlertFiring, on_delete=models.CASCADE, related_name="deliveries")
+    attempt = models.PositiveIntegerField()
+    at = models.DateTimeField()
+    status = models.PositiveIntegerField(null=True, blank=True, help_text="HTTP status")
+    response = models.TextField(blank=True, default="", help_text="the answer's first bytes")
+    error = models.TextField(blank=True, default="")
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["firing", "attempt"]
+
+    def __str__(self) -> str:
+        return f"{self.firing} #{self.attempt}"

@@ -12,6 +12,7 @@ the detail as JSON with its characters unescaped ("zoë", "😀", "東京").
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,3 +100,27 @@ def text_matches(event_id: str, detail: Any, text: str) -> bool:
 
 def fold(text: str) -> str:
     return text.casefold()
+
+
+def search_text(event_id: str, detail: Any) -> str:
+    """What `text_matches` looks in, folded, as one string a database can hold and index: every
+    text it matches is in here (a match across the line break is a false positive, which the
+    exact check drops). A lone surrogate (no database stores one) becomes U+FFFD."""
+    text = fold(event_id) + "\n" + fold(json.dumps(detail, ensure_ascii=False))
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
+def storable_text(text: str) -> bool:
+    """Whether a search text could be in a stored `search_text` (no NUL, no lone surrogate)."""
+    return not _UNSTORABLE.search(text)
+
+
+def indexed_text(text: str) -> bool:
+    """Whether a trigram index can narrow a search for `text` (folded): it needs a run of 3
+    letters or digits; ASCII ones, as every database locale's pg_trgm sees the same words
+    in them. Other text (an emoji, two CJK characters) is searched by a bounded scan."""
+    return bool(_TRIGRAM.search(text))
+
+
+_TRIGRAM = re.compile(r"[a-z0-9]{3}", re.ASCII)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")

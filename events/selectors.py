@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -25,8 +25,18 @@ Baselines = dict[str, dict[tuple[str, str], fleet.Baseline]]
 NO_BASELINE = fleet.Baseline(p99_ms=None, samples=0)
 
 
+@dataclass(frozen=True)
+class AccountScope:
+    """Reads on behalf of no logged-in user (the alerts loop, events.alerts): an alert rule
+    sees every account (None) or only its team's, as that team's members would."""
+
+    accounts: Accounts
+
+
 def visible_accounts(user) -> Accounts:
     """None for superusers (everything); otherwise the accounts their teams are granted."""
+    if isinstance(user, AccountScope):
+        return user.accounts
     if user is None or not user.is_authenticated or not user.is_active:
         return frozenset()
     if user.is_superuser:
@@ -267,14 +277,15 @@ def event_search_page(
     """Raw events, newest first, filtered by the window's fields, its `where` conditions on the
     detail (events.search) and a free-text search, a page at a time.
 
-    Stores may push filters down (PostgreSQL narrows `where` by JSON containment); every one is
-    checked again here, so every backend answers the same.
+    Stores may push filters down (PostgreSQL narrows `where` by JSON containment and the text
+    by trigrams, events.stores.orm); every one is checked again here, so every backend answers
+    the same.
     """
     text = search.fold(text.strip())
     where = tuple(window.where)
     return get_store().events_page(
-        replace(window, newest_first=True), accounts=visible_accounts(user), limit=limit,
-        cursor=cursor, keep=lambda event: _matches(event, window, text, where),
+        replace(window, newest_first=True, text=text), accounts=visible_accounts(user),
+        limit=limit, cursor=cursor, keep=lambda event: _matches(event, window, text, where),
     )  # fmt: skip
 
 

@@ -66,6 +66,13 @@ class Demo:
 
         self.threads.append(start_inprocess_worker(self.stop))
 
+    def start_alerts(self, site_url: str) -> None:
+        """The alerts loop (manage.py run_alerts) in a thread; its links point at this site."""
+        from events.alerts.runner import start_alerts_thread
+
+        settings.EDOBS_ALERT_SITE_URL = site_url
+        self.threads.append(start_alerts_thread(self.stop))
+
     def start_traffic(self) -> None:
         thread = threading.Thread(target=self._traffic, name="edobs-demo-traffic", daemon=True)
         thread.start()

@@ -80,6 +80,8 @@ class Window:
     # Conditions on the detail: a store may narrow by them (PostgreSQL's JSON containment), the
     # caller checks them exactly (events.search).
     where: tuple[Where, ...] = ()
+    # Free text, folded (events.search.fold): a store may narrow by it, the caller checks it.
+    text: str = ""
 
 
 class Store(Protocol):

@@ -21,6 +21,7 @@ from django.db import (
 from django.db.models import DurationField, ExpressionWrapper, F, Q, QuerySet
 from django.utils import timezone
 
+from .. import search
 from ..correlation import TERMINAL_STATUSES
 from ..envelope import NormalisedEvent, stored_event
 from ..models import Event, Job
@@ -55,7 +56,7 @@ SUMMARY_FIELDS = [
 JOB_COLUMNS = ["id", "state_machine", "name", "account", "region"]
 EVENT_COLUMNS = [
     "event_id", "job", "source", "detail_type", "account", "region", "time", "at", "at_source",
-    "received_at", "fn", "raw", "batch",
+    "received_at", "fn", "raw", "batch", "search_text",
 ]  # fmt: skip
 JOB_ROW = [*JOB_COLUMNS, *SUMMARY_FIELDS, "latest_event"]  # what _summary_values gives
 BLANK_FOR_NONE = ("execution_arn", "status", "error", "cause")  # text columns: "" means unset
@@ -237,21 +238,33 @@ class OrmStore:
         self, window: Window, *, accounts: Accounts, limit: int, cursor: str | None,
         keep: Callable[[NormalisedEvent], bool] | None = None, scan: int = 20_000,
     ) -> Page[NormalisedEvent]:  # fmt: skip
-        """Read in chunks newest first, `keep` checked in Python; PostgreSQL narrows the `where`
-        conditions by JSON containment first (a superset of equality: `keep` decides)."""
+        """Read in chunks newest first, `keep` checked in Python. PostgreSQL narrows first (a
+        superset of the matches: `keep` decides): `where` by JSON containment on the detail's
+        GIN index, free text by LIKE on `search_text`, through its trigram index when the text
+        has a trigram (events.search.indexed_text), else over the next `scan` rows only."""
         rows = self._window_rows(window, accounts)
         if window.fn:
             rows = rows.filter(fn=window.fn[:200])
-        if connections[self.using].vendor == "postgresql":
+        postgres = connections[self.using].vendor == "postgresql"
+        if postgres:
             for where in window.where:
                 rows = rows.filter(raw__detail__contains=where.nested())
         if cursor:
             time, seq = decode_cursor(cursor, "search", datetime, int)
             rows = rows.filter(Q(time__lt=time) | Q(time=time, seq__lt=seq))
-        return filtered_page(
-            _newest_first(rows), limit=clamp_limit(limit), keep=keep, scan=scan,
+        edge = None
+        if postgres and window.text and search.storable_text(window.text):
+            if not search.indexed_text(window.text):
+                rows, edge = _bounded(rows, scan)
+            rows = rows.filter(search_text__contains=window.text)
+        limit = clamp_limit(limit)
+        page = filtered_page(
+            _newest_first(rows, first=limit + 1), limit=limit, keep=keep, scan=scan,
             cursor_of=lambda position: encode_cursor("search", *position),
         )  # fmt: skip
+        if edge is not None and page.next_cursor is None:
+            page = Page(page.items, encode_cursor("search", *edge))
+        return page
 
     def _window_rows(self, window: Window, accounts: Accounts) -> QuerySet:
         rows = _scoped(self._events().all(), accounts)
@@ -329,16 +342,32 @@ def _outcomes(
     return outcomes
 
 
-def _newest_first(rows: QuerySet) -> Iterator[tuple[NormalisedEvent, tuple[datetime, int]]]:
-    """(event, (time, seq)) newest first, read SEARCH_CHUNK rows at a time by key."""
+def _bounded(rows: QuerySet, scan: int) -> tuple[QuerySet, tuple[datetime, int] | None]:
+    """The next `scan` rows (newest first), and the position of the last of them when more
+    follow: a search no index narrows reads no more than a search page may (Store.events_page).
+    """
+    edge = rows.order_by("-time", "-seq").values_list("time", "seq")[scan - 1 : scan]
+    found = list(edge)
+    if not found:
+        return rows, None
+    time, seq = found[0]
+    return rows.filter(Q(time__gt=time) | Q(time=time, seq__gte=seq)), (time, seq)
+
+
+def _newest_first(
+    rows: QuerySet, *, first: int = SEARCH_CHUNK
+) -> Iterator[tuple[NormalisedEvent, tuple[datetime, int]]]:
+    """(event, (time, seq)) newest first, read by key: `first` rows (a page when every row
+    matches: decoding rows no page needs was most of an unfiltered search's time), then
+    SEARCH_CHUNK at a time."""
     rows = rows.order_by("-time", "-seq")
-    page = rows
+    page, size = rows, max(1, min(first, SEARCH_CHUNK))
     while True:
-        chunk = list(page[:SEARCH_CHUNK])
+        chunk = list(page[:size])
         yield from ((_event(row), (row.time, row.seq)) for row in chunk)
-        if len(chunk) < SEARCH_CHUNK:
+        if len(chunk) < size:
             return
-        last = chunk[-1]
+        size, last = SEARCH_CHUNK, chunk[-1]
         page = rows.filter(Q(time__lt=last.time) | Q(time=last.time, seq__lt=last.seq))
 
 
@@ -392,6 +421,7 @@ def _event_row(event: NormalisedEvent, batch: uuid.UUID) -> Event:
         fn=(event.fn or "")[:200],
         raw=event.raw,
         batch=batch,
+        search_text=search.search_text(event.id, event.detail),
     )
 
 
@@ -442,7 +472,7 @@ def _event_values(event: NormalisedEvent, batch: uuid.UUID) -> tuple:
     return (
         event.id, event.job, event.source, event.detail_type, event.account, event.region,
         event.time, event.at, event.at_source, event.received_at, (event.fn or "")[:200],
-        event.raw, batch,
+        event.raw, batch, search.search_text(event.id, event.detail),
     )  # fmt: skip
 
 

@@ -23,6 +23,7 @@ class Command(BaseCommand):
         for change in demo.provision().changes:
             self.stdout.write(str(change))
         demo.start_worker()
+        demo.start_alerts(f"http://{host}:{port}")
         demo.start_traffic()
         self._banner(host, port, store)
         try:

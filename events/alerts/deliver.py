@@ -1,0 +1,117 @@
+"""Posting firings to their webhooks, every attempt recorded, retried with backoff.
+
+A firing is due while it is pending and its `next_attempt_at` has passed. A loop claims it by
+moving `next_attempt_at` past the attempt's timeout in one conditional UPDATE (a lease: another
+loop skips it, and a loop that dies mid-attempt leaves it to be retried once the lease ends),
+posts the body, and records an AlertDelivery with the HTTP status and the answer's first bytes,
+or the error. A 2xx answer delivers it; anything else (an error, a redirect, 4xx, 5xx) is tried
+again after EDOBS_ALERT_BACKOFF_SECONDS, doubled each time up to EDOBS_ALERT_BACKOFF_MAX_SECONDS,
+until EDOBS_ALERT_MAX_ATTEMPTS attempts: then it gave up.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from ..models import AlertDelivery, AlertFiring
+
+logger = logging.getLogger(__name__)
+
+EXCERPT = 1000  # bytes of an answer kept
+DUE_BATCH = 50
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int | None
+    response: str = ""
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A webhook answers, it does not send us elsewhere: a redirect is a failed attempt."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def post(url: str, body: str, *, timeout: float) -> Answer:
+    request = urllib.request.Request(
+        url, data=body.encode(), method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": "edobs-alerts"},
+    )  # fmt: skip
+    opener = urllib.request.build_opener(_NoRedirects)
+    try:
+        with opener.open(request, timeout=timeout) as answer:
+            return Answer(answer.status, _excerpt(answer.read(EXCERPT)))
+    except urllib.error.HTTPError as exc:
+        return Answer(exc.code, _excerpt(exc.read(EXCERPT)))
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        return Answer(None, error=f"{type(exc).__name__}: {reason}"[:500])
+
+
+def _excerpt(data: bytes) -> str:
+    return data.decode("utf-8", "replace").replace("\x00", "\ufffd")
+
+
+def backoff(attempt: int) -> timedelta:
+    """The wait after failed attempt number `attempt` (1, 2, ...): base, 2 x base, 4 x base ..."""
+    base, cap = settings.EDOBS_ALERT_BACKOFF_SECONDS, settings.EDOBS_ALERT_BACKOFF_MAX_SECONDS
+    return timedelta(seconds=min(cap, base * 2 ** min(attempt - 1, 30)))
+
+
+def due(*, now: datetime) -> list[int]:
+    rows = AlertFiring.objects.filter(state=AlertFiring.PENDING, next_attempt_at__lte=now)
+    return list(rows.order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:DUE_BATCH])
+
+
+def next_due() -> datetime | None:
+    """When the next pending firing is due (None: none is)."""
+    rows = AlertFiring.objects.filter(state=AlertFiring.PENDING, next_attempt_at__isnull=False)
+    return rows.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
+
+
+def claim(firing_id: int, *, now: datetime) -> AlertFiring | None:
+    lease = now + timedelta(seconds=settings.EDOBS_ALERT_TIMEOUT_SECONDS + 30)
+    mine = AlertFiring.objects.filter(
+        pk=firing_id, state=AlertFiring.PENDING, next_attempt_at__lte=now
+    ).update(next_attempt_at=lease)
+    return AlertFiring.objects.select_related("rule").get(pk=firing_id) if mine else None
+
+
+def attempt(firing: AlertFiring) -> AlertDelivery:
+    """One attempt at a claimed firing, recorded, with the firing's next step."""
+    number = firing.attempts + 1
+    at = timezone.now()
+    answer = post(firing.rule.webhook_url, firing.body,
+                  timeout=settings.EDOBS_ALERT_TIMEOUT_SECONDS)  # fmt: skip
+    retry = None
+    if answer.ok:
+        state = AlertFiring.DELIVERED
+    elif number >= settings.EDOBS_ALERT_MAX_ATTEMPTS:
+        state = AlertFiring.GAVE_UP
+        logger.warning("alert %s gave up after %d attempts: %s", firing, number,
+                       answer.error or answer.status)  # fmt: skip
+    else:
+        state, retry = AlertFiring.PENDING, timezone.now() + backoff(number)
+    delivery = AlertDelivery.objects.create(
+        firing=firing, attempt=number, at=at, status=answer.status, response=answer.response,
+        error=answer.error, next_retry_at=retry,
+    )  # fmt: skip
+    AlertFiring.objects.filter(pk=firing.pk).update(
+        attempts=number, state=state, next_attempt_at=retry
+    )
+    return delivery
