@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from . import views
+from . import schemas, views
 
 # Job ids are STATE_MACHINE:NAME; Map-run children may hold a "/", hence `.+`.
 urlpatterns = [
@@ -8,4 +8,10 @@ urlpatterns = [
     re_path(r"^jobs/(?P<job_id>.+)/$", views.job_detail, name="job-detail"),
     path("architecture/", views.architecture, name="architecture"),
     path("events/", views.event_list, name="events"),
+    path("schemas/", schemas.schema_list, name="schemas"),
+    re_path(
+        r"^schemas/(?P<source>[^/]+)/(?P<detail_type>.+)/$",
+        schemas.schema_detail,
+        name="schema-detail",
+    ),
 ]

@@ -96,6 +96,7 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
         "geometry": timeline_geometry(timeline),
         "timeline": timeline,
         "job_json": shapes.job_summary(job),
+        "replay_of": shapes.job_replay_of(job),
         "span_count": len(timeline["spans"]),
         "nav": "home",
     }

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from .aws import queue_url, sqs_client
-from .models import Connection, Event, Job, RejectedMessage, Team, TeamAccount
+from .models import Connection, Event, Job, RejectedMessage, Replay, Team, TeamAccount
 from .selectors import visible_accounts
 
 
@@ -193,4 +193,26 @@ class ConnectionAdmin(ScopedAdmin):
         return queryset.filter(user__in=teammates)
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Replay)
+class ReplayAdmin(AccountScopedAdmin):
+    """Who replayed what to which bus, and how it went: read-only, a record of what was done."""
+
+    list_display = [
+        "created_at", "username", "event_id", "job_id", "bus", "dry_run", "entries", "sent",
+        "failed",
+    ]  # fmt: skip
+    list_filter = ["dry_run"]
+    search_fields = ["username", "event_id", "job_id", "new_job", "bus"]
+    readonly_fields = [field.name for field in Replay._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
