@@ -16,7 +16,10 @@ the job's timeline looks like the original's.
 
 Events of `aws.*` sources (Step Functions' own status events) are skipped and counted: EventBridge
 refuses PutEvents from a source starting with `aws.`. Entries go in batches of at most 10 and
-256 KiB (PutEvents' limits); an entry over 256 KiB alone fails here without being sent. Per-entry
+256 KiB (PutEvents' limits); an entry over 256 KiB alone fails here without being sent. A
+`meta.incoming.id` naming another replayed event is rewritten to that replay's new envelope id
+(an entry waits for the call that sends its trigger), so the new job's spans pair as exactly as
+the original's; a dry run shows the entries before that rewrite. Per-entry
 failures in PutEvents' answer are counted; an error of a whole call counts its batch as failed,
 and the first error is recorded.
 """
@@ -53,6 +56,8 @@ class Outcome:
     entries: list[dict[str, Any]]
     skipped: int
     new_job: str | None
+    details: list[dict[str, Any]] = field(default_factory=list)  # each entry's detail
+    originals: list[str] = field(default_factory=list)  # each entry's original event id
     sent: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
@@ -130,16 +135,18 @@ def plan(
     replayable = [e for e in events if not e.source.startswith(REFUSED_SOURCE_PREFIX)]
     now = now or datetime.now(UTC)
     shift = now - min((e.at for e in replayable), default=now)
-    entries = []
+    outcome = Outcome([], len(events) - len(replayable), _new_job(events, job, short))
     for event in replayable:
         job_of = event.job if job is None else job.id
-        entries.append({
-            "Source": event.source, "DetailType": event.detail_type,
-            "Detail": json.dumps(replayed_detail(event, job=job_of, short=short, shift=shift)),
+        detail = replayed_detail(event, job=job_of, short=short, shift=shift)
+        outcome.entries.append({
+            "Source": event.source, "DetailType": event.detail_type, "Detail": json.dumps(detail),
             "Resources": [r for r in event.resources if isinstance(r, str)],
             "Time": event.time + shift, "EventBusName": bus,
         })  # fmt: skip
-    return Outcome(entries, len(events) - len(replayable), _new_job(events, job, short))
+        outcome.details.append(detail)
+        outcome.originals.append(event.id)
+    return outcome
 
 
 def _new_job(events: Sequence[NormalisedEvent], job: JobSummary | None, short: str) -> str | None:
@@ -159,45 +166,69 @@ def _size(entry: dict[str, Any]) -> int:
     return sum(len(text.encode("utf-8", "surrogatepass")) for text in texts) + 14
 
 
-def batches(entries: list[dict[str, Any]]) -> tuple[list[list[dict[str, Any]]], int]:
-    """Batches of at most BATCH entries and MAX_REQUEST_BYTES; and how many entries are too
-    large to be sent at all."""
-    out: list[list[dict[str, Any]]] = []
+def _incoming_id(detail: dict[str, Any]) -> str | None:
+    incoming = detail.get("meta", {}).get("incoming")
+    found = incoming.get("id") if isinstance(incoming, dict) else None
+    return found if isinstance(found, str) else None
+
+
+def batches(outcome: Outcome) -> tuple[list[list[int]], int]:
+    """The entries' indices in PutEvents calls: at most BATCH entries and MAX_REQUEST_BYTES a
+    call, and an entry whose trigger (`meta.incoming.id`) is in the same call starts a new one,
+    so that the trigger's new id is known when it is sent. Also: how many entries are too large
+    to be sent at all."""
+    groups: list[list[int]] = []
     size, too_large = 0, 0
-    for entry in entries:
+    for index, entry in enumerate(outcome.entries):
         entry_size = _size(entry)
         if entry_size > MAX_REQUEST_BYTES:
             too_large += 1
             continue
-        if not out or len(out[-1]) == BATCH or size + entry_size > MAX_REQUEST_BYTES:
-            out.append([])
+        pending = {outcome.originals[i] for i in groups[-1]} if groups else set()
+        full = not groups or len(groups[-1]) == BATCH or size + entry_size > MAX_REQUEST_BYTES
+        if full or _incoming_id(outcome.details[index]) in pending:
+            groups.append([])
             size = 0
-        out[-1].append(entry)
+        groups[-1].append(index)
         size += entry_size
-    return out, too_large
+    return groups, too_large
 
 
 def send(outcome: Outcome, client=None) -> Outcome:
-    groups, too_large = batches(outcome.entries)
+    """Put the entries; each `meta.incoming.id` that names a replayed event is rewritten to the
+    id EventBridge gave its replay, so the new job's spans pair exactly as the original's."""
+    groups, too_large = batches(outcome)
     if too_large:
         outcome.failed += too_large
         outcome.errors.append(f"{too_large} entries over {MAX_REQUEST_BYTES} bytes not sent")
     client = client or events_client()
+    new_ids: dict[str, str] = {}
     for group in groups:
+        entries = [_relinked(outcome, index, new_ids) for index in group]
         try:
-            answer = client.put_events(Entries=group)
+            answer = client.put_events(Entries=entries)
         except (ClientError, BotoCoreError) as exc:
             logger.warning("replay: PutEvents of %d entries failed: %s", len(group), exc)
             outcome.failed += len(group)
             outcome.errors.append(str(exc))
             continue
-        failed = [item for item in answer.get("Entries", []) if item.get("ErrorCode")]
-        outcome.failed += len(failed)
-        outcome.sent += len(group) - len(failed)
-        outcome.errors += [
-            f"{item['ErrorCode']}: {item.get('ErrorMessage', '')}" for item in failed
-        ]
+        for index, item in zip(group, answer.get("Entries", []), strict=False):
+            if item.get("ErrorCode"):
+                outcome.failed += 1
+                outcome.errors.append(f"{item['ErrorCode']}: {item.get('ErrorMessage', '')}")
+            else:
+                outcome.sent += 1
+                new_ids[outcome.originals[index]] = item.get("EventId", "")
     return outcome
+
+
+def _relinked(outcome: Outcome, index: int, new_ids: dict[str, str]) -> dict[str, Any]:
+    detail, entry = outcome.details[index], outcome.entries[index]
+    wanted = _incoming_id(detail)
+    if wanted not in new_ids:
+        return entry
+    detail["meta"]["incoming"]["id"] = new_ids[wanted]
+    return {**entry, "Detail": json.dumps(detail)}
 
 
 def replay_record(
