@@ -323,7 +323,10 @@ def architecture_drift(*, user, graph: dict, window: Window) -> dict:
 
     since = window.since or datetime.now(UTC) - timedelta(hours=settings.EDOBS_RETENTION_HOURS)
     until = window.until or datetime.now(UTC)
-    counts = drift_counts(visible_accounts(user), since, until) if until > since else {}
+    try:
+        counts = drift_counts(visible_accounts(user), since, until)
+    except (ValueError, OverflowError):  # an empty window, or a base before year 1
+        counts = {}
     for node in graph["nodes"]:
         if node["kind"] == "event":
             node["drift"] = counts.get(node["id"], 0)
