@@ -95,17 +95,15 @@ class SchemaDetailSerializer(WindowsSerializer, SchemaSummarySerializer):
 
 
 def windows_of(request: Request) -> Windows:
-    """The windows a request asks for; ValidationError (400) for an empty one."""
-    until = _time(request, "until")
-    since = _time(request, "since")
+    """The windows a request asks for; ValidationError (400) for an empty one, or one that
+    reaches past the calendar."""
+    until, since = _time(request, "until"), _time(request, "since")
+    base_since, base_until = _time(request, "base_since"), _time(request, "base_until")
     half = timedelta(hours=settings.EDOBS_RETENTION_HOURS) / 2
-    until = until or (since + half if since else datetime.now(UTC))
-    since = since or until - half
     try:
-        return Windows.make(
-            since=since, until=until, base_since=_time(request, "base_since"),
-            base_until=_time(request, "base_until"),
-        )  # fmt: skip
+        until = until or (since + half if since else datetime.now(UTC))
+        since = since or until - half
+        return Windows.make(since=since, until=until, base_since=base_since, base_until=base_until)
     except (ValueError, OverflowError) as exc:
         raise ValidationError({"window": str(exc)}) from None
 

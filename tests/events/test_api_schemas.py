@@ -122,8 +122,11 @@ def test_a_detail_type_with_a_slash_and_spaces_is_addressable(client, superuser)
         {"since": "yesterday"},
         {"base_until": ""},
         {"since": "0001-01-01T00:00:00Z", "until": "0001-01-01T01:00:00Z"},
+        {"since": "9999-12-31T23:00:00Z"},
+        {"until": "0001-01-01T01:00:00Z"},
     ],
-    ids=["reversed", "empty", "reversed base", "not a time", "empty base", "before year 1"],
+    ids=["reversed", "empty", "reversed base", "not a time", "empty base", "before year 1",
+         "until past 9999", "since before year 1"],
 )  # fmt: skip
 @pytest.mark.parametrize("url", ["/api/schemas", "/api/schemas/orders/OrderPlaced"])
 def test_it_refuses_a_bad_window_with_400(client, member, url, query):
