@@ -97,6 +97,7 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
         "timeline": timeline,
         "job_json": shapes.job_summary(job),
         "replay_of": shapes.job_replay_of(job),
+        "replay_bus": settings.EDOBS_BUS_NAME,
         "span_count": len(timeline["spans"]),
         "nav": "home",
     }

@@ -129,3 +129,28 @@ def test_hostile_paths_and_types_are_text_never_markup(browser, drifted):
         assert page.locator("main img").count() == 0
     finally:
         context.close()
+
+
+def test_the_job_page_replays_after_a_dry_run(browser, drifted):
+    site, traffic = drifted
+    first = traffic.first["changed"]
+    job = f"123456789012:us-east-1:OrderMachine:{first['detail']['execution'].rsplit(':', 1)[1]}"
+    context, page = _page(browser, site.base, 1440)
+    try:
+        page.goto(f"{site.base}/jobs/{job}/")
+        assert page.locator("#replay-send").is_disabled()
+        page.click("#replay-dry")
+        page.wait_for_function(
+            "document.getElementById('replay-result').textContent.startsWith('Would')"
+        )
+        assert "Would put 1 events on default" in page.locator("#replay-result").inner_text()
+        page.click("#replay-send")
+        page.wait_for_function(
+            "document.getElementById('replay-result').textContent.startsWith('Sent')"
+        )
+        result = page.locator("#replay-result")
+        assert result.inner_text().startswith("Sent 1, failed 0")
+        href = result.locator("a").get_attribute("href")
+        assert href.startswith(f"/jobs/{job.replace(':', '%3A')}-replay-")
+    finally:
+        context.close()

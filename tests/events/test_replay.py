@@ -234,3 +234,19 @@ def test_the_admin_shows_replays_read_only(client, bus, operator, admin_user):
     assert change.status_code == 200 and 'name="bus"' not in change.content.decode()
     assert client.get("/admin/events/replay/add/").status_code == 403
     assert get_store() is not None
+
+
+def test_the_job_page_offers_replay_only_with_the_permission(client, django_user_model):
+    ingest_bodies(sample_lines())
+    allowed, not_allowed = (
+        _user(django_user_model, "olga"),
+        _user(django_user_model, "nick", allowed=False),
+    )
+
+    pages = {}
+    for user in (allowed, not_allowed):
+        client.force_login(user)
+        pages[user.username] = client.get(f"/jobs/{JOB}/").content.decode()
+
+    assert 'id="replay-form"' in pages["olga"] and f"/api/jobs/{JOB}/replay" in pages["olga"]
+    assert 'id="replay-form"' not in pages["nick"] and "Replay of" not in pages["nick"]
