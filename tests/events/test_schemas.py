@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 
 import pytest
 
+from events import drift as drift_module
 from events.drift import Windows, diff, drift_counts, schema_detail, schema_list
 from events.envelope import parse_envelope
 from events.schemas import MAX_FIELDS, detail_fields, infer_types
 
 from .conftest import ingest_bodies
 from .drift_traffic import ACCOUNT, drift_traffic
+from .store_fixtures import pg_alias_fixture, store_fixture  # noqa: F401  (fixtures)
 from .test_architecture import events_of
 
 
@@ -150,3 +152,25 @@ def test_windows_default_to_the_equal_length_just_before():
         Windows.make(since=until, until=since)
     with pytest.raises(ValueError):
         Windows.make(since=since, until=until, base_since=until, base_until=since)
+
+
+def test_every_store_gives_the_same_drift(store, monkeypatch):
+    """The schema reads go through the store protocol: SQLite, PostgreSQL and DynamoDB agree
+    (DynamoDB reads by time only: the type filter is checked again in events.drift)."""
+    traffic = drift_traffic()
+    events = [parse_envelope(e, default_account=ACCOUNT) for e in traffic.envelopes]
+    store.ingest(events)
+    monkeypatch.setattr(drift_module, "get_store", lambda: store)
+    windows = Windows.make(since=traffic.since, until=traffic.until)
+
+    detail = schema_detail(None, windows, source="orders", detail_type="OrderPlaced")
+    scoped = schema_list(frozenset({ACCOUNT}), windows)["types"]
+
+    assert {kind: [c["path"] for c in changes] for kind, changes in detail["drift"].items()} == {
+        "added": ["coupon"], "removed": ["legacyCode"], "changed": ["orderId"],
+    }  # fmt: skip
+    assert detail["drift"]["changed"][0]["first_event"]["id"] == traffic.first["changed"]["id"]
+    assert {(t["source"], t["detail_type"], t["drift"]) for t in scoped} == {
+        ("orders", "OrderPlaced", 3), ("shipping", "OrderShipped", 3),
+    }  # fmt: skip
+    assert schema_list(frozenset({"999999999999"}), windows)["types"] == []
