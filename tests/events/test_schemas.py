@@ -52,6 +52,26 @@ def test_its_json_schema_comes_from_genson_with_required_fields():
     assert schema["properties"]["name"] == {"type": "string"}
 
 
+def test_the_samples_of_the_original_meta_drift_by_what_they_lack():
+    """part1_jobs_original_meta.jsonl is the original design's `meta`, without `incoming.id`,
+    and none of its jobs failed (no `error`, `cause`)."""
+    base = infer_types(events_of("part1_jobs.jsonl"))
+    events = events_of("part1_jobs_original_meta.jsonl")
+    now = infer_types(events)
+
+    drifted = {key: diff(base[key], now[key]) for key in now if key in base}
+
+    expected = {
+        ("project", t): ["meta.incoming.id"] for t in ("done", "getUserCookies", "async.done")
+    }
+    expected[("aws.states", "Step Functions Execution Status Change")] = ["cause", "error"]
+    for key, changes in drifted.items():
+        assert [c["path"] for c in changes["removed"]] == expected.get(key, []), key
+        assert not changes["added"] and not changes["changed"], key
+    first_done = next(e for e in events if e.detail_type == "done")
+    assert drifted[("project", "done")]["removed"][0]["first_event"]["id"] == first_done.id
+
+
 def test_it_bounds_a_hostile_detail():
     wide = {f"k{i}": i for i in range(MAX_FIELDS + 50)}
     deep: dict = {}
