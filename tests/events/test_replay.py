@@ -250,3 +250,15 @@ def test_the_job_page_offers_replay_only_with_the_permission(client, django_user
 
     assert 'id="replay-form"' in pages["olga"] and f"/api/jobs/{JOB}/replay" in pages["olga"]
     assert 'id="replay-form"' not in pages["nick"] and "Replay of" not in pages["nick"]
+
+
+def test_a_session_post_without_the_csrf_token_is_refused(bus, operator):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(operator)
+
+    response = post(client, f"/api/jobs/{JOB}/replay", {"bus": "default"})
+
+    assert response.status_code == 403 and "CSRF" in response.json()["error"]
+    assert Replay.objects.count() == 0
