@@ -262,3 +262,20 @@ def test_a_session_post_without_the_csrf_token_is_refused(bus, operator):
 
     assert response.status_code == 403 and "CSRF" in response.json()["error"]
     assert Replay.objects.count() == 0
+
+
+def test_the_command_replays_as_a_user_with_the_permission(bus, operator, django_user_model):
+    from django.core.management.base import CommandError
+
+    sqs, url = bus
+    _user(django_user_model, "nick", allowed=False)
+    out = io.StringIO()
+
+    call_command("replay", "--job", JOB, "--user", "olga", "--dry-run", stdout=out)
+    with pytest.raises(CommandError, match="may not replay"):
+        call_command("replay", "--job", JOB, "--user", "nick")
+    with pytest.raises(CommandError, match="not found"):
+        call_command("replay", "--event", "no-such-event", "--user", "olga")
+
+    assert "would put 20 events on default (skipped 2, failed 0)" in out.getvalue()
+    assert Replay.objects.get().username == "olga" and queue_depth(sqs, url) == 0
