@@ -2,7 +2,7 @@ from django.templatetags.static import static
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from . import compare, event_search, fleet, jobs, views
+from . import compare, event_search, fleet, jobs, schemas, views
 
 # Job ids are STATE_MACHINE:NAME; Map-run children may hold a "/", hence `.+`.
 urlpatterns = [
@@ -15,4 +15,10 @@ urlpatterns = [
     path("state-machines/<str:name>/", fleet.state_machine, name="state-machine"),
     # Browsers ask for /favicon.ico whatever the page says; public, like the login page's icon.
     path("favicon.ico", RedirectView.as_view(url=static("dashboards/favicon.svg")), name="favicon"),
+    path("schemas/", schemas.schema_list, name="schemas"),
+    re_path(
+        r"^schemas/(?P<source>[^/]+)/(?P<detail_type>.+)/$",
+        schemas.schema_detail,
+        name="schema-detail",
+    ),
 ]

@@ -104,6 +104,9 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
         "tokens": _task_tokens(events),
         "exports": _exports(job),
         "job_json": shapes.job_summary(job),
+        "replay_of": shapes.job_replay_of(job),
+        "replay_bus": settings.EDOBS_BUS_NAME,
+        "span_count": len(timeline["spans"]),
         "nav": "home",
     }
     return render(request, "dashboards/job.html", context)

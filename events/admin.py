@@ -23,6 +23,7 @@ from .models import (
     Event,
     Job,
     RejectedMessage,
+    Replay,
     Team,
     TeamAccount,
 )
@@ -313,3 +314,25 @@ class AlertDeliveryAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request):
         return rules_of(super().get_queryset(request), request.user, "firing__rule__team")
+
+
+@admin.register(Replay)
+class ReplayAdmin(AccountScopedAdmin):
+    """Who replayed what to which bus, and how it went: read-only, a record of what was done."""
+
+    list_display = [
+        "created_at", "username", "event_id", "job_id", "bus", "dry_run", "entries", "sent",
+        "failed",
+    ]  # fmt: skip
+    list_filter = ["dry_run"]
+    search_fields = ["username", "event_id", "job_id", "new_job", "bus"]
+    readonly_fields = [field.name for field in Replay._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

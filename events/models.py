@@ -97,6 +97,7 @@ class Event(models.Model):
             # Envelope ids are unique per account only: another account may reuse one.
             models.UniqueConstraint(fields=["account", "event_id"], name="event_once_per_account")
         ]
+        permissions = [("replay_event", "Can replay events and jobs to a bus (events.replay)")]
 
     def __str__(self) -> str:
         return f"{self.detail_type} {self.event_id}"
@@ -270,3 +271,32 @@ class AlertDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.firing} #{self.attempt}"
+
+
+class Replay(models.Model):
+    """One replay of an event or a job's events to a bus (events.replay): who, when, what, and
+    how it went. Written once by the replay service, read-only in the admin."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    username = models.CharField(max_length=150, help_text="kept if the user is deleted")
+    created_at = models.DateTimeField(auto_now_add=True)
+    event_id = models.CharField(max_length=128, blank=True, default="")
+    job_id = models.CharField(max_length=400, blank=True, default="")
+    account = models.CharField(max_length=12)
+    new_job = models.CharField(max_length=400, blank=True, default="", help_text="the replay's job")
+    bus = models.CharField(max_length=1600)
+    dry_run = models.BooleanField(default=False)
+    entries = models.PositiveIntegerField(default=0, help_text="events to put on the bus")
+    skipped = models.PositiveIntegerField(default=0, help_text="events not replayable (aws.*)")
+    sent = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        what = f"job {self.job_id}" if self.job_id else f"event {self.event_id}"
+        return f"replay of {what} by {self.username}"

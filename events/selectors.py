@@ -307,3 +307,38 @@ def job_mermaid(*, user, job: JobSummary) -> str:
     from .export import mermaid_gantt
 
     return mermaid_gantt(f"{job.state_machine} {job.name}", job_timeline(user=user, job=job))
+
+
+# ---- change over time (events.drift): inferred schemas and their drift ----------------------
+
+
+def schema_list(*, user, windows) -> dict:
+    """Every event type the user may see in either window, with its fields and drift count."""
+    from .drift import schema_list as compute
+
+    return compute(visible_accounts(user), windows)
+
+
+def schema_detail(*, user, windows, source: str, detail_type: str) -> dict | None:
+    """One event type's fields, drift and JSON Schema; None when neither window holds it."""
+    from .drift import schema_detail as compute
+
+    return compute(visible_accounts(user), windows, source=source, detail_type=detail_type)
+
+
+def architecture_drift(*, user, graph: dict, window: Window) -> dict:
+    """The graph with `drift` (fields drifted, events.drift) on each event-type node: the
+    window's types against the window of equal length just before (a window without an end
+    ends now)."""
+    from .drift import drift_counts
+
+    since = window.since or datetime.now(UTC) - timedelta(hours=settings.EDOBS_RETENTION_HOURS)
+    until = window.until or datetime.now(UTC)
+    try:
+        counts = drift_counts(visible_accounts(user), since, until)
+    except (ValueError, OverflowError):  # an empty window, or a base before year 1
+        counts = {}
+    for node in graph["nodes"]:
+        if node["kind"] == "event":
+            node["drift"] = counts.get(node["id"], 0)
+    return graph

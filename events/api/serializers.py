@@ -31,6 +31,10 @@ class JobSummarySerializer(s.Serializer):
         allow_null=True, help_text="stopped - started, or now - started while running; null "
         "when the start (or the stop of a finished job) is unknown",
     )  # fmt: skip
+    replay_of = s.CharField(
+        allow_null=True, required=False,
+        help_text="the original job id when this job is a replay (events.replay)",
+    )  # fmt: skip
     stuck = s.BooleanField(
         allow_null=True,
         help_text="Run longer than EDOBS_STUCK_FACTOR x the p99 of its state machine's "
@@ -185,6 +189,11 @@ class NodeSerializer(s.Serializer):
     count = s.IntegerField()
     sink = s.BooleanField()
     unknown = s.BooleanField()
+    drift = s.IntegerField(
+        required=False,
+        help_text="event types only: fields added, removed or changed in type against the window "
+        "of equal length just before (events.drift)",
+    )
 
 
 class EdgeSerializer(s.Serializer):

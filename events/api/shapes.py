@@ -87,7 +87,15 @@ def job_summary(job: JobSummary, health: Health | None = None) -> dict[str, Any]
         "duration_ms": health.duration_ms if health else None,
         "stuck": health.stuck if health else None,
         "stuck_reason": health.stuck_reason if health else None,
+        "replay_of": job_replay_of(job),
     }
+
+
+def job_replay_of(job: JobSummary) -> str | None:
+    """The original job id when this job is a replay (its events carry `meta.replayOf`)."""
+    from ..replay import replay_of_job
+
+    return replay_of_job(job.latest.detail) if job.latest is not None else None
 
 
 def normalised_event(event: NormalisedEvent) -> dict[str, Any]:

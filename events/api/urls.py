@@ -7,7 +7,7 @@ from drf_spectacular.renderers import (
 )
 from drf_spectacular.views import SpectacularAPIView
 
-from . import fleet, jobview, views
+from . import fleet, jobview, replay, schemas, views
 
 # Job ids are STATE_MACHINE:NAME; Map-run children may hold a "/", hence `.+`.
 urlpatterns = [
@@ -26,6 +26,9 @@ urlpatterns = [
     re_path(
         r"^jobs/(?P<job_id>.+)/export/?$", jobview.JobExportView.as_view(), name="api-job-export"
     ),
+    re_path(
+        r"^jobs/(?P<job_id>.+)/replay/?$", replay.JobReplayView.as_view(), name="api-job-replay"
+    ),
     re_path(r"^job/(?P<job_id>.+?)/?$", views.OriginalJobView.as_view(), name="api-job"),
     re_path(r"^architecture/?$", views.ArchitectureView.as_view(), name="api-architecture"),
     re_path(
@@ -35,8 +38,20 @@ urlpatterns = [
     ),
     # The search list before one event: `events/` alone is the list, never an empty id.
     re_path(r"^events/?$", fleet.EventSearchView.as_view(), name="api-events"),
+    re_path(
+        r"^events/(?P<event_id>.+?)/replay/?$",
+        replay.EventReplayView.as_view(),
+        name="api-event-replay",
+    ),
     # Envelope ids are the producers' strings: quoted in links, any character here.
     re_path(r"^events/(?P<event_id>.+?)/?$", views.EventView.as_view(), name="api-event"),
+    re_path(r"^schemas/?$", schemas.SchemaListView.as_view(), name="api-schemas"),
+    # A source holds no "/" (quoted or not: paths are decoded first); a detail-type may.
+    re_path(
+        r"^schemas/(?P<source>[^/]+)/(?P<detail_type>.+?)/?$",
+        schemas.SchemaDetailView.as_view(),
+        name="api-schema-detail",
+    ),
     re_path(r"^health/?$", views.HealthView.as_view(), name="api-health"),
     # JSON first, so errors keep the one JSON shape; `?format=yaml` still gives YAML.
     path(

@@ -281,7 +281,8 @@ class ArchitectureView(APIView):
             until=_time(request, "until"),
             state_machine=_text(request, "state_machine") or None,
         )
-        return Response(selectors.architecture_graph(user=request.user, window=window))
+        graph = selectors.architecture_graph(user=request.user, window=window)
+        return Response(selectors.architecture_drift(user=request.user, graph=graph, window=window))
 
 
 EVENT = OpenApiParameter("event_id", OpenApiTypes.STR, OpenApiParameter.PATH)

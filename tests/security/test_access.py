@@ -82,23 +82,30 @@ def test_it_refuses_anonymous_users_everywhere(url, name, db):
         assert response["Location"] == f"{login}?next={quote(url, safe='/')}", url
 
 
+# Answer only POST: swept by test_an_outsider_cannot_replay_another_teams_job below.
+POST_ONLY = ("api-job-replay", "api-event-replay")
 # The schema and the workers' health hold no account's data.
-API_URLS = [
-    (u, n) for u, n in all_urls() if u.startswith("/api/") and n not in ("api-schema", "api-health")
-]
+NOT_SWEPT = ("api-schema", "api-health", *POST_ONLY)
+API_URLS = [(u, n) for u, n in all_urls() if u.startswith("/api/") and n not in NOT_SWEPT]
 EVENT = "9c1caaf7-5e87-46ed-88da-f4016b4013ef"  # an event of JOB
 # Where the enumeration's placeholder (`1`) names nothing, the URL that names the sample job.
 URL_FOR = {
     "api-event": f"/api/events/{EVENT}/",
     "api-state-machine-metrics": "/api/state-machines/EventDrivenMachine/metrics/",
+    "api-schema-detail": "/api/schemas/project/getUserCookies/",
 }
 # What shows the sample job on each answer, and the query that reaches back to its (old) time.
 SHOWS_THE_JOB = {
     "api-architecture": "getMultipleFn",
     "api-state-machine-metrics": "States.TaskFailed",
+    "api-schemas": "getUserCookies",
+    "api-schema-detail": "getUserCookies",
 }
+SCHEMA_WINDOW = {"since": "2026-11-19T00:00:00Z", "until": "2026-11-22T00:00:00Z"}
 QUERY = {
     "api-architecture": {"since": "2020-01-01T00:00:00Z"},
+    "api-schemas": SCHEMA_WINDOW,
+    "api-schema-detail": SCHEMA_WINDOW,
     "api-jobs-compare": {"a": JOB, "b": JOB},
     "api-state-machine-metrics": {
         "since": "2026-11-19T00:00:00Z",
@@ -107,7 +114,7 @@ QUERY = {
     },
 }
 # Answers that name one job or event: another team's is "not found".
-NAMES_ONE = {"api-event", "api-jobs-compare"}
+NAMES_ONE = {"api-event", "api-jobs-compare", "api-schema-detail"}
 
 
 @pytest.mark.parametrize("url,name", API_URLS)
@@ -133,9 +140,29 @@ def test_an_outsider_reads_nothing_of_another_team(url, name, teams):
         assert refused.status_code == 200, (url, refused.status_code)
         assert refused.json()["total"]["started"] == 0, refused.content[:200]
         assert seen["alice"].json()["total"]["started"] == 3
+    elif name == "api-schemas":  # the windows it answers for, and no type
+        assert refused.status_code == 200, (url, refused.status_code)
+        assert refused.json()["types"] == [], refused.content[:200]
     else:
         assert refused.status_code == 200, (url, refused.status_code)
         assert not any(refused.json().values()), (url, refused.content[:200])  # empty lists
+
+
+def test_an_outsider_cannot_replay_another_teams_job(teams):
+    from django.contrib.auth.models import Permission
+
+    _, outsider = teams
+    outsider.user_permissions.add(Permission.objects.get(codename="replay_event"))
+    client = Client()
+    client.force_login(outsider)
+    urls = {name: url for url, name in all_urls() if name in POST_ONLY}
+    urls["api-event-replay"] = f"/api/events/{EVENT}/replay/"
+
+    for url in urls.values():
+        response = client.post(url, {"bus": "default", "dry_run": True}, "application/json")
+        assert response.status_code == 404, (url, response.status_code)
+        assert set(response.json()) == {"error"}, url
+    assert len(urls) == 2
 
 
 def test_a_member_reads_their_own_team(teams):

@@ -1,0 +1,156 @@
+"""The schema pages in headless Chromium against a real server (daphne, the consumer, moto,
+Redis; tests/dashboards/test_browser.py's `site`): drift with its first-event link, hostile
+field paths shown as text. Screenshots go to docs/screenshots/ with EDOBS_SCREENSHOTS=1."""
+
+# ruff: noqa: F811  (the fixtures `site` and `browser` are imported, then used as arguments)
+
+from __future__ import annotations
+
+import os
+import uuid
+from urllib.parse import quote, urlencode
+
+import pytest
+
+from tests.dashboards.test_browser import (  # noqa: F401  (module-scoped fixtures)
+    DOCS_SHOTS,
+    PASSWORD,
+    TIMEOUT_MS,
+    USER,
+    XSS_IMG,
+    XSS_SCRIPT,
+    browser,
+    site,
+    wait_for,
+)
+from tests.events.drift_traffic import drift_traffic
+
+pytestmark = pytest.mark.slow
+# The elements reaching past the viewport's right edge, to say what made a page too wide.
+WIDE_ELEMENTS = """[...document.querySelectorAll('body *')]
+  .filter(el => el.getBoundingClientRect().right > window.innerWidth + 1)
+  .slice(0, 8)
+  .map(el => `${el.tagName}.${el.className} ${Math.round(el.getBoundingClientRect().right)}`)"""
+
+
+@pytest.fixture(scope="module")
+def drifted(site):
+    traffic = drift_traffic()
+    hostile = dict(traffic.current[-1], id=str(uuid.uuid4()), source=XSS_IMG)
+    hostile["detail-type"] = XSS_SCRIPT
+    hostile["detail"] = {XSS_IMG: {XSS_SCRIPT: 1}, "ok": True}
+    site.send([*traffic.envelopes, hostile])
+    window = {"window": "custom", "since": traffic.since.isoformat(),
+              "until": traffic.until.isoformat()}  # fmt: skip
+    site.query = urlencode(window)
+    wanted = len(traffic.envelopes) + 1
+    wait_for(
+        lambda: sum(t["events"] + t["base_events"]
+                    for t in site.api(f"/api/schemas?{urlencode(window)}")["types"]) >= wanted,
+        60, "the drift traffic in the schema API",
+    )  # fmt: skip
+    return site, traffic
+
+
+def _page(browser, base: str, width: int):
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{base}/accounts/login/")
+    page.fill("input[name=username]", USER)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    return context, page
+
+
+def test_the_schema_page_shows_drift_with_first_event_links(browser, drifted, tmp_path):
+    site, traffic = drifted
+    shots = DOCS_SHOTS if os.environ.get("EDOBS_SCREENSHOTS") == "1" else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
+    context, page = _page(browser, site.base, 1440)
+    try:
+        page.goto(f"{site.base}/schemas/?{site.query}")
+        row = page.locator('#schemas-table tr[data-source="orders"]')
+        assert row.locator(".drift-badge").inner_text() == "3 drifted"
+        assert page.locator('#schemas-table tr[data-source="shipping"] .drift-new').count() == 1
+        page.screenshot(path=str(shots / "schemas-1440.png"), full_page=True)
+
+        row.locator("a").click()
+        page.wait_for_selector("#drift-changed .drift-item")
+        changed = page.locator("#drift-changed .drift-item")
+        assert changed.locator(".field-path").inner_text() == "orderId"
+        assert "number → number, string" in changed.inner_text()
+        link = changed.locator("a.first-event")
+        first = traffic.first["changed"]
+        assert link.inner_text() == first["id"]
+        assert link.get_attribute("href").endswith(f"/#span={first['id']}")
+        assert page.locator("#drift-count").inner_text() == "3"
+        bar = page.locator('#fields-table tr[data-path="coupon"] .presence-bar')
+        assert bar.evaluate("el => el.style.width") == "80%"
+        page.screenshot(path=str(shots / "schema-drift-1440.png"), full_page=True)
+
+        link.click()
+        page.wait_for_url(f"**/jobs/**#span={first['id']}")
+        assert page.locator("#job-name").inner_text() in first["detail"]["execution"]
+    finally:
+        context.close()
+
+
+def test_the_schema_page_fits_a_phone(browser, drifted, tmp_path):
+    site, _ = drifted
+    shots = DOCS_SHOTS if os.environ.get("EDOBS_SCREENSHOTS") == "1" else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
+    context, page = _page(browser, site.base, 390)
+    try:
+        page.goto(f"{site.base}/schemas/orders/OrderPlaced/?{site.query}")
+        page.wait_for_selector("#drift-changed .drift-item")
+        overflow = page.evaluate("document.documentElement.scrollWidth")
+        wide = page.evaluate(WIDE_ELEMENTS)
+        assert overflow <= 390, f"the page is {overflow} px wide: {wide}"
+        page.screenshot(path=str(shots / "schema-drift-390.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def test_hostile_paths_and_types_are_text_never_markup(browser, drifted):
+    site, _ = drifted
+    context, page = _page(browser, site.base, 1440)
+    try:
+        page.goto(f"{site.base}/schemas/?{site.query}")
+        assert XSS_IMG in page.locator("#schemas-table").inner_text()
+        page.goto(
+            f"{site.base}/schemas/{quote(XSS_IMG, safe='')}/{quote(XSS_SCRIPT)}/?{site.query}"
+        )
+        paths = page.locator("#fields-table .field-path").all_inner_texts()
+        assert f"{XSS_IMG}.{XSS_SCRIPT}" in paths
+        assert page.locator("#schema-title").inner_text() == XSS_SCRIPT
+        assert page.evaluate("typeof window.__xss") == "undefined"
+        assert page.locator("main img").count() == 0
+    finally:
+        context.close()
+
+
+def test_the_job_page_replays_after_a_dry_run(browser, drifted):
+    site, traffic = drifted
+    first = traffic.first["changed"]
+    job = f"123456789012:us-east-1:OrderMachine:{first['detail']['execution'].rsplit(':', 1)[1]}"
+    context, page = _page(browser, site.base, 1440)
+    try:
+        page.goto(f"{site.base}/jobs/{job}/")
+        assert page.locator("#replay-send").is_disabled()
+        page.click("#replay-dry")
+        page.wait_for_function(
+            "document.getElementById('replay-result').textContent.startsWith('Would')"
+        )
+        assert "Would put 1 events on default" in page.locator("#replay-result").inner_text()
+        page.click("#replay-send")
+        page.wait_for_function(
+            "document.getElementById('replay-result').textContent.startsWith('Sent')"
+        )
+        result = page.locator("#replay-result")
+        assert result.inner_text().startswith("Sent 1, failed 0")
+        href = result.locator("a").get_attribute("href")
+        assert href.startswith(f"/jobs/{job.replace(':', '%3A')}-replay-")
+    finally:
+        context.close()

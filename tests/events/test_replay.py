@@ -1,0 +1,281 @@
+"""Replay through moto's server: a job's events go back on the bus, come back through the rule
+and the queue (provisioned by infra.provision), and are stored as a new job linked to the
+original. Dry runs send nothing; the permission is enforced; every replay is recorded."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+
+import boto3
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.management import call_command
+
+from events import replay
+from events.models import Event, Replay
+from events.stores import get_store
+from infra.provision import Plan, provision
+
+from .conftest import ACCOUNT_A, ingest_bodies, queue_depth, sample_lines
+
+JOB_NAME = "a6a3a450-6513-470e-a69e-0d37f2a74de4"
+JOB = f"{ACCOUNT_A}:us-east-1:EventDrivenMachine:{JOB_NAME}"
+EVENT = "9c1caaf7-5e87-46ed-88da-f4016b4013ef"  # a Lambda event of JOB
+QUEUE = "edobs-replay"
+
+pytestmark = pytest.mark.django_db
+through_the_worker = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def bus(moto_endpoint, settings):
+    """The default bus with the project's rule to an SQS queue, on moto's server; the samples
+    stored. Yields the SQS client and queue URL."""
+    settings.AWS_ENDPOINT_URL = moto_endpoint
+    settings.AWS_DEFAULT_REGION = "us-east-1"
+    clients = {
+        name: boto3.client(name, endpoint_url=moto_endpoint, region_name="us-east-1")
+        for name in ("sqs", "events")
+    }
+    # moto's backends outlive its server within a process: a queue of this test's own.
+    queue = f"{QUEUE}-{uuid.uuid4().hex[:8]}"
+    provision(Plan(queue_name=queue, bus_name="default", sources=["project"]), **clients)
+    url = clients["sqs"].get_queue_url(QueueName=queue)["QueueUrl"]
+    settings.EDOBS_QUEUE_URL = url
+    ingest_bodies(sample_lines())
+    return clients["sqs"], url
+
+
+def _user(django_user_model, name: str, *, account: str = ACCOUNT_A, allowed: bool = True):
+    from events.models import Team, TeamAccount
+
+    user = django_user_model.objects.create_user(name, password=f"pw-{name}-123")
+    team = Team.objects.create(name=f"team {name}")
+    team.members.add(user)
+    TeamAccount.objects.create(team=team, account=account)
+    if allowed:
+        user.user_permissions.add(Permission.objects.get(codename="replay_event"))
+    return user
+
+
+@pytest.fixture
+def operator(django_user_model):
+    return _user(django_user_model, "olga")
+
+
+def post(client, url: str, body: dict):
+    return client.post(url, json.dumps(body), content_type="application/json")
+
+
+def consume() -> str:
+    out = io.StringIO()
+    call_command("consume_events", "--once", "--wait", "0", stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def original_events() -> list:
+    return list(Event.objects.filter(job_id=JOB).order_by("at", "seq"))
+
+
+@through_the_worker
+def test_a_replayed_job_comes_back_through_the_queue_as_a_new_linked_job(client, bus, operator):
+    originals = [e for e in original_events() if e.source != "aws.states"]
+    client.force_login(operator)
+
+    response = post(client, f"/api/jobs/{JOB}/replay", {"bus": "default"})
+
+    assert response.status_code == 200, response.content
+    answer = response.json()
+    assert answer["count"] == answer["sent"] == len(originals) and answer["failed"] == 0
+    assert answer["skipped"] == 2  # Step Functions' own status events
+    assert answer["replay_of"] == JOB and answer["entries"] == []
+    new_job = answer["new_job"]
+    assert new_job.startswith(f"{JOB}-replay-")
+    summary = consume()
+    assert f"stored={len(originals)}" in summary, summary
+    replayed = list(Event.objects.filter(job_id=new_job).order_by("at", "seq"))
+    assert len(replayed) == len(originals)
+    assert {e.event_id for e in replayed}.isdisjoint({e.event_id for e in originals})
+    assert sorted(e.detail_type for e in replayed) == sorted(e.detail_type for e in originals)
+    by_original = {e.raw["detail"]["meta"]["replayOf"]["event"]: e for e in replayed}
+    assert set(by_original) == {e.event_id for e in originals}
+    for original in originals:
+        meta = by_original[original.event_id].raw["detail"]["meta"]["replayOf"]
+        assert meta["job"] == JOB and meta["account"] == ACCOUNT_A
+    # The original job is untouched, and the new one links back to it.
+    assert Event.objects.filter(job_id=JOB).count() == len(original_events())
+    timeline = client.get(f"/api/jobs/{new_job}/timeline").json()
+    assert timeline["job"]["replay_of"] == JOB
+    # Triggers were relinked to their replays' new ids: spans pair as in the original.
+    before = client.get(f"/api/jobs/{JOB}/timeline").json()["spans"]
+    assert len(timeline["spans"]) == len(before)
+    assert sum(s["open"] for s in timeline["spans"]) == sum(s["open"] for s in before)
+    replayed_ids = {e.event_id for e in replayed}
+    starts = [s["start_event"] for s in timeline["spans"] if s["start_event"]]
+    assert starts and set(starts) <= replayed_ids
+    listed = {job["id"]: job for job in client.get("/api/jobs").json()["results"]}
+    assert listed[new_job]["replay_of"] == JOB and listed[JOB]["replay_of"] is None
+    page = client.get(f"/jobs/{new_job}/").content.decode()
+    assert f'Replay of <a href="/jobs/{JOB}/">{JOB}</a>' in page
+    record = Replay.objects.get()
+    assert (record.username, record.job_id, record.new_job, record.bus) == (
+        "olga", JOB, new_job, "default",
+    )  # fmt: skip
+    assert (record.sent, record.failed, record.dry_run, record.error) == (
+        len(originals), 0, False, "",
+    )  # fmt: skip
+
+
+def test_a_dry_run_answers_the_entries_and_sends_nothing(client, bus, operator):
+    sqs, url = bus
+    client.force_login(operator)
+
+    answer = post(client, f"/api/events/{EVENT}/replay", {"bus": "default", "dry_run": True})
+
+    body = answer.json()
+    assert answer.status_code == 200 and body["dry_run"] is True
+    assert body["count"] == 1 and body["sent"] == 0
+    [entry] = body["entries"]
+    detail = json.loads(entry["Detail"])
+    assert detail["meta"]["replayOf"]["event"] == EVENT
+    assert detail["execution"].endswith(
+        f":{JOB_NAME}-replay-{detail['meta']['replayOf']['replay']}"
+    )
+    assert queue_depth(sqs, url) == 0
+    record = Replay.objects.get()
+    assert record.dry_run and record.sent == 0 and record.event_id == EVENT
+
+
+def test_it_refuses_without_the_permission_and_records_nothing(client, bus, django_user_model):
+    sqs, url = bus
+    client.force_login(_user(django_user_model, "nick", allowed=False))
+
+    for url_ in (f"/api/jobs/{JOB}/replay", f"/api/events/{EVENT}/replay"):
+        response = post(client, url_, {"bus": "default"})
+        assert response.status_code == 403 and set(response.json()) == {"error"}
+        assert "events.replay_event" in response.json()["error"]
+
+    assert Replay.objects.count() == 0 and queue_depth(sqs, url) == 0
+
+
+def test_an_outsider_with_the_permission_gets_404(client, bus, django_user_model):
+    client.force_login(_user(django_user_model, "otto", account="210987654321"))
+
+    for url in (f"/api/jobs/{JOB}/replay", f"/api/events/{EVENT}/replay"):
+        response = post(client, url, {"bus": "default"})
+        assert response.status_code == 404 and set(response.json()) == {"error"}
+
+    assert Replay.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"bus": ""}, {"bus": "x" * 2000}, {"bus": 3, "dry_run": "maybe"}]
+)
+def test_it_refuses_a_bad_body_with_400(client, bus, operator, body):
+    client.force_login(operator)
+
+    response = post(client, f"/api/jobs/{JOB}/replay", body)
+
+    assert response.status_code == 400 and set(response.json()) == {"error"}
+
+
+@through_the_worker
+def test_a_bus_that_does_not_exist_is_recorded_as_failed(client, bus, operator):
+    client.force_login(operator)
+
+    body = post(client, f"/api/jobs/{JOB}/replay", {"bus": "no-such-bus"}).json()
+
+    assert body["sent"] == 0 and body["failed"] == body["count"] > 0
+    record = Replay.objects.get()
+    assert record.failed == record.entries and "no-such-bus" in record.error
+    assert consume().count("stored=0") == 1
+
+
+def test_an_entry_too_large_fails_alone_and_the_rest_is_sent(client, bus, operator):
+    big = json.loads(next(line for line in sample_lines() if EVENT in line))
+    big["id"], big["detail"]["blob"] = "big-one", "x" * (300 * 1024)
+    ingest_bodies([json.dumps(big)])
+    client.force_login(operator)
+
+    body = post(client, f"/api/jobs/{JOB}/replay", {"bus": "default"}).json()
+
+    assert body["failed"] == 1 and body["sent"] == body["count"] - 1
+    assert "over 262144 bytes" in Replay.objects.get().error
+
+
+def test_batches_hold_ten_entries_256_kib_and_never_an_entry_with_its_trigger():
+    def entry(size: int) -> dict:
+        return {"Source": "s", "DetailType": "t", "Detail": "x" * size, "Resources": []}
+
+    sizes = [100_000] * 5 + [2] * 12 + [300_000] + [2, 2]
+    outcome = replay.Outcome([entry(size) for size in sizes], 0, None)
+    outcome.originals = [f"e{i}" for i in range(len(sizes))]
+    outcome.details = [{"meta": {}} for _ in sizes]
+    outcome.details[-1] = {"meta": {"incoming": {"id": "e18"}}}  # its trigger: the one before
+
+    groups, too_large = replay.batches(outcome)
+
+    assert too_large == 1
+    assert groups == [[0, 1], [2, 3], [4, *range(5, 14)], [14, 15, 16, 18], [19]]
+
+
+def test_the_admin_shows_replays_read_only(client, bus, operator, admin_user):
+    client.force_login(operator)
+    post(client, f"/api/jobs/{JOB}/replay", {"bus": "default", "dry_run": True})
+    record = Replay.objects.get()
+    client.force_login(admin_user)
+
+    listing = client.get("/admin/events/replay/")
+    change = client.get(f"/admin/events/replay/{record.pk}/change/")
+
+    assert listing.status_code == 200 and "olga" in listing.content.decode()
+    assert change.status_code == 200 and 'name="bus"' not in change.content.decode()
+    assert client.get("/admin/events/replay/add/").status_code == 403
+    assert get_store() is not None
+
+
+def test_the_job_page_offers_replay_only_with_the_permission(client, django_user_model):
+    ingest_bodies(sample_lines())
+    allowed, not_allowed = (
+        _user(django_user_model, "olga"),
+        _user(django_user_model, "nick", allowed=False),
+    )
+
+    pages = {}
+    for user in (allowed, not_allowed):
+        client.force_login(user)
+        pages[user.username] = client.get(f"/jobs/{JOB}/").content.decode()
+
+    assert 'id="replay-form"' in pages["olga"] and f"/api/jobs/{JOB}/replay" in pages["olga"]
+    assert 'id="replay-form"' not in pages["nick"] and "Replay of" not in pages["nick"]
+
+
+def test_a_session_post_without_the_csrf_token_is_refused(bus, operator):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(operator)
+
+    response = post(client, f"/api/jobs/{JOB}/replay", {"bus": "default"})
+
+    assert response.status_code == 403 and "CSRF" in response.json()["error"]
+    assert Replay.objects.count() == 0
+
+
+def test_the_command_replays_as_a_user_with_the_permission(bus, operator, django_user_model):
+    from django.core.management.base import CommandError
+
+    sqs, url = bus
+    _user(django_user_model, "nick", allowed=False)
+    out = io.StringIO()
+
+    call_command("replay", "--job", JOB, "--user", "olga", "--dry-run", stdout=out)
+    with pytest.raises(CommandError, match="may not replay"):
+        call_command("replay", "--job", JOB, "--user", "nick")
+    with pytest.raises(CommandError, match="not found"):
+        call_command("replay", "--event", "no-such-event", "--user", "olga")
+
+    assert "would put 20 events on default (skipped 2, failed 0)" in out.getvalue()
+    assert Replay.objects.get().username == "olga" and queue_depth(sqs, url) == 0

@@ -1,0 +1,37 @@
+"""The schema list reads at most events.drift.SAMPLE events a window, and answers fast."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+import pytest
+
+from events import drift
+from events.drift import Windows, schema_list
+
+from .conftest import ingest_bodies
+from .drift_traffic import drift_traffic
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_busy_window_is_sampled_and_still_fast(monkeypatch):
+    monkeypatch.setattr(drift, "SAMPLE", 300)
+    traffic = drift_traffic()
+    envelopes = []
+    for copy in range(10):  # 10 x 51 events in the two hours
+        for envelope in traffic.envelopes:
+            envelopes.append({**envelope, "id": f"{envelope['id']}-{copy}"})
+    ingest_bodies([json.dumps(e) for e in envelopes])
+    windows = Windows.make(since=traffic.since, until=traffic.until)
+
+    started = time.perf_counter()
+    answer = schema_list(None, windows)
+    took = time.perf_counter() - started
+
+    assert answer["sampled"] is True
+    assert sum(t["events"] for t in answer["types"]) == 300
+    assert took < 5, f"{took:.1f} s for 600 events"
+    assert windows.until - windows.since == timedelta(hours=1)
