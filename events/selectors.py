@@ -296,3 +296,11 @@ def job_mermaid(*, user, job: JobSummary) -> str:
     from .export import mermaid_gantt
 
     return mermaid_gantt(f"{job.state_machine} {job.name}", job_timeline(user=user, job=job))
+
+
+def architecture_diff(*, user, window: Window, base: Window) -> dict:
+    """What changed between the architecture of `base` and that of `window` (both scoped)."""
+    from .architecture_diff import architecture_diff as compare
+
+    graph = architecture_graph(user=user, window=window)
+    return compare(graph=graph, base=architecture_graph(user=user, window=base))
