@@ -11,8 +11,6 @@ from typing import Any
 
 from events.envelope import parse_time
 
-from .layout import layered_layout
-
 LABEL_W = 170
 PLOT_W = 860
 RIGHT_PAD = 30
@@ -218,53 +216,3 @@ def timeline_geometry(timeline: dict[str, Any]) -> dict[str, Any] | None:
         "legend": [{"label": key, "colour": index} for key, index in colours.items()],
         "t0": t0,
     }  # fmt: skip
-
-
-# --- architecture ---------------------------------------------------------------------------
-
-KIND_CSS = {"event": "event", "fn": "fn", "state_machine": "sm"}
-
-
-def edge_label(edge: dict[str, Any]) -> str:
-    label = f"×{edge['count']}"
-    if edge.get("p95_ms") is not None:
-        label += f" · p95 {human_ms(edge['p95_ms'])}"
-    return label
-
-
-def _hexagon(x: float, y: float, w: float, h: float) -> str:
-    inset = 14
-    points = [
-        (x + inset, y), (x + w - inset, y), (x + w, y + h / 2),
-        (x + w - inset, y + h), (x + inset, y + h), (x, y + h / 2),
-    ]  # fmt: skip
-    return " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
-
-
-def architecture_geometry(graph: dict[str, Any]) -> dict[str, Any]:
-    """Node boxes and edge paths of the architecture picture, with their labels."""
-    layout = layered_layout(graph["nodes"], graph["edges"])
-    data = {node["id"]: node for node in graph["nodes"]}
-    edges = {(edge["source"], edge["target"]): edge for edge in graph["edges"]}
-    nodes = []
-    for box in layout.nodes:
-        node = data[box.id]
-        nodes.append(
-            {"id": box.id, "kind": KIND_CSS.get(node["kind"], "event"), "label": node["label"],
-             "count": node["count"], "sink": node["sink"], "unknown": node["unknown"],
-             "x": box.x, "y": box.y, "w": box.w, "h": box.h, "cx": box.cx, "cy": box.cy,
-             "hexagon": _hexagon(box.x, box.y, box.w, box.h)}
-        )  # fmt: skip
-    paths = []
-    for path in layout.edges:
-        edge = edges[(path.source, path.target)]
-        label = edge_label(edge)
-        paths.append(
-            {"d": path.d, "label": label, "lx": path.label_x, "ly": path.label_y,
-             "label_w": round(len(label) * 6.4 + 12, 1),
-             "label_x0": -round((len(label) * 6.4 + 12) / 2, 1), "back": path.back,
-             "source": data[path.source]["label"], "target": data[path.target]["label"],
-             "count": edge["count"], "p50": human_ms(edge.get("p50_ms")),
-             "p95": human_ms(edge.get("p95_ms"))}
-        )  # fmt: skip
-    return {"width": layout.width, "height": layout.height, "nodes": nodes, "edges": paths}
