@@ -446,5 +446,10 @@
     toggle();
   }
 
-  window.edobsArchitecture = { view, draw, refresh, ready: draw(readJson("arch-data")) };
+  function failed(error) {
+    viewport.replaceChildren(window.edobs.el("p", { class: "alert", role: "alert" },
+      "The graph could not be laid out (" + error + "); the edges are listed in the table below."));
+  }
+
+  window.edobsArchitecture = { view, draw, refresh, ready: draw(readJson("arch-data")).catch(failed) };
 })();
