@@ -15,19 +15,21 @@ from django.urls import reverse
 
 from events import budgets, selectors
 from events.api import shapes
-from events.envelope import parse_time
+from events.architecture_diff import architecture_diff, previous_period
+from events.envelope import iso, parse_time
 from events.export import export_filename
 from events.stores.base import Window
 from events.summary import JobSummary
 
 from .params import when
-from .svg import architecture_geometry, duration_between, span_duration, status_css
+from .svg import duration_between, human_ms, span_duration, status_css
 
 logger = logging.getLogger(__name__)
 
 WINDOWS = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "24h": timedelta(hours=24)}
 WINDOW_CHOICES = [("15m", "Last 15 min"), ("1h", "Last hour"), ("24h", "Last 24 h"),
                   ("all", "Everything kept"), ("custom", "Custom…")]  # fmt: skip
+COMPARE_CHOICES = [("", "Nothing"), ("previous", "The previous period"), ("custom", "Custom…")]
 
 
 def _event_row(event) -> dict:
@@ -125,22 +127,69 @@ def _arch_window(request: HttpRequest, errors: list[str]) -> tuple[str, Window]:
     return "all", Window(state_machine=machine)
 
 
+def _base_window(request: HttpRequest, window: Window, errors: list[str]) -> Window | None:
+    """The window to compare with (`compare=previous` or `custom`), or None."""
+    compare = request.GET.get("compare", "")
+    if compare not in ("previous", "custom"):
+        return None
+    now = datetime.now(UTC)
+    since = window.since or now - timedelta(hours=settings.EDOBS_RETENTION_HOURS)
+    base_since, base_until = previous_period(since, window.until or now)
+    if compare == "custom":
+        base_since = when(request.GET.get("base_since", ""), "compare since", errors) or base_since
+        base_until = when(request.GET.get("base_until", ""), "compare until", errors) or base_until
+    if base_since >= base_until:
+        errors.append("compare since: must be before compare until")
+        return None
+    return Window(since=base_since, until=base_until, state_machine=window.state_machine)
+
+
+def _arch_data(graph: dict, diff: dict | None, base: Window | None) -> dict:
+    """What static/dashboards/architecture.js draws (json_script escapes it for the page)."""
+    base_range = {"since": iso(base.since), "until": iso(base.until)} if base else None
+    return {"graph": graph, "diff": diff, "base": base_range}
+
+
+def _edge_rows(graph: dict) -> list[dict]:
+    """The edges as table rows (the page's text alternative to the picture)."""
+    labels = {node["id"]: node["label"] for node in graph["nodes"]}
+    return [
+        {"from": labels[edge["source"]], "to": labels[edge["target"]], "count": edge["count"],
+         "p50": human_ms(edge["p50_ms"]), "p95": human_ms(edge["p95_ms"])}
+        for edge in graph["edges"]
+    ]  # fmt: skip
+
+
 @login_required
 def architecture(request: HttpRequest) -> HttpResponse:
     errors: list[str] = []
     choice, window = _arch_window(request, errors)
     graph = selectors.architecture_graph(user=request.user, window=window)
+    graph = selectors.architecture_drift(user=request.user, graph=graph, window=window)
+    base = _base_window(request, window, errors)
+    diff = None
+    if base is not None:
+        diff = architecture_diff(
+            graph=graph, base=selectors.architecture_graph(user=request.user, window=base)
+        )
     machines = sorted(
         {node["label"] for node in graph["nodes"] if node["kind"] == "state_machine"}
         | ({window.state_machine} if window.state_machine else set())
     )
     context = {
-        "geometry": architecture_geometry(graph) if graph["nodes"] else None,
+        "data": _arch_data(graph, diff, base),
         "graph": graph,
+        "edge_rows": _edge_rows(graph),
+        "diff": diff,
+        "base": base,
         "choice": choice,
         "choices": WINDOW_CHOICES,
+        "compare": request.GET.get("compare", "") if base else "",
+        "compare_choices": COMPARE_CHOICES,
         "since": request.GET.get("since", ""),
         "until": request.GET.get("until", ""),
+        "base_since": request.GET.get("base_since", ""),
+        "base_until": request.GET.get("base_until", ""),
         "state_machine": window.state_machine or "",
         "machines": machines,
         "errors": errors,

@@ -342,3 +342,11 @@ def architecture_drift(*, user, graph: dict, window: Window) -> dict:
         if node["kind"] == "event":
             node["drift"] = counts.get(node["id"], 0)
     return graph
+
+
+def architecture_diff(*, user, window: Window, base: Window) -> dict:
+    """What changed between the architecture of `base` and that of `window` (both scoped)."""
+    from .architecture_diff import architecture_diff as compare
+
+    graph = architecture_graph(user=user, window=window)
+    return compare(graph=graph, base=architecture_graph(user=user, window=base))

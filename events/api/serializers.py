@@ -277,3 +277,22 @@ class CompareSerializer(s.Serializer):
 class ExportSerializer(s.Serializer):
     job = JobSummarySerializer()
     events = EventSerializer(many=True)
+
+
+class MovedEdgeSerializer(s.Serializer):
+    source = s.CharField()
+    target = s.CharField()
+    count = s.IntegerField()
+    base_count = s.IntegerField()
+    p95_ms = s.IntegerField()
+    base_p95_ms = s.IntegerField()
+
+
+class ArchitectureDiffSerializer(s.Serializer):
+    nodes_added = NodeSerializer(many=True, help_text="Nodes only the window has")
+    nodes_removed = NodeSerializer(many=True, help_text="Nodes only the base has, as in the base")
+    edges_added = EdgeSerializer(many=True)
+    edges_removed = EdgeSerializer(many=True, help_text="As they were in the base")
+    edges_moved = MovedEdgeSerializer(
+        many=True, help_text="Edges whose p95 moved by more than half of the base's p95"
+    )

@@ -7,7 +7,7 @@ from drf_spectacular.renderers import (
 )
 from drf_spectacular.views import SpectacularAPIView
 
-from . import fleet, jobview, replay, schemas, views
+from . import architecture, fleet, jobview, replay, schemas, views
 
 # Job ids are STATE_MACHINE:NAME; Map-run children may hold a "/", hence `.+`.
 urlpatterns = [
@@ -30,6 +30,11 @@ urlpatterns = [
         r"^jobs/(?P<job_id>.+)/replay/?$", replay.JobReplayView.as_view(), name="api-job-replay"
     ),
     re_path(r"^job/(?P<job_id>.+?)/?$", views.OriginalJobView.as_view(), name="api-job"),
+    re_path(
+        r"^architecture/diff/?$",
+        architecture.ArchitectureDiffView.as_view(),
+        name="api-architecture-diff",
+    ),
     re_path(r"^architecture/?$", views.ArchitectureView.as_view(), name="api-architecture"),
     re_path(
         r"^state-machines/(?P<name>.+?)/metrics/?$",

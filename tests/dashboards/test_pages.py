@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from events.models import Team, TeamAccount
 from events.services import InboundMessage, event_ingest
@@ -167,10 +169,41 @@ def test_it_hides_another_teams_job(member_client, sample_jobs, client, django_u
 
 
 def test_it_draws_the_architecture_with_counts(member_client, sample_jobs):
-    content = member_client.get("/architecture/?window=all").content.decode()
-    assert 'id="arch-svg"' in content
-    assert "getMultipleFn" in content and "×" in content and "p95" in content
-    assert "node-sm" in content
+    response = member_client.get("/architecture/?window=all")
+    content = response.content.decode()
+
+    assert 'id="arch-viewport"' in content and "dashboards/vendor/elk.bundled.js" in content
+    data = response.context["data"]
+    assert "fn:getMultipleFn" in {node["id"] for node in data["graph"]["nodes"]}
+    assert data["diff"] is None and data["base"] is None
+    # the edges as a table, for readers without the picture
+    assert "<td>getMultipleFn</td>" in content and "<td>×" in content and "<th>p95</th>" in content
+
+
+def test_it_compares_the_architecture_with_the_previous_period(member_client, sample_jobs):
+    response = member_client.get("/architecture/?window=all&compare=previous")
+
+    data = response.context["data"]
+    assert 'id="diff-legend"' in response.content.decode()
+    assert set(data["diff"]) == {
+        "nodes_added", "nodes_removed", "edges_added", "edges_removed", "edges_moved",
+    }  # fmt: skip
+    assert "fn:getMultipleFn" in {node["id"] for node in data["diff"]["nodes_added"]}
+    since, until = (datetime.fromisoformat(data["base"][key]) for key in ("since", "until"))
+    assert until - since == timedelta(hours=settings.EDOBS_RETENTION_HOURS)  # as long as "all"
+
+
+def test_it_refuses_a_compared_window_that_ends_before_it_starts(member_client, sample_jobs):
+    url = (
+        "/architecture/?window=all&compare=custom"
+        "&base_since=2026-11-20T10:00&base_until=2026-11-20T09:00"
+    )
+
+    response = member_client.get(url)
+
+    assert response.status_code == 200
+    assert "compare since: must be before compare until" in response.content.decode()
+    assert response.context["data"]["diff"] is None
 
 
 def test_it_searches_events_by_text(member_client, sample_jobs):

@@ -220,6 +220,7 @@ def test_the_schema_lists_every_status_each_endpoint_answers(schema):
         "GET /api/jobs/{job_id}/events/": {"200", "400", "401", "403", "404"},
         "GET /api/jobs/{job_id}/timeline/": {"200", "401", "403", "404"},
         "GET /api/architecture/": {"200", "400", "401", "403"},
+        "GET /api/architecture/diff/": {"200", "400", "401", "403"},
         "GET /api/events/": {"200", "400", "401", "403"},
         "GET /api/state-machines/{name}/metrics/": {"200", "400", "401", "403", "404"},
         "GET /api/jobs/compare/": {"200", "400", "401", "403", "404"},
@@ -264,6 +265,10 @@ def test_the_schema_bounds_limit_and_types_cursor_and_times(schema):
         assert _parameter(operations["GET /api/architecture/"], name) == {
             "type": "string", "format": "date-time",
         }  # fmt: skip
+    for name in ("since", "until", "base_since", "base_until"):
+        assert _parameter(operations["GET /api/architecture/diff/"], name) == {
+            "type": "string", "format": "date-time",
+        }  # fmt: skip
 
 
 def test_the_schema_names_the_top_level_keys_of_every_answer(schema):
@@ -276,6 +281,9 @@ def test_the_schema_names_the_top_level_keys_of_every_answer(schema):
     assert set(components["Compare"]["properties"]) == {"a", "b", "steps", "only_a", "only_b"}
     assert set(components["Export"]["properties"]) == {"job", "events"}
     assert set(components["Architecture"]["properties"]) == {"nodes", "edges"}
+    assert set(components["ArchitectureDiff"]["properties"]) == {
+        "nodes_added", "nodes_removed", "edges_added", "edges_removed", "edges_moved",
+    }  # fmt: skip
     assert set(components["OriginalLatest"]["properties"]) == {"latest"}
     assert set(components["OriginalJob"]["properties"]) == {"events"}
     assert {"id", "detail_type", "time", "detail", "raw"} <= set(components["Event"]["properties"])

@@ -97,6 +97,7 @@ URL_FOR = {
 # What shows the sample job on each answer, and the query that reaches back to its (old) time.
 SHOWS_THE_JOB = {
     "api-architecture": "getMultipleFn",
+    "api-architecture-diff": "getMultipleFn",  # added: the base before 2020 holds nothing
     "api-state-machine-metrics": "States.TaskFailed",
     "api-schemas": "getUserCookies",
     "api-schema-detail": "getUserCookies",
@@ -106,6 +107,7 @@ QUERY = {
     "api-architecture": {"since": "2020-01-01T00:00:00Z"},
     "api-schemas": SCHEMA_WINDOW,
     "api-schema-detail": SCHEMA_WINDOW,
+    "api-architecture-diff": {"since": "2020-01-01T00:00:00Z"},
     "api-jobs-compare": {"a": JOB, "b": JOB},
     "api-state-machine-metrics": {
         "since": "2026-11-19T00:00:00Z",
