@@ -27,8 +27,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "rollups.json"
-SMALL, FULL = 100_000, 1_000_000
-REPEATS = 7
+SMALL, FULL = 50_000, 1_000_000
+REPEATS = 5
 RATIO_TARGET = 1 / 20
 ERROR_TARGET = 0.02
 
