@@ -19,8 +19,8 @@ from events.stores import StoreRefused, StoreUnavailable
 from events.stores import orm_rollups as rollups_module
 from events.stores.base import Window
 from events.stores.orm import OrmStore
-
-pytestmark = pytest.mark.django_db
+from tests.events import store_fixtures
+from tests.events.store_fixtures import pg_alias_fixture  # noqa: F401  (fixture)
 
 START = datetime(2026, 11, 20, 8, 0, 0, tzinfo=UTC)
 SECONDS = 2 * 3600 + 20 * 60  # two whole hours, minutes and seconds either side
@@ -86,6 +86,7 @@ WINDOWS = {
 
 
 @pytest.mark.parametrize("name", WINDOWS)
+@pytest.mark.django_db
 def test_the_rollups_give_the_raw_architecture(store, name):
     window = WINDOWS[name]
 
@@ -113,6 +114,7 @@ def test_a_day_is_read_from_hour_rows_minute_rows_and_raw_ends():
     ]
 
 
+@pytest.mark.django_db
 def test_a_redelivered_batch_changes_no_rollup(store, traffic):
     before = snapshot()
     pending = PendingSpan.objects.count()
@@ -124,6 +126,7 @@ def test_a_redelivered_batch_changes_no_rollup(store, traffic):
     assert PendingSpan.objects.count() == pending
 
 
+@pytest.mark.django_db
 def test_a_trigger_arriving_after_its_answer_gives_the_latency(traffic):
     store = OrmStore()
     named = next(e for e in traffic if e.fn and e.correlation.incoming_id)
@@ -140,6 +143,7 @@ def test_a_trigger_arriving_after_its_answer_gives_the_latency(traffic):
     assert latencies and abs(latencies[0] - expected) <= TOLERANCE * expected
 
 
+@pytest.mark.django_db
 def test_a_batch_that_fails_leaves_no_rollup(traffic, monkeypatch):
     store = OrmStore()
 
@@ -154,6 +158,7 @@ def test_a_batch_that_fails_leaves_no_rollup(traffic, monkeypatch):
     assert not ArchitectureRollup.objects.exists()
 
 
+@pytest.mark.django_db
 def test_a_refused_event_leaves_no_rollup_of_its_batch(traffic):
     store = OrmStore()
     batch = traffic[:10]
@@ -173,6 +178,7 @@ def latency_counts(rows: dict) -> dict:
     return {key: (count, sum((sketch or {}).values())) for key, (count, sketch) in rows.items()}
 
 
+@pytest.mark.django_db
 def test_the_rebuild_command_makes_the_same_rollups(traffic):
     # In time order (redeliveries included). Spans paired by trigger id give the same sketches;
     # those paired by order may pick another trigger (or none) at ingest than among the whole
@@ -201,6 +207,7 @@ def test_the_rebuild_command_makes_the_same_rollups(traffic):
     assert "rebuilt the rollups of" in out.getvalue()
 
 
+@pytest.mark.django_db
 def test_rebuild_after_out_of_order_delivery_keeps_counts_and_close_latencies(store):
     window = WINDOWS["everything"]
     before = store.architecture(window, accounts=None)
@@ -211,6 +218,7 @@ def test_rebuild_after_out_of_order_delivery_keeps_counts_and_close_latencies(st
     assert assert_same(store.architecture(window, accounts=None), before) <= TOLERANCE
 
 
+@pytest.mark.django_db
 def test_rebuild_since_keeps_what_is_older(traffic):
     delivered(traffic, swaps=0)
     before = snapshot()
@@ -227,6 +235,7 @@ def test_rebuild_since_keeps_what_is_older(traffic):
     assert all(after[key] == before[key] for key in older.values_list("key", flat=True))
 
 
+@pytest.mark.django_db
 def test_purge_keeps_rollups_and_events_the_same(store, traffic):
     # Everything older than 1 hour after the traffic started arrived long ago, but one job
     # was replayed: its events keep their old time and arrive now, within the retention.
@@ -248,6 +257,7 @@ def test_purge_keeps_rollups_and_events_the_same(store, traffic):
     assert sum(n["count"] for n in store.architecture(early, accounts=None)["nodes"]) > 0
 
 
+@pytest.mark.django_db
 def test_a_team_sees_the_rollups_of_its_accounts_only(store, django_user_model):
     granted = rollup_traffic.ACCOUNTS[1]
     user = django_user_model.objects.create_user(username="carol", password="pw-x1")
@@ -267,3 +277,33 @@ def test_a_team_sees_the_rollups_of_its_accounts_only(store, django_user_model):
     assert sum(e["count"] for e in graph["edges"]) < sum(e["count"] for e in everything["edges"])
     outsider = django_user_model.objects.create_user(username="dave", password="pw-x3")
     assert selectors.architecture_graph(user=outsider, window=window) == {"nodes": [], "edges": []}
+
+
+@pytest.fixture(
+    params=[pytest.param("sqlite", marks=pytest.mark.django_db), "postgres", "dynamodb"]
+)
+def any_store(request):
+    """The same traffic in each store (SQLite and PostgreSQL from rollups, DynamoDB raw)."""
+    if request.param == "sqlite":
+        found = OrmStore()
+    elif request.param == "postgres":
+        found = store_fixtures.postgres_store(request)
+    else:
+        found = store_fixtures.dynamo_store(request)
+    return found
+
+
+def test_every_store_gives_the_same_architecture(any_store):
+    now = datetime.now(UTC).replace(microsecond=0)
+    recent = rollup_traffic.events(600, start=now - timedelta(hours=2), seconds=5400, seed=5)
+    for batch in rollup_traffic.deliveries(recent):
+        any_store.ingest(batch)
+    window = Window(since=now - timedelta(hours=3, seconds=-17))
+    exact = infer_architecture(any_store.events_window(window, accounts=None))
+
+    graph = any_store.architecture(window, accounts=None)
+
+    assert exact["edges"]
+    assert assert_same(graph, exact) <= TOLERANCE
+    mine = any_store.architecture(window, accounts=frozenset({rollup_traffic.ACCOUNTS[0]}))
+    assert 0 < sum(e["count"] for e in mine["edges"]) < sum(e["count"] for e in graph["edges"])
