@@ -23,6 +23,7 @@ BENCHES: dict[str, dict] = {
     "store.py": {},
     "timeline_architecture.py": {},
     "fanout.py": {},
+    "rollups.py": {},  # 50,000 events; 1,000,000 with --full (bench/rollups.py)
 }
 
 

@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 from django.conf import settings
 from django.core.validators import URLValidator
 from django.db import models
@@ -300,3 +302,50 @@ class Replay(models.Model):
     def __str__(self) -> str:
         what = f"job {self.job_id}" if self.job_id else f"event {self.event_id}"
         return f"replay of {what} by {self.username}"
+
+
+class ArchitectureRollup(models.Model):
+    """What the events of one time bucket add to the architecture (events.rollups), kept at
+    ingest in the transaction that stores the events."""
+
+    key = models.CharField(max_length=40, unique=True, help_text="digest of the fields below")
+    width = models.PositiveIntegerField(help_text="bucket width, seconds (60 or 3600)")
+    bucket = models.BigIntegerField(help_text="epoch seconds: start of the bucket of the time")
+    account = models.CharField(max_length=12)
+    state_machine = models.CharField(max_length=200, blank=True, default="")
+    kind = models.CharField(max_length=8, help_text="event, fn, edge or job")
+    source = models.TextField()
+    target = models.TextField(blank=True, default="")
+    count = models.BigIntegerField(default=0)
+    sketch = models.JSONField(null=True, blank=True, help_text="latency sketch (events.sketch)")
+
+    class Meta:
+        indexes = [models.Index(fields=["width", "bucket", "kind"], name="rollup_bucket")]
+
+    def __str__(self) -> str:
+        start = datetime.fromtimestamp(self.bucket, UTC)
+        return f"{start:%Y-%m-%d %H:%M} {self.kind} {self.source} {self.target}"
+
+
+class PendingSpan(models.Model):
+    """A stored end of a span whose trigger (named by `meta.incoming.id`) is not stored yet:
+    its latency goes to the rollups when the trigger arrives (events.stores.orm_rollups)."""
+
+    account = models.CharField(max_length=12)
+    job = models.CharField(max_length=400)
+    wanted = models.CharField(max_length=128, help_text="the trigger's envelope id")
+    end_event = models.CharField(max_length=128)
+    time = models.DateTimeField(help_text="the end event's envelope time (its buckets)")
+    at = models.DateTimeField(help_text="the end event's best clock")
+    received_at = models.DateTimeField()
+    state_machine = models.CharField(max_length=200, blank=True, default="")
+    edges = models.JSONField(help_text="[[source, target], ...] the span's edges")
+
+    class Meta:
+        indexes = [models.Index(fields=["job", "wanted"], name="pending_trigger")]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "end_event"], name="pending_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.end_event} waits for {self.wanted}"

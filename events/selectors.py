@@ -248,10 +248,7 @@ def job_timeline(*, user, job: JobSummary) -> dict:
 
 
 def architecture_graph(*, user, window: Window) -> dict:
-    from .architecture import infer_architecture
-
-    events = get_store().events_window(window, accounts=visible_accounts(user))
-    return infer_architecture(events)
+    return get_store().architecture(window, accounts=visible_accounts(user))
 
 
 def _matches(

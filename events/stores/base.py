@@ -113,6 +113,10 @@ class Store(Protocol):
     def events_window(self, window: Window, *, accounts: Accounts) -> list[NormalisedEvent]:
         """Events in a time window (for the architecture), oldest first."""
 
+    def architecture(self, window: Window, *, accounts: Accounts) -> dict:
+        """events.architecture's answer over the window (the ORM store reads its rollups, the
+        DynamoDB store computes it from the window's events)."""
+
     def job_cursor(self, job: JobSummary) -> str:
         """The `latest_jobs` cursor of the page that starts right after `job`."""
 

@@ -43,6 +43,7 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from django.conf import settings
 
+from ..architecture import infer_architecture
 from ..clock import ms
 from ..envelope import NormalisedEvent, iso, iso_ms, stored_event
 from ..fleet import duration_ms, duration_within
@@ -367,6 +368,11 @@ class DynamoStore:
         more = len(found) > limit
         next_cursor = encode_cursor("events", found[limit - 1]["sk"]) if more else None
         return Page([_event(item) for item in found[:limit]], next_cursor)
+
+    def architecture(self, window: Window, *, accounts: Accounts) -> dict:
+        """Computed from the window's events: this store keeps no rollups (docs/PERFORMANCE.md,
+        "Architecture rollups")."""
+        return infer_architecture(self.events_window(window, accounts=accounts))
 
     def events_window(self, window: Window, *, accounts: Accounts) -> list[NormalisedEvent]:
         """Events whose time is in the window, oldest (or newest) first.

@@ -22,10 +22,12 @@ from django.db.models import DurationField, ExpressionWrapper, F, Q, QuerySet
 from django.utils import timezone
 
 from .. import search
+from ..architecture import infer_architecture
 from ..correlation import TERMINAL_STATUSES
 from ..envelope import NormalisedEvent, stored_event
 from ..models import Event, Job
 from ..summary import JobSummary, LatestEvent, apply_events, new_summary
+from . import orm_rollups
 from .base import (
     Accounts,
     JobFilter,
@@ -110,7 +112,9 @@ class OrmStore:
             try:
                 with transaction.atomic(using=self.using):
                     inserted = self._insert(events)
-                    self._touch_jobs([e for e in events if _key(e) in inserted], inserted)
+                    new = [e for e in events if _key(e) in inserted]
+                    self._touch_jobs(new, inserted)
+                    orm_rollups.record(self.using, new)
                 return inserted
             except OperationalError as exc:
                 if pause is None or not lost_lock_race(exc):
@@ -279,6 +283,12 @@ class OrmStore:
                 rows = rows.filter(**{"job_id" if name == "job" else name: getattr(window, name)})
         return rows
 
+    def architecture(self, window: Window, *, accounts: Accounts) -> dict:
+        """From the rollups (events.stores.orm_rollups) when they can answer the window."""
+        if orm_rollups.answers(window):
+            return orm_rollups.architecture(self, window, accounts=accounts)
+        return infer_architecture(self.events_window(window, accounts=accounts))
+
     def get_events(self, event_id: str, *, accounts: frozenset[str]) -> list[NormalisedEvent]:
         rows = self._events().filter(event_id=event_id, account__in=sorted(accounts))
         return [_event(row) for row in rows.order_by("account")]
@@ -294,6 +304,7 @@ class OrmStore:
                     break
                 deleted += self._events().filter(seq__in=seqs).delete()[0]
         self._jobs().filter(events__isnull=True).delete()
+        orm_rollups.purge(self.using, before=before)
         return deleted
 
 

@@ -104,7 +104,10 @@ def pg_alias_fixture(postgres_url, django_db_setup, django_db_blocker):
 
 def _truncate(alias: str) -> None:
     with connections[alias].cursor() as cursor:
-        cursor.execute("TRUNCATE events_event, events_job RESTART IDENTITY CASCADE")
+        cursor.execute(
+            "TRUNCATE events_event, events_job, events_architecturerollup, events_pendingspan"
+            " RESTART IDENTITY CASCADE"
+        )
 
 
 def postgres_store(request) -> OrmStore:
