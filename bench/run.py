@@ -1,7 +1,11 @@
 """`make bench`: run every benchmark of bench/, print one table, write bench/results/latest.json.
 
-Each bench module exposes `run(**sizes) -> {"name": {"value", "unit", "target",
-"higher_is_better"}}`. Sizes here keep the whole run under ten minutes on a 2-core machine.
+    .venv/bin/python bench/run.py [--full] [NAME ...]
+
+Each bench module exposes `run(**sizes)` returning bench.common figures: every figure carries
+the limit it was measured against in the same run (the limit's own value and how it was
+measured) and their ratio.  The default sizes keep the whole run under ten minutes on a 2-core
+machine; `--full` runs the million-event sizes (docs/PERFORMANCE.md says which is which).
 """
 
 from __future__ import annotations
@@ -12,17 +16,23 @@ import platform
 import sys
 import time
 import traceback
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from bench.common import met  # noqa: E402
+
 RESULTS = HERE / "results" / "latest.json"
 
-# module file -> keyword arguments for its run()
-BENCHES: dict[str, dict] = {
-    "ingest.py": {"events": 5_000, "naive_events": 1_000},  # rates settle well before that
-    "store.py": {},
-    "timeline_architecture.py": {},
-    "fanout.py": {},
+# module file -> keyword arguments for its run(): (default, --full)
+BENCHES: dict[str, tuple[dict, dict]] = {
+    "ingest.py": ({"events": 1_000}, {"events": 5_000}),
+    "workers.py": ({"events": 1_000}, {"events": 3_000}),
+    "store.py": ({"events": 100_000, "jobs": 5_000}, {"events": 1_000_000, "jobs": 50_000}),
+    "timeline_architecture.py": ({}, {}),
+    "fanout.py": ({"clients": 100, "seconds": 5.0}, {"clients": 100, "seconds": 10.0}),
 }
 
 
@@ -33,48 +43,67 @@ def load(name: str):
     return module
 
 
-def met(entry: dict) -> bool | None:
-    target, value = entry.get("target"), entry.get("value")
-    if target is None or value is None:
-        return None
-    return value >= target if entry.get("higher_is_better") else value <= target
-
-
 def table(results: dict) -> str:
-    lines = [f"{'benchmark':<44} {'value':>12} {'unit':<10} {'target':>10}  ok"]
+    lines = [f"{'benchmark':<48} {'value':>10} {'unit':<9} {'ratio':>8}  {'limit':<40} "
+             f"{'target':>7}  ok"]  # fmt: skip
     for name, entry in sorted(results.items()):
         ok = {True: "yes", False: "NO", None: "-"}[met(entry)]
         target = entry.get("target")
+        target = "" if target is None else f"{'<=' if not entry['higher_is_better'] else '>='}" \
+            f"{target:g}{'' if entry.get('target_on', 'ratio') == 'ratio' else entry['unit']}"
+        lim = entry["limit"]
         lines.append(
-            f"{name:<44} {entry['value']:>12.3f} {entry.get('unit', ''):<10} "
-            f"{'' if target is None else format(target, '.3g'):>10}  {ok}"
+            f"{name:<48} {entry['value']:>10g} {entry['unit']:<9} {entry['ratio']:>8g}  "
+            f"{lim['name'][:28]:<28} {lim['value']:>11g} {target:>7}  {ok}"
         )
     return "\n".join(lines)
 
 
-def main(selected: list[str]) -> int:
-    sys.path.insert(0, str(HERE.parent))
+def main(argv: list[str]) -> int:
+    full = "--full" in argv
+    selected = [name for name in argv if name != "--full"]
     results: dict[str, dict] = {}
     failures = []
-    for name, kwargs in BENCHES.items():
+    began = time.monotonic()
+    for name, (default, bigger) in BENCHES.items():
         if selected and name[:-3] not in selected:
             continue
         started = time.monotonic()
         print(f"== {name}", flush=True)
         try:
-            results.update(load(name).run(**kwargs))
+            results.update(load(name).run(**(bigger if full else default)))
         except Exception:
             traceback.print_exc()
             failures.append(name)
         print(f"   {time.monotonic() - started:.0f} s", flush=True)
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    print(f"\nmachine: {platform.machine()}, {platform.python_version()}, {platform.node()}")
+    document = {
+        "run": {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"), "full": full,
+            "seconds": round(time.monotonic() - began), "python": platform.python_version(),
+            "machine": platform.machine(), "cpus": _cpus(), "load_average": _load(),
+        },
+        "figures": results,
+    }  # fmt: skip
+    RESULTS.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    print(f"\n{document['run']}")
     print(table(results))
     print(f"\nwrote {RESULTS.relative_to(HERE.parent)}")
     if failures:
         print(f"FAILED: {', '.join(failures)}")
     return 1 if failures else 0
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+def _load() -> list[float]:
+    import os
+
+    return [round(value, 2) for value in os.getloadavg()]
 
 
 if __name__ == "__main__":
