@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import platform
 import sys
 import time
@@ -24,7 +25,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from bench.common import met  # noqa: E402
 
-RESULTS = HERE / "results" / "latest.json"
+RESULTS = Path(os.environ.get("EDOBS_BENCH_RESULTS", HERE / "results" / "latest.json"))
 
 # module file -> keyword arguments for its run(): (default, --full)
 BENCHES: dict[str, tuple[dict, dict]] = {
@@ -60,6 +61,11 @@ def table(results: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
+    # Other sizes, for tests/bench: {"ingest.py": {"events": 40}, ...} (only those modules run).
+    sizes = json.loads(os.environ.get("EDOBS_BENCH_SIZES", "null"))
+    if sizes:
+        BENCHES.clear()
+        BENCHES.update({name: (kwargs, kwargs) for name, kwargs in sizes.items()})
     full = "--full" in argv
     selected = [name for name in argv if name != "--full"]
     results: dict[str, dict] = {}
@@ -88,7 +94,7 @@ def main(argv: list[str]) -> int:
     RESULTS.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     print(f"\n{document['run']}")
     print(table(results))
-    print(f"\nwrote {RESULTS.relative_to(HERE.parent)}")
+    print(f"\nwrote {RESULTS}")
     if failures:
         print(f"FAILED: {', '.join(failures)}")
     return 1 if failures else 0
