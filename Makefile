@@ -4,6 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 # two workers (pytest-xdist): each test starts its own servers on free ports, so they run side by side
 PYTEST_ARGS ?= -n 2
+BENCH_ARGS ?=  # BENCH_ARGS=--full: the million-event sizes
 
 .PHONY: install run test bench lint
 
@@ -26,7 +27,7 @@ test: install
 	$(PY) -m pytest $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests collected" || exit $$rc; }
 
 bench: install
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 lint: install
 	$(PY) -m ruff check .

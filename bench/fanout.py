@@ -1,19 +1,32 @@
-"""Live-stream fan-out: latency from "event stored" to "received by every client".
+"""Live-stream fan-out against the machine's limit for Python WebSockets.
 
-    .venv/bin/python bench/fanout.py [--clients 100 500] [--rate 200] [--seconds 10]
+    .venv/bin/python bench/fanout.py [--clients 100] [--seconds 5] [--procs 4] [--no-profile]
 
-One daphne process with the Redis channel layer (redis-server started here, on a free port),
-N logged-in WebSocket clients on /ws/events/ (asyncio + websockets, no compression, spread over
---procs client processes with a loop each, so one client loop is not what is measured), and a
-producer thread storing events through services.event_ingest at --rate events/s in batches of
-10 (as the worker does).  The store is wrapped so the moment each event is stored (after the
-commit, before publishing) is known; all processes read the same system-wide monotonic clock
-(CLOCK_MONOTONIC on Linux).  Reports p50/p99 of (last client's receipt - stored) and the
-events/s fully delivered to every client.
+Every run here has the same parts: a redis-server (started here, on a free port), N clients on
+`/ws/events/` (asyncio + `websockets`, no compression, spread over --procs client processes with
+a loop each) and one producer publishing events through `events.broadcast.publish_events` (what
+the worker calls after each stored batch: the frames are encoded there, once, and published on
+the Redis pub/sub channel layer) in batches of 10.  Only the server changes:
 
+1. capacity of edobs: one daphne process; the producer offers --offer frames/s (far more than
+   any server here carries); frames/s is every event frame the clients got, per second;
+2. the limit: bench/ws_broadcaster.py, a minimal broadcaster on the `websockets` library that
+   reads the same Redis channel and sends the same frames, with the same clients and offer.
+   edobs's frames/s over its frames/s is the target ratio (>= 0.5);
+3. latency: edobs, then the broadcaster, at half the events/s edobs carried; p99 of "publish
+   called" (just after the store's commit in the worker) to "received by every client", exact
+   nearest rank over every event (target: edobs's p99 < 250 ms);
+4. two daphne processes behind one port under supervisord (`fcgi-program`: supervisord binds
+   the socket and each daphne serves it with `--fd 0`, the deployment Channels documents),
+   sharing the Redis layer; frames/s against one process's;
+5. a profile (py-spy, sampling daphne without stopping it) of a capacity run: the share of
+   daphne's busy samples in each library, and the per-frame functions only a patch of that
+   library would remove.
+
+The server's CPU (cores used while producing) is read from /proc for each run.
+All processes read the same system-wide monotonic clock (CLOCK_MONOTONIC on Linux).
 `run()` (for `make bench`) runs this file in a subprocess, so its Django settings (Redis layer,
-scratch SQLite) never mix with other benches, and returns `{name: {"value", "unit", "target",
-"higher_is_better"}}`.
+scratch SQLite) never mix with other benches, and returns bench.common figures.
 """
 
 from __future__ import annotations
@@ -22,75 +35,319 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-P99_TARGET_MS = 250.0  # with 100 clients at 200 events/s (the issue's target)
+from bench.common import figure, limit, percentile  # noqa: E402
+
+P99_TARGET_MS = 250.0
+RATIO_TARGET = 0.5
 ACCOUNT = "123456789012"
 PREFIX = '{"type":"event","event":{"id":"'
 BATCH = 10
+BIN = Path(sys.executable).parent
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, nargs="+", default=[100, 500])
-    parser.add_argument("--rate", type=float, default=200.0, help="events/s stored")
-    parser.add_argument("--seconds", type=float, default=10.0, help="producing time per size")
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=5.0, help="producing time per run")
+    parser.add_argument("--offer", type=float, default=100_000, help="frames/s offered")
     parser.add_argument("--procs", type=int, default=4, help="client processes")
+    parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--json", action="store_true", help="print run()'s dict as JSON only")
     args = parser.parse_args()
-    results = measure(clients=args.clients, rate=args.rate, seconds=args.seconds, procs=args.procs)
+    results = measure(
+        clients=args.clients, seconds=args.seconds, offer=args.offer, procs=args.procs,
+        profile=not args.no_profile, log=sys.stderr if args.json else sys.stdout,
+    )  # fmt: skip
     if args.json:
         print(json.dumps(results))
     else:
         for name, entry in results.items():
-            print(f"{name:<36} {entry['value']:>10.1f} {entry['unit']}")
+            print(f"{name:<36} {entry['value']:>10} {entry['unit']:<9} ratio {entry['ratio']}")
     return 0
 
 
-def run(clients: tuple[int, ...] = (100, 500), rate: float = 200.0, seconds: float = 10.0):
+def run(clients: int = 100, seconds: float = 5.0, offer: float = 100_000, profile: bool = True):
     """For bench/run.py: measure in a fresh interpreter and return the figures."""
-    cmd = [sys.executable, __file__, "--json", "--rate", str(rate), "--seconds", str(seconds)]
-    cmd += ["--clients", *map(str, clients)]
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    cmd = [sys.executable, __file__, "--json", "--clients", str(clients), "--seconds",
+           str(seconds), "--offer", str(offer)] + ([] if profile else ["--no-profile"])  # fmt: skip
+    out = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, timeout=900)
     if out.returncode != 0:
-        raise RuntimeError(f"fanout bench failed:\n{out.stderr[-3000:]}")
+        raise RuntimeError("fanout bench failed (its log is above)")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def measure(*, clients: list[int], rate: float, seconds: float, procs: int = 4) -> dict:
-    from tests.services import RedisServer, free_port
+# ---- the whole comparison ------------------------------------------------------------------
+
+
+def measure(*, clients: int, seconds: float, offer: float, procs: int = 4, profile: bool = True,
+            log=sys.stdout) -> dict:  # fmt: skip
+    from tests.services import RedisServer
+
+    def say(text: str) -> None:
+        print(text, file=log, flush=True)
 
     redis = RedisServer().start()
-    var_dir = tempfile.mkdtemp(prefix="edobs-fanout-")
+    var_dir = Path(tempfile.mkdtemp(prefix="edobs-fanout-"))
     env = os.environ | {
-        "DJANGO_SETTINGS_MODULE": "edobs_site.settings", "EDOBS_VAR_DIR": var_dir,
+        "DJANGO_SETTINGS_MODULE": "edobs_site.settings", "EDOBS_VAR_DIR": str(var_dir),
         "REDIS_URL": redis.url, "DJANGO_SECRET_KEY": "fanout-bench", "EDOBS_LOG_LEVEL": "WARNING",
-        "EDOBS_WS_MAX_PER_USER": "0",  # every client is the same user
+        "EDOBS_WS_MAX_PER_USER": "0", "PYTHONPATH": str(ROOT),  # every client is one user
     }  # fmt: skip
     env.pop("DATABASE_URL", None)
     os.environ.update(env)
     session_key = setup_django()
-    port = free_port()
-    daphne = start_daphne(env, port, var_dir)
-    results: dict = {}
+    from events.groups import ALL
+
+    channel = f"asgi__group__{ALL}"  # where channels_redis's pub/sub layer publishes the group
+    rate = offer / clients  # events/s offered
+    common = dict(session_key=session_key, clients=clients, seconds=seconds, procs=procs)
+    found: dict[str, dict] = {}
     try:
-        for count in clients:
-            figures = asyncio.run(one_size(port, session_key, count, rate, seconds, procs))
-            results |= named(count, figures)
+        with daphne(env, var_dir) as (port, pids):
+            found["edobs"] = session(port, pids, rate=rate, **common)
+            say(describe("edobs, 1 daphne", found["edobs"]))
+        with broadcaster(env, redis.url, channel) as (port, pids):
+            found["limit"] = session(port, pids, rate=rate, **common)
+            say(describe("websockets broadcaster", found["limit"]))
+        half = 0.5 * found["edobs"]["frames_per_s"] / clients
+        with daphne(env, var_dir) as (port, pids):
+            found["edobs_half"] = session(port, pids, rate=half, **common)
+            say(describe(f"edobs at {half:.0f} events/s", found["edobs_half"]))
+        with broadcaster(env, redis.url, channel) as (port, pids):
+            found["limit_half"] = session(port, pids, rate=half, **common)
+            say(describe(f"broadcaster at {half:.0f} events/s", found["limit_half"]))
+        with supervised(env, var_dir, processes=2) as (port, pids):
+            found["two"] = session(port, pids, rate=rate, **common)
+            say(describe("edobs, 2 daphne under supervisord", found["two"]))
+        if profile and pyspy():
+            with daphne(env, var_dir) as (port, pids):
+                found["profile"] = profiled(port, pids[0], var_dir, rate=rate, **common)
+            say(profile_table(found["profile"]))
     finally:
-        daphne.terminate()
-        daphne.wait(10)
         redis.close()
+    return figures(found, clients)
+
+
+def figures(found: dict, clients: int) -> dict:
+    edobs, base = found["edobs"], found["limit"]
+    ws_limit = limit(
+        "websockets_broadcaster_frames_per_s", base["frames_per_s"], "frames/s",
+        f"bench/ws_broadcaster.py (websockets.broadcast from the same Redis channel), same "
+        f"{clients} clients in the same client processes, same frames and offer, same run",
+    )  # fmt: skip
+    one = limit("edobs_1_daphne_frames_per_s", edobs["frames_per_s"], "frames/s",
+                "one daphne process, same clients and offer, same run")  # fmt: skip
+    half = found["limit_half"]
+    half_limit = limit(
+        "websockets_broadcaster_p99_ms_same_rate", half["p99_ms"], "ms",
+        f"the broadcaster at the same {half['rate']:.0f} events/s, same clients, same run",
+    )  # fmt: skip
+    prefix = f"fanout_{clients}_clients"
+    results = {
+        f"{prefix}_frames_per_s": figure(
+            edobs["frames_per_s"], "frames/s", limit=ws_limit, target=RATIO_TARGET
+        ),
+        f"{prefix}_server_cores": figure(
+            edobs["server_cores"],
+            "cores",
+            higher_is_better=False,
+            limit=limit(
+                "websockets_broadcaster_cores",
+                base["server_cores"],
+                "cores",
+                "the broadcaster's CPU over the same kind of run",
+            ),
+        ),  # fmt: skip
+        f"{prefix}_p99_at_half_rate": figure(
+            found["edobs_half"]["p99_ms"],
+            "ms",
+            limit=half_limit,
+            target=P99_TARGET_MS,
+            target_on="value",
+            higher_is_better=False,
+        ),  # fmt: skip
+        f"{prefix}_p50_at_half_rate": figure(
+            found["edobs_half"]["p50_ms"],
+            "ms",
+            higher_is_better=False,
+            limit=limit(
+                "websockets_broadcaster_p50_ms_same_rate", half["p50_ms"], "ms", half_limit["how"]
+            ),
+        ),  # fmt: skip
+        f"{prefix}_incomplete_at_half_rate": figure(
+            found["edobs_half"]["incomplete"],
+            "events",
+            target=0,
+            target_on="value",
+            higher_is_better=False,
+            limit=limit(
+                "events_published",
+                found["edobs_half"]["published"],
+                "events",
+                "events published in that run",
+            ),
+        ),  # fmt: skip
+        f"{prefix}_2_daphne_frames_per_s": figure(
+            found["two"]["frames_per_s"],
+            "frames/s",
+            limit=one,
+        ),
+        f"{prefix}_2_daphne_vs_limit": figure(
+            found["two"]["frames_per_s"],
+            "frames/s",
+            limit=ws_limit,
+        ),
+    }
+    for name, share in found.get("profile", {}).get("libraries", {}).items():
+        results[f"{prefix}_profile_{name}_share"] = figure(
+            share * found["profile"]["busy"], "samples", higher_is_better=False,
+            limit=limit("daphne_busy_samples", found["profile"]["busy"], "samples",
+                        "py-spy samples of daphne not idle in its event loop, capacity run"),
+        )  # fmt: skip
     return results
+
+
+def describe(what: str, found: dict) -> str:
+    return (
+        f"{what}: {found['frames_per_s']:.0f} frames/s, {found['delivered_per_s']:.0f} events/s "
+        f"to every client, published {found['published']} at {found['rate']:.0f}/s, p50 "
+        f"{found['p50_ms']:.0f} ms p99 {found['p99_ms']:.0f} ms, incomplete "
+        f"{found['incomplete']}, lagged notices {found['lagged']}, server "
+        f"{found['server_cores']:.2f} cores, sockets per process {found.get('split', '-')}"
+    )
+
+
+# ---- servers ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    from tests.services import free_port as free
+
+    return free()
+
+
+def wait_for_port(port: int, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError("server did not start")
+
+
+@contextmanager
+def serving(cmd: list[str], env: dict, log: Path, port: int, pids=lambda proc: [proc.pid]):
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, proc)
+        yield port, pids(proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def daphne(env: dict, var_dir: Path):
+    port = free_port()
+    cmd = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "edobs_site.asgi:application"]
+    return serving(cmd, env, var_dir / f"daphne-{port}.log", port)
+
+
+def broadcaster(env: dict, redis_url: str, channel: str):
+    port = free_port()
+    cmd = [sys.executable, str(ROOT / "bench" / "ws_broadcaster.py"), str(port), redis_url, channel]
+    return serving(cmd, env, Path(tempfile.gettempdir()) / f"edobs-ws-{port}.log", port)
+
+
+SUPERVISOR_CONF = """\
+[supervisord]
+nodaemon=true
+logfile={dir}/supervisord.log
+pidfile={dir}/supervisord.pid
+
+[fcgi-program:edobs]
+socket=tcp://127.0.0.1:{port}
+command={daphne} --fd 0 edobs_site.asgi:application
+directory={root}
+process_name=daphne%(process_num)d
+numprocs={processes}
+autorestart=false
+stopsignal=TERM
+stdout_logfile={dir}/daphne%(process_num)d.log
+redirect_stderr=true
+"""
+
+
+def supervised(env: dict, var_dir: Path, processes: int):
+    """`processes` daphne processes on one port under supervisord (README: "Several servers")."""
+    port = free_port()
+    conf = var_dir / "supervisord.conf"
+    conf.write_text(SUPERVISOR_CONF.format(
+        dir=var_dir, port=port, daphne=BIN / "daphne", root=ROOT, processes=processes))  # fmt: skip
+    cmd = [str(BIN / "supervisord"), "-c", str(conf)]
+
+    def children(proc: subprocess.Popen) -> list[int]:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            found = child_pids(proc.pid)
+            if len(found) == processes:
+                return found
+            time.sleep(0.1)
+        raise TimeoutError("supervisord did not start its daphne processes")
+
+    return serving(cmd, env, var_dir / "supervisord.out", port, pids=children)
+
+
+def child_pids(parent: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent:
+                pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of these processes, from /proc (clock ticks)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+# ---- one run: connect, produce, gather -------------------------------------------------------
 
 
 def setup_django() -> str:
@@ -114,52 +371,7 @@ def setup_django() -> str:
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
-    time_stores()
     return session.session_key
-
-
-STORED: dict[str, float] = {}
-
-
-def time_stores() -> None:
-    """Record when each new event is stored: after the store's commit, before publishing."""
-    from events import services
-
-    real_get_store = services.get_store
-
-    class TimedStore:
-        def __init__(self, store):
-            self.store = store
-
-        def ingest(self, events):
-            outcomes = self.store.ingest(events)
-            now = time.monotonic()
-            for event, outcome in zip(events, outcomes, strict=True):
-                if outcome == "stored":
-                    STORED[event.id] = now
-            return outcomes
-
-    services.get_store = lambda: TimedStore(real_get_store())
-
-
-def start_daphne(env: dict, port: int, var_dir: str) -> subprocess.Popen:
-    import socket
-
-    log = open(Path(var_dir) / "daphne.log", "w")  # noqa: SIM115
-    daphne = subprocess.Popen(
-        [str(Path(sys.executable).with_name("daphne")), "-b", "127.0.0.1", "-p", str(port),
-         "edobs_site.asgi:application"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return daphne
-        except OSError:
-            time.sleep(0.1)
-    daphne.kill()
-    raise TimeoutError("daphne did not start")
 
 
 class Receipts:
@@ -171,21 +383,24 @@ class Receipts:
         self.last: dict[str, float] = {}
         self.lagged = 0
         self.frames = 0
+        self.first_frame_at = float("inf")
         self.last_frame_at = 0.0
 
     def add(self, frame: str, now: float) -> None:
-        self.frames += 1
-        self.last_frame_at = now
         if not frame.startswith(PREFIX):
             self.lagged += frame.startswith('{"type": "lagged"')
             return
+        self.frames += 1
+        self.first_frame_at = min(self.first_frame_at, now)
+        self.last_frame_at = now
         event_id = frame[len(PREFIX) : frame.index('"', len(PREFIX))]
         self.count[event_id] = self.count.get(event_id, 0) + 1
         self.last[event_id] = now
 
     def state(self) -> dict:
         return {"count": self.count, "last": self.last, "lagged": self.lagged,
-                "frames": self.frames, "last_frame_at": self.last_frame_at}  # fmt: skip
+                "frames": self.frames, "first_frame_at": self.first_frame_at,
+                "last_frame_at": self.last_frame_at}  # fmt: skip
 
     def merge(self, state: dict) -> None:
         """Add another process's receipts (its clients are distinct from ours)."""
@@ -194,25 +409,30 @@ class Receipts:
             self.last[event_id] = max(self.last.get(event_id, 0.0), state["last"][event_id])
         self.lagged += state["lagged"]
         self.frames += state["frames"]
+        self.first_frame_at = min(self.first_frame_at, state["first_frame_at"])
         self.last_frame_at = max(self.last_frame_at, state["last_frame_at"])
 
     def complete(self, ids) -> int:
         return sum(1 for event_id in ids if self.count.get(event_id) == self.clients)
 
 
-async def one_size(port: int, session_key: str, clients: int, rate: float, seconds: float,
-                   procs: int = 4) -> dict:  # fmt: skip
-    """Clients in `procs` processes (own loop each), so the bench measures the server."""
+def session(port: int, pids: list[int], *, session_key: str, clients: int, rate: float,
+            seconds: float, procs: int, during=None) -> dict:  # fmt: skip
+    """Connect the clients (in `procs` processes), produce at `rate` for `seconds`, gather."""
     import multiprocessing
 
+    from events.models import Connection
+
+    Connection.objects.all().delete()  # rows a stopped server left behind
     url, origin = f"ws://127.0.0.1:{port}/ws/events/", f"http://127.0.0.1:{port}"
     context = multiprocessing.get_context("spawn")
     shares = [clients // procs + (i < clients % procs) for i in range(procs)]
     pipes, workers = [], []
     for share in filter(None, shares):
         here, there = context.Pipe()
-        args = (there, url, origin, session_key, share)
-        worker = context.Process(target=client_process, args=args, daemon=True)
+        worker = context.Process(
+            target=client_process, args=(there, url, origin, session_key, share), daemon=True
+        )
         worker.start()
         pipes.append(here)
         workers.append(worker)
@@ -221,13 +441,16 @@ async def one_size(port: int, session_key: str, clients: int, rate: float, secon
             if not pipe.poll(120):
                 raise TimeoutError("clients did not connect")
             pipe.recv()
-        await asyncio.sleep(1)
-        STORED.clear()
-        started = time.monotonic()
-        produced = await asyncio.to_thread(produce, rate, seconds)
+        split = sockets_per_server()
+        time.sleep(1)
+        events = make_events(int(rate * seconds) + BATCH)
+        cpu_before, started = cpu_seconds(pids), time.monotonic()
+        extra = during(seconds) if during else None
+        stamps = produce(events, rate, seconds)
         produce_seconds = time.monotonic() - started
+        server_cores = (cpu_seconds(pids) - cpu_before) / produce_seconds
         for pipe in pipes:
-            pipe.send(produced)
+            pipe.send(list(stamps))
         receipts = Receipts(clients)
         for pipe in pipes:
             receipts.merge(pipe.recv())
@@ -236,10 +459,27 @@ async def one_size(port: int, session_key: str, clients: int, rate: float, secon
             worker.join(10)
             if worker.is_alive():
                 worker.kill()
-    figures = summarise(receipts, produced, produce_seconds)
-    # Every frame any client got (events x clients), per second until the last one arrived.
-    figures["frames_per_s"] = receipts.frames / max(1e-9, receipts.last_frame_at - started)
-    return figures
+    latencies = [
+        (receipts.last[i] - at) * 1000
+        for i, at in stamps.items()
+        if receipts.count.get(i) == clients
+    ]
+    span = max(1e-9, receipts.last_frame_at - min(receipts.first_frame_at, receipts.last_frame_at))
+    return {
+        "rate": rate, "published": len(stamps), "frames_per_s": receipts.frames / span,
+        "delivered_per_s": len(latencies) / produce_seconds,
+        "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
+        "incomplete": len(stamps) - len(latencies), "lagged": receipts.lagged,
+        "server_cores": server_cores, "split": split, "extra": extra,
+    }  # fmt: skip
+
+
+def sockets_per_server() -> list[int]:
+    """Open /ws/events/ sockets per edobs server process (none for the broadcaster)."""
+    from events.models import Connection
+
+    counts = Counter(Connection.objects.values_list("server", flat=True))
+    return sorted(counts.values(), reverse=True)
 
 
 def client_process(pipe, url: str, origin: str, session_key: str, clients: int) -> None:
@@ -252,7 +492,7 @@ async def _clients(pipe, url: str, origin: str, session_key: str, clients: int) 
 
     receipts = Receipts(clients)
     headers = {"Cookie": f"sessionid={session_key}"}
-    gate = asyncio.Semaphore(12)  # ~50 handshakes at once over 4 processes, as one loop did
+    gate = asyncio.Semaphore(12)
 
     async def connect():
         async with gate:
@@ -263,8 +503,12 @@ async def _clients(pipe, url: str, origin: str, session_key: str, clients: int) 
     receivers = [asyncio.create_task(_receive(ws, receipts)) for ws in sockets]
     pipe.send("ready")
     produced = await asyncio.to_thread(pipe.recv)
-    drain_deadline = time.monotonic() + 15
-    while receipts.complete(produced) < len(produced) and time.monotonic() < drain_deadline:
+    # Until every event reached every client here, or nothing came for a second (frames a
+    # server dropped for lagging clients never come), at most 20 s.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and receipts.complete(produced) < len(produced):
+        if time.monotonic() - receipts.last_frame_at > 1.0:
+            break
         await asyncio.sleep(0.1)
     for receiver in receivers:
         receiver.cancel()
@@ -277,24 +521,32 @@ async def _receive(ws, receipts: Receipts) -> None:
         receipts.add(frame, time.monotonic())
 
 
-def produce(rate: float, seconds: float) -> list[str]:
-    """Store `rate` events/s for `seconds` through event_ingest, in batches of 10."""
-    from django.db import close_old_connections
+def make_events(count: int) -> list:
+    from events.envelope import parse_envelope
 
-    from events.services import InboundMessage, event_ingest
+    return [parse_envelope(envelope(n), default_account=ACCOUNT) for n in range(count)]
 
-    ids: list[str] = []
+
+def produce(events: list, rate: float, seconds: float) -> dict[str, float]:
+    """Publish `rate` events/s for `seconds` as the worker does after storing each batch of 10;
+    returns {event id: when publish_events was called}."""
+    from events.broadcast import publish_events
+
+    stamps: dict[str, float] = {}
     interval = BATCH / rate
     next_at = time.monotonic()
     deadline = next_at + seconds
-    while next_at < deadline:
-        bodies = [envelope(len(ids) + i) for i in range(BATCH)]
-        event_ingest(messages=[InboundMessage(body=body) for body in bodies])
-        ids += [json.loads(body)["id"] for body in bodies]
+    for start in range(0, len(events), BATCH):
+        if next_at >= deadline:
+            break
+        batch = events[start : start + BATCH]
+        now = time.monotonic()
+        for event in batch:
+            stamps[event.id] = now
+        publish_events(batch)
         next_at += interval
         time.sleep(max(0.0, next_at - time.monotonic()))
-    close_old_connections()
-    return ids
+    return stamps
 
 
 def envelope(number: int) -> str:
@@ -307,45 +559,73 @@ def envelope(number: int) -> str:
     })  # fmt: skip
 
 
-def summarise(receipts: Receipts, produced: list[str], seconds: float) -> dict:
-    latencies = sorted(
-        (receipts.last[i] - STORED[i]) * 1000
-        for i in produced
-        if receipts.count.get(i) == receipts.clients and i in STORED
-    )
-    complete = len(latencies)
+# ---- profile -------------------------------------------------------------------------------
+
+IDLE = ("select (selectors.py", "poll (selectors.py", "_run_once (asyncio/base_events.py")
+LIBRARIES = ("autobahn", "txaio", "twisted", "daphne", "channels_redis", "channels", "asgiref",
+             "django", "msgpack", "redis", "asyncio", "json", "events", "edobs_site")  # fmt: skip
+
+
+def pyspy() -> str | None:
+    return shutil.which("py-spy", path=str(BIN)) or shutil.which("py-spy")
+
+
+def profiled(port: int, pid: int, var_dir: Path, **common) -> dict:
+    """A capacity run with py-spy sampling daphne (--nonblocking: it is never paused)."""
+    out = var_dir / "daphne.pyspy"
+
+    def during(seconds: float):
+        return subprocess.Popen(
+            [pyspy(), "record", "--pid", str(pid),
+             "--duration", str(int(seconds)), "--rate", "200", "--nonblocking",
+             "--format", "raw", "--output", str(out)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    found = session(port, [pid], during=during, **common)
+    found["extra"].wait(30)
+    return stacks(out.read_text()) | {"frames_per_s": found["frames_per_s"]}
+
+
+def stacks(raw: str) -> dict:
+    """Busy samples, each library's share of them (by the innermost frame: self time), and the
+    busiest functions."""
+    by_library: Counter[str] = Counter()
+    by_function: Counter[str] = Counter()
+    busy = 0
+    for line in raw.splitlines():
+        path, _, count = line.rpartition(" ")
+        if not path or not count.isdigit():
+            continue
+        leaf = path.split(";")[-1]
+        if any(leaf.startswith(idle) for idle in IDLE):
+            continue
+        busy += int(count)
+        by_library[library(leaf)] += int(count)
+        by_function[leaf] += int(count)
     return {
-        "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
-        "stored_per_s": len(produced) / seconds, "delivered_per_s": complete / seconds,
-        "incomplete": len(produced) - complete, "lagged_notices": receipts.lagged,
-    }  # fmt: skip
-
-
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    return values[min(len(values) - 1, int(round(pct / 100 * (len(values) - 1))))]
-
-
-def named(clients: int, figures: dict) -> dict:
-    # The issue's targets are for 100 clients; at 500, one process's ceiling is what is reported.
-    target = P99_TARGET_MS if clients == 100 else None
-    prefix = f"fanout_{clients}_clients"
-    return {
-        f"{prefix}_p50": entry(figures["p50_ms"], "ms", None, False),
-        f"{prefix}_p99": entry(figures["p99_ms"], "ms", target, False),
-        f"{prefix}_stored": entry(figures["stored_per_s"], "events/s", None, True),
-        f"{prefix}_delivered": entry(figures["delivered_per_s"], "events/s", None, True),
-        f"{prefix}_frames": entry(figures["frames_per_s"], "frames/s", None, True),
-        f"{prefix}_incomplete": entry(
-            figures["incomplete"], "events", None if target is None else 0, False
-        ),
-        f"{prefix}_lagged": entry(figures["lagged_notices"], "notices", None, False),
+        "busy": busy,
+        "libraries": {name: n / busy for name, n in by_library.most_common()} if busy else {},
+        "functions": [(name, n / busy) for name, n in by_function.most_common(15)] if busy else [],
     }
 
 
-def entry(value, unit: str, target, higher_is_better: bool) -> dict:
-    return {"value": value, "unit": unit, "target": target, "higher_is_better": higher_is_better}
+def library(frame: str) -> str:
+    """`send (autobahn/websocket/protocol.py:123)` -> autobahn."""
+    location = frame[frame.rfind("(") + 1 :]
+    for part in location.replace("\\", "/").split("/"):
+        name = part.split(".")[0]
+        if name in LIBRARIES:
+            return name
+    return "python" if "python3" in location or "/lib/" in location else "other"
+
+
+def profile_table(found: dict) -> str:
+    lines = [f"py-spy of one daphne at capacity: {found['busy']} busy samples, self time:"]
+    lines += [f"  {name:<16} {share:6.1%}" for name, share in found["libraries"].items()]
+    lines.append("  busiest functions (self time):")
+    lines += [f"  {share:6.1%}  {name}" for name, share in found["functions"]]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,9 @@ REPEATS = 5
 RATIO_TARGET = 1 / 20
 ERROR_TARGET = 0.02
 
+sys.path.insert(0, str(HERE.parent))
+from bench.common import figure, limit  # noqa: E402
+
 
 def _setup(path: str) -> None:
     sys.path.insert(0, str(HERE.parent))
@@ -161,20 +164,20 @@ def run(events: int | None = None, repeats: int = REPEATS) -> dict:
     subprocess.run([*command, "--repeats", str(repeats)], check=True, cwd=HERE.parent)
     figures = json.loads(RESULTS.read_text())
     size = f"{count // 1000}k"
+    raw = limit(
+        "raw_recompute_p50", figures["raw"]["p50_s"], "s",
+        "the same architecture recomputed from the raw events, same data and warm-up",
+    )  # fmt: skip
+    exact = limit("exact_p95", 1.0, "x", "every edge's p95 computed exactly from the raw events")
     return {
-        f"architecture_rollups_ratio_{size}": {
-            "value": round(figures["ratio_p50"], 4), "unit": "x raw", "target": RATIO_TARGET,
-            "higher_is_better": False, "limit": "raw recomputation, same data and warm-up",
-            "limit_s": round(figures["raw"]["p50_s"], 3),
-        },
-        f"architecture_rollups_p95_error_{size}": {
-            "value": round(figures["p95_max_relative_error"], 4), "unit": "relative",
-            "target": ERROR_TARGET, "higher_is_better": False, "limit": "exact p95 of raw events",
-        },
-        f"architecture_rollups_p50_s_{size}": {
-            "value": round(figures["rollups"]["p50_s"], 4), "unit": "s", "target": None,
-            "higher_is_better": False,
-        },
+        f"architecture_rollups_{size}_p50": figure(
+            figures["rollups"]["p50_s"], "s", limit=raw, target=RATIO_TARGET,
+            higher_is_better=False,
+        ),
+        f"architecture_rollups_{size}_p95_error": figure(
+            figures["p95_max_relative_error"], "relative", limit=exact,
+            ratio=figures["p95_max_relative_error"], target=ERROR_TARGET, higher_is_better=False,
+        ),
     }  # fmt: skip
 
 

@@ -157,26 +157,55 @@ def measure(name: str, events: list[NormalisedEvent], action: Callable) -> tuple
     return len(events), seconds
 
 
-def _result(value: float, unit: str, target: float) -> dict[str, Any]:
-    return {"value": round(value, 4), "unit": unit, "target": target, "higher_is_better": False}
+def same_second(size: int, seed: int = 3) -> list[NormalisedEvent]:
+    """One job of about `size` events all in one second, with no ids or TaskTokens: the worst
+    case for pairing by order."""
+    job = _Job(random.Random(seed), EPOCH, names=max(0, (size - 6) // 4))
+    envelopes = job.build()
+    for envelope in envelopes:
+        envelope["time"] = EPOCH.strftime("%Y-%m-%dT%H:%M:%SZ")
+        envelope["detail"].pop("TaskToken", None)
+        envelope["detail"].get("meta", {}).get("incoming", {}).pop("id", None)
+    return [event for event in parse_sorted(envelopes) if event.job]
+
+
+def sort_floor(events: list[NormalisedEvent]) -> float:
+    """The limit: one Python sort of the same events by (time, id), best of REPEATS."""
+    return best_of(lambda: sorted(events, key=lambda event: (event.time, event.id)))
 
 
 def run() -> dict[str, dict[str, Any]]:
-    """Times both functions at two sizes each and reports seconds and growth."""
+    """Times both functions at two sizes each (and the same-second worst case), each against
+    a sort of the same events, and reports seconds and growth."""
+    from bench.common import figure, limit
+
     sizes = {
         "timeline_1k": (one_job(1_000), job_timeline),
         "timeline_10k": (one_job(10_000), job_timeline),
+        "timeline_10k_same_second": (same_second(10_000), job_timeline),
         "architecture_10k": (window(10_000), infer_architecture),
         "architecture_100k": (window(100_000), infer_architecture),
     }
     measured = {name: measure(name, events, action) for name, (events, action) in sizes.items()}
-    results = {
-        name: _result(seconds, "s", TARGETS[name]) for name, (_, seconds) in measured.items()
-    }
+    results = {}
+    for name, (count, seconds) in measured.items():
+        floor = sort_floor(sizes[name][0])
+        results[name] = figure(
+            seconds, "s", target=TARGETS.get(name, TARGETS["timeline_10k"]), target_on="value",
+            higher_is_better=False,
+            limit=limit(f"sort_{count}_events", floor, "s",
+                        "sorted() of the same events by (time, id), best of 3, same run"),
+        )  # fmt: skip
     for kind, small, large in (("timeline", "1k", "10k"), ("architecture", "10k", "100k")):
         ratio = growth(measured[f"{kind}_{small}"], measured[f"{kind}_{large}"])
         print(f"{kind} growth {small}->{large}: {ratio:.2f} x n log n", flush=True)
-        results[f"{kind}_growth"] = _result(ratio, "x n log n", GROWTH_TARGET)
+        results[f"{kind}_growth"] = figure(
+            measured[f"{kind}_{large}"][1], "s", target=GROWTH_TARGET, higher_is_better=False,
+            ratio=ratio, limit=limit(
+                f"{kind}_{small}_scaled_n_log_n",
+                measured[f"{kind}_{large}"][1] / ratio, "s",
+                f"t({small}) x n log n growth to {large}: ratio 1 is n log n, 10 quadratic"),
+        )  # fmt: skip
     return results
 
 

@@ -1,0 +1,59 @@
+"""What every bench module reports: a figure, the limit it was measured against, their ratio.
+
+Each figure of `make bench` is compared with a limit measured on the same machine in the same
+run (a bare drain of the queue, a minimal `websockets` broadcaster, an index-only query of the
+same rows, ...).  An entry keeps both, so bench/results/latest.json says what bounds each one:
+
+    {"value": 31000.0, "unit": "frames/s",
+     "limit": {"name": "websockets_broadcaster", "value": 52000.0, "unit": "frames/s",
+               "how": "a minimal websockets broadcaster, same clients and frames"},
+     "ratio": 0.6, "target": 0.5, "target_on": "ratio", "higher_is_better": true}
+
+`target_on` says whether the target applies to the ratio or to the value itself (a latency
+under 250 ms, say); `higher_is_better` is about whichever one the target applies to.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Exact nearest-rank percentile: the smallest value with at least pct% of values <= it."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def limit(name: str, value: float, unit: str, how: str) -> dict[str, Any]:
+    return {"name": name, "value": _round(value), "unit": unit, "how": how}
+
+
+def figure(
+    value: float, unit: str, *, limit: dict[str, Any], target: float | None = None,
+    target_on: str = "ratio", higher_is_better: bool = True, ratio: float | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """A figure against its limit; the ratio is value / limit unless given (a growth, say)."""
+    if ratio is None:
+        ratio = value / limit["value"] if limit["value"] else float("nan")
+    return {
+        "value": _round(value), "unit": unit, "limit": limit, "ratio": _round(ratio),
+        "target": target, "target_on": target_on, "higher_is_better": higher_is_better,
+    }  # fmt: skip
+
+
+def met(entry: dict[str, Any]) -> bool | None:
+    target = entry.get("target")
+    value = entry.get("ratio") if entry.get("target_on", "ratio") == "ratio" else entry["value"]
+    if target is None or value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value >= target if entry.get("higher_is_better") else value <= target
+
+
+def _round(value: float) -> float:
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.4g}") if abs(value) < 1e4 else round(value, 1)
+    return value

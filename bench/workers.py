@@ -1,0 +1,256 @@
+"""Worker scaling: 1, 2 and 4 `manage.py consume_events` processes on one queue.
+
+    .venv/bin/python bench/workers.py [--events 3000] [--workers 1 2 4] [--rtt 0.010]
+
+moto's server (its own process, on loopback) holds one SQS queue; a producer in this process
+keeps it shallow (moto's receive slows as a queue grows deep, docs/FACTS.md) by sending while
+fewer than 20 messages per worker are visible.  Each worker is `manage.py consume_events`
+started through this file's `--worker` mode, which only adds --rtt seconds before every SQS call
+the worker makes (a real queue's round trip; the producer's calls get none) and then runs the
+command unchanged.  All of them store into one SQLite database (the default store).
+
+Reported per N: events/s (stored, between 10% and 90% of the run, so start-up is left out),
+scaling efficiency = rate / (N x the rate of one worker), and the CPU moto's server used (it
+is one Python process: near 1 core, the queue is the limit).  The store's own write ceiling
+is measured in the same run with the same concurrency: N processes calling `store.ingest()`
+in batches of 10 as fast as they can, no queue at all.  Worker rate / store ceiling near 1
+means the store is the limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import figure, limit  # noqa: E402
+
+DEPTH_PER_WORKER = 20
+EFFICIENCY_TARGET = 0.8
+BIN = Path(sys.executable).parent
+
+
+def environment(var_dir: Path, endpoint: str, queue_url: str) -> dict:
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "edobs_site.settings", "EDOBS_VAR_DIR": str(var_dir),
+        "EDOBS_LOG_LEVEL": "WARNING", "AWS_ENDPOINT_URL": endpoint, "EDOBS_QUEUE_URL": queue_url,
+        "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": str(ROOT),
+    }  # fmt: skip
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        env.pop(name, None)
+    return env
+
+
+def start_moto() -> tuple[subprocess.Popen, str]:
+    from bench.fanout import wait_for_port
+    from tests.services import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_for_port(port, proc)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def stored_count(db: Path) -> int:
+    with sqlite3.connect(db, timeout=30) as conn:
+        return conn.execute("SELECT COUNT(*) FROM events_event").fetchone()[0]
+
+
+def one_size(workers: int, events: int, rtt: float, var_dir: Path, endpoint: str) -> dict:
+    """N consume_events processes on a fresh queue and a fresh database; events/s stored."""
+    import boto3
+
+    from bench.fanout import cpu_seconds
+    from bench.ingest import make_bodies
+
+    run_dir = var_dir / f"workers-{workers}"
+    run_dir.mkdir()
+    client = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="bench", aws_secret_access_key="bench")  # fmt: skip
+    url = client.create_queue(QueueName=f"bench-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+    env = environment(run_dir, endpoint, url)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    db = run_dir / "edobs.sqlite3"
+    procs = [
+        subprocess.Popen([sys.executable, __file__, "--worker", str(rtt)], cwd=ROOT, env=env,
+                         stdout=subprocess.DEVNULL, stderr=open(run_dir / f"w{n}.log", "w"))
+        for n in range(workers)
+    ]  # fmt: skip
+    bodies = make_bodies(events)
+    sent, marks = 0, {}
+    depth = DEPTH_PER_WORKER * workers
+    moto_cpu = moto_wall = 0.0
+    deadline = time.monotonic() + 600
+    try:
+        while time.monotonic() < deadline:
+            visible = int(client.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]["ApproximateNumberOfMessages"])  # fmt: skip
+            while sent < events and visible < depth:
+                chunk = bodies[sent : sent + 10]
+                client.send_message_batch(
+                    QueueUrl=url,
+                    Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(chunk)],
+                )
+                sent, visible = sent + len(chunk), visible + len(chunk)
+            done = stored_count(db)
+            now = time.monotonic()
+            for mark in (0.1, 0.9):
+                if mark not in marks and done >= mark * events:
+                    marks[mark] = (now, done, cpu_seconds([MOTO_PID[0]]))
+            if 0.9 in marks:
+                break
+            time.sleep(0.02)
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    if 0.9 not in marks:
+        raise TimeoutError(f"{workers} workers stored {stored_count(db)} of {events}")
+    (t1, n1, c1), (t2, n2, c2) = marks[0.1], marks[0.9]
+    moto_cpu, moto_wall = c2 - c1, t2 - t1
+    return {"rate": (n2 - n1) / (t2 - t1), "moto_cores": moto_cpu / moto_wall}
+
+
+MOTO_PID: list[int] = []
+
+
+def store_ceiling(processes: int, events: int, var_dir: Path) -> float:
+    """events/s of `processes` processes each calling store.ingest() in batches of 10 into one
+    fresh SQLite database, started together: the store's own write ceiling at that concurrency."""
+    run_dir = var_dir / f"store-{processes}"
+    run_dir.mkdir()
+    env = environment(run_dir, "", "")
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    start_at = time.monotonic() + 5  # after every writer has set Django up and built its events
+    each = events // processes
+    procs = [
+        subprocess.Popen([sys.executable, __file__, "--store-writer", str(each), str(start_at)],
+                         cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(processes)
+    ]  # fmt: skip
+    outputs = [proc.communicate(timeout=300)[0] for proc in procs]
+    spans = [json.loads(out.strip().splitlines()[-1]) for out in outputs]
+    started = min(span[0] for span in spans)
+    if started < start_at - 0.01:
+        raise RuntimeError("a writer started late: raise the start delay")
+    return each * processes / (max(span[1] for span in spans) - started)
+
+
+# ---- the processes this file starts ------------------------------------------------------------
+
+
+def worker_mode(rtt: float) -> None:
+    """`manage.py consume_events --wait 1` with `rtt` seconds before every SQS call."""
+    import botocore.client
+    import django
+    from django.core.management import call_command
+
+    real = botocore.client.BaseClient._make_api_call
+
+    def delayed(self, operation_name, api_params):
+        if self.meta.service_model.service_name == "sqs":
+            time.sleep(rtt)
+        return real(self, operation_name, api_params)
+
+    botocore.client.BaseClient._make_api_call = delayed
+    django.setup()
+    call_command("consume_events", wait=1)
+
+
+def store_writer_mode(count: int, start_at: float) -> None:
+    import django
+
+    django.setup()
+    from bench.ingest import make_bodies
+    from events.envelope import parse_envelope
+    from events.stores import get_store
+
+    store = get_store()
+    events = [parse_envelope(body, default_account="123456789012") for body in make_bodies(count)]
+    time.sleep(max(0.0, start_at - time.monotonic()))
+    started = time.monotonic()
+    for start in range(0, len(events), 10):
+        store.ingest(events[start : start + 10])
+    print(json.dumps([started, time.monotonic()]))
+
+
+# ---- report ------------------------------------------------------------------------------------
+
+
+def run(events: int = 3000, workers: tuple[int, ...] = (1, 2, 4), rtt: float = 0.010) -> dict:
+    var_dir = Path(tempfile.mkdtemp(prefix="edobs-bench-workers-"))
+    moto, endpoint = start_moto()
+    MOTO_PID[:] = [moto.pid]
+    found: dict[int, dict] = {}
+    try:
+        for count in workers:
+            found[count] = one_size(count, events * max(1, count // 2), rtt, var_dir, endpoint)
+            found[count]["store"] = store_ceiling(count, 2000, var_dir)
+            print(f"{count} workers: {found[count]['rate']:.0f} events/s, moto "
+                  f"{found[count]['moto_cores']:.2f} cores; store ceiling with {count} writers "
+                  f"{found[count]['store']:.0f} events/s", flush=True)  # fmt: skip
+    finally:
+        moto.terminate()
+        moto.wait(10)
+    one = found[workers[0]]["rate"] / workers[0]
+    results = {}
+    for count, got in found.items():
+        store = limit(
+            f"store_ceiling_{count}_writers", got["store"], "events/s",
+            f"{count} processes calling store.ingest() in batches of 10 into one fresh SQLite "
+            "database, no queue, same run",
+        )  # fmt: skip
+        results[f"workers_{count}_events_per_s"] = figure(got["rate"], "events/s", limit=store)
+        results[f"workers_{count}_efficiency"] = figure(
+            got["rate"], "events/s", target=EFFICIENCY_TARGET, ratio=got["rate"] / (count * one),
+            limit=limit(f"{count}_x_one_worker", count * one, "events/s",
+                        f"{count} x the rate of one worker, same run, +{rtt * 1000:.0f} ms per "
+                        "SQS call"),
+        )  # fmt: skip
+        results[f"workers_{count}_moto_cores"] = figure(
+            got["moto_cores"], "cores", higher_is_better=False,
+            limit=limit("one_core", 1.0, "cores", "moto's server is one Python process"),
+        )  # fmt: skip
+    return results
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["--worker"]:
+        worker_mode(float(sys.argv[2]))
+        return 0
+    if sys.argv[1:2] == ["--store-writer"]:
+        store_writer_mode(int(sys.argv[2]), float(sys.argv[3]))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=3000, help="per pair of workers")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--rtt", type=float, default=0.010)
+    args = parser.parse_args()
+    results = run(args.events, tuple(args.workers), args.rtt)
+    for name, entry in results.items():
+        print(f"{name:<32} {entry['value']:>10} {entry['unit']:<9} ratio {entry['ratio']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
