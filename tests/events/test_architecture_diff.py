@@ -91,7 +91,8 @@ def test_it_finds_the_consumer_that_appeared(client, member, traffic):
     }  # fmt: skip
     added = {(e["source"], e["target"]): e for e in diff["edges_added"]}
     assert added[("event:shop/orderPriced", "fn:auditFn")]["count"] == 4
-    assert added[("event:shop/orderPriced", "fn:auditFn")]["p95_ms"] == 120
+    # latencies come from the ORM store's DDSketch rollups: within 1% of the exact value
+    assert added[("event:shop/orderPriced", "fn:auditFn")]["p95_ms"] == pytest.approx(120, rel=0.01)
 
 
 def test_it_finds_the_consumer_that_went_away_with_its_base_numbers(client, member, traffic):
@@ -115,8 +116,8 @@ def test_it_finds_the_edge_whose_p95_tripled_and_only_that(client, member, traff
     moved = {(e["source"], e["target"]): e for e in client.get(URL, WINDOWS).json()["edges_moved"]}
 
     assert set(moved) == {PRICE_IN, PRICE_OUT}  # shipFn's 10 % is not a move
-    assert moved[PRICE_IN]["base_p95_ms"] == 195
-    assert moved[PRICE_IN]["p95_ms"] == 585
+    assert moved[PRICE_IN]["base_p95_ms"] == pytest.approx(195, rel=0.01)  # DDSketch: ±1%
+    assert moved[PRICE_IN]["p95_ms"] == pytest.approx(585, rel=0.01)
     assert moved[PRICE_IN]["count"] == moved[PRICE_IN]["base_count"] == 4
 
 

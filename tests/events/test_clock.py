@@ -195,7 +195,8 @@ def test_spans_last_what_the_producers_clocks_say(queue, client, superuser):
 
     graph = client.get("/api/architecture", {"since": "2000-01-01T00:00:00Z"}).json()
     edge = next(e for e in graph["edges"] if e["source"] == "fn:processSingleFn")
-    assert abs(edge["p50_ms"] - 275) <= 1
+    # the ORM store's rollups keep latencies in a DDSketch: within 1% of the exact value
+    assert abs(edge["p50_ms"] - 275) <= 275 * 0.01
 
 
 def iso(epoch_seconds: float) -> str:
