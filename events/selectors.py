@@ -16,6 +16,7 @@ from .stores import Page, get_store
 from .stores.base import Accounts, JobFilter, Window
 from .summary import JobSummary
 
+MAX_JOB_ID = 1000  # bytes: no job id is longer, and DynamoDB refuses keys past 1-2 KiB
 JOB_EVENTS_MAX = 100_000
 BASELINE_JOBS = 5_000  # succeeded jobs per state machine that its p99 is computed from
 STUCK_SCAN_PAGES = 20  # store pages of jobs a `stuck=1` listing reads before it answers short
@@ -172,7 +173,15 @@ def state_machine_metrics(
 def job_get(*, user, job_id: str) -> JobSummary | None:
     """A job by its id (`ACCOUNT:REGION:STATE_MACHINE:NAME`) or a short form
     (`STATE_MACHINE:NAME`, or the bare execution name), resolved among the jobs the user may
-    see, newest activity first. Unknown and not visible are the same answer: None."""
+    see, newest activity first. Unknown and not visible are the same answer: None, also for an
+    id no job can have and no store can look up: too long for a key, with a NUL (PostgreSQL
+    refuses it) or a lone surrogate."""
+    try:
+        size = len(job_id.encode())
+    except UnicodeEncodeError:
+        return None
+    if size > MAX_JOB_ID or "\x00" in job_id:
+        return None
     ref = parse_job_ref(job_id)
     return None if ref is None else job_resolve(user=user, ref=ref)
 

@@ -36,7 +36,7 @@ CURSOR = OpenApiParameter(
 DATE_TIME = {"type": "string", "format": "date-time"}
 # RFC 3339's date-time, what `format: date-time` promises; fromisoformat alone takes more.
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", re.ASCII)
-MAX_JOB_ID = 1000  # bytes: no job id is longer, and DynamoDB refuses keys past 1-2 KiB
+MAX_JOB_ID = selectors.MAX_JOB_ID
 
 ERROR = OpenApiResponse(serializers.ErrorSerializer, description='`{"error": "..."}`')
 DENIED = {401: ERROR, 403: ERROR}  # not logged in: 403, or 401 for a token scheme first
@@ -80,14 +80,7 @@ def _text(request: Request, name: str) -> str | None:
 
 
 def _job(request: Request, job_id: str) -> JobSummary | None:
-    """The visible job, or None (404), also for an id no job can have and no store can look up:
-    too long for a key, with a NUL (PostgreSQL refuses it) or a lone surrogate."""
-    try:
-        size = len(job_id.encode())
-    except UnicodeEncodeError:
-        return None
-    if size > MAX_JOB_ID or "\x00" in job_id:
-        return None
+    """The visible job, or None (404), also for an id no job can have (selectors.job_get)."""
     return selectors.job_get(user=request.user, job_id=job_id)
 
 
