@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-# two workers (pytest-xdist): each test starts its own servers on free ports, so they run side by side
-PYTEST_ARGS ?= -n 2
+# two workers (pytest-xdist), a module per worker: each test starts its own servers on free ports,
+# so they run side by side, and a module's browser stack is started once
+PYTEST_ARGS ?= -n 2 --dist loadscope
 BENCH_ARGS ?=  # BENCH_ARGS=--full: the million-event sizes
 
 .PHONY: install run test bench lint

@@ -54,8 +54,13 @@ def test_run_writes_ratio_and_limit_for_every_figure(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     document = json.loads((tmp_path / "latest.json").read_text())
     figures = document["figures"]
-    expected = {"ingest_vs_drain", "ingest_vs_naive_rtt10ms", "store_sqlite_ingest_vs_raw",
-                "store_sqlite_job_1000_events_p95_ms", "store_sqlite_latest_jobs_team_p95_ms"}
+    expected = {
+        "ingest_vs_drain",
+        "ingest_vs_naive_rtt10ms",
+        "store_sqlite_ingest_vs_raw",
+        "store_sqlite_job_1000_events_p95_ms",
+        "store_sqlite_latest_jobs_team_p95_ms",
+    }
     assert expected <= set(figures)
     for name, entry in figures.items():
         assert entry["value"] > 0, name

@@ -34,6 +34,7 @@ from tests.dashboards.test_browser import (
 # One server and one browser for this module too: the fixtures, not copies of them.
 site, browser = test_browser.site, test_browser.browser
 
+SCREENSHOTS = os.environ.get("EDOBS_SCREENSHOTS") == "1"  # renew docs/screenshots/
 pytestmark = pytest.mark.slow
 
 ACCOUNT_A, ACCOUNT_B = "123456789012", "210987654321"
@@ -133,6 +134,7 @@ def compare_url(jobs) -> str:
     return f"/jobs/compare/?a={jobs['ok']}&b={jobs['failed']}"
 
 
+@pytest.mark.skipif(not SCREENSHOTS, reason="EDOBS_SCREENSHOTS=1 renews docs/screenshots/")
 def test_it_saves_screenshots_of_the_compare_page(browser, site, jobs, tmp_path):
     """Runs first, before the hostile test adds its steps to the picture."""
     shots = DOCS_SHOTS if os.environ.get("EDOBS_SCREENSHOTS") == "1" else tmp_path

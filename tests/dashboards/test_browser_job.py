@@ -36,6 +36,7 @@ from tests.dashboards.test_browser import (  # noqa: F401 (site, browser: fixtur
     wait_for,
 )
 
+SCREENSHOTS = os.environ.get("EDOBS_SCREENSHOTS") == "1"  # renew docs/screenshots/
 pytestmark = pytest.mark.slow
 
 ACCOUNT_A, ACCOUNT_B = "123456789012", "210987654321"
@@ -190,7 +191,7 @@ def open_job(page, site: Site, job: str, hash_: str = "") -> dict:
     page.goto(f"{site.base}/jobs/{job}/{hash_}")
     page.wait_for_selector("#timeline-svg .span-g")
     timeline = site.api(f"/api/jobs/{job}/timeline")
-    for span, key in zip(timeline["spans"], span_keys(timeline["spans"])):
+    for span, key in zip(timeline["spans"], span_keys(timeline["spans"]), strict=True):
         span["_key"] = key
     return timeline
 
@@ -224,6 +225,7 @@ def key_of(span: dict) -> str:
     return span["_key"]
 
 
+@pytest.mark.skipif(not SCREENSHOTS, reason="EDOBS_SCREENSHOTS=1 renews docs/screenshots/")
 def test_it_saves_screenshots_of_a_failed_and_a_running_job(page, site, jobs, tmp_path):
     """Runs first, before the other tests add events, while the running job is young."""
     shots = DOCS_SHOTS if os.environ.get("EDOBS_SCREENSHOTS") == "1" else tmp_path

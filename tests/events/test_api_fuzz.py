@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "tests" / "samples" / "part1_jobs.jsonl"
-MAX_EXAMPLES = 10  # per operation and phase: the API has 30-odd operations; 15 took 60 s a run
+MAX_EXAMPLES = 5  # per operation and phase, over 30-odd operations: 15 took 60-80 s a run
 TIMEOUT = 300  # seconds: a bound for one run, not an expectation
 
 SETUP_SCRIPT = """
