@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 # two workers (pytest-xdist), a module per worker: each test starts its own servers on free ports,
-# so they run side by side, and a module's browser stack is started once
-PYTEST_ARGS ?= -n 2 --dist loadscope
+# so they run side by side, and a module's browser stack is started once. No reorder: the
+# minutes-long fault scenarios go first (tests/conftest.py), not after the big modules.
+PYTEST_ARGS ?= -n 2 --dist loadscope --no-loadscope-reorder
 BENCH_ARGS ?=  # BENCH_ARGS=--full: the million-event sizes
 
 .PHONY: install run test bench lint
