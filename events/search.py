@@ -35,9 +35,15 @@ class Where:
 
 
 def parse_where(text: str) -> Where:
-    """ValueError (with a message for a person) unless `text` is `path=value`."""
+    """ValueError (with a message for a person) unless `text` is `path=value`.
+
+    The path starts inside the detail; a leading `detail.` is allowed and dropped, so
+    `detail.orderId=1234` and `orderId=1234` are the same (a key named "detail" inside the detail
+    is `detail.detail`)."""
     path, equals, value = text.partition("=")
     keys = tuple(path.split("."))
+    if len(keys) > 1 and keys[0] == "detail":
+        keys = keys[1:]
     if not equals or not path or "" in keys:
         raise ValueError("must be path=value, the path dot-separated keys, e.g. customer.name=Zoë")
     if len(keys) > MAX_PATH:

@@ -159,6 +159,10 @@ def test_it_gives_empty_buckets_nulls_not_zeros():
         ("a=x=y", Where(("a",), "x=y")),
         ("a.b.c=true", Where(("a", "b", "c"), True)),
         ('a={"b": [1]}', Where(("a",), {"b": [1]})),
+        # the path starts inside the detail; a leading "detail." is allowed (issue 16's form)
+        ("detail.orderId=1234", Where(("orderId",), 1234)),
+        ("detail.detail.x=1", Where(("detail", "x"), 1)),
+        ("detail=1", Where(("detail",), 1)),
     ],
 )
 def test_it_parses_where(text, where):
