@@ -5,14 +5,13 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers as s
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import replay, selectors
 from .errors import not_found
-from .views import ACCOUNT, EVENT, JOB, _answers, _job, _unstorable
+from .views import ACCOUNT, EVENT, JOB, _answers, _event, _job
 
 MAX_BUS = 1600  # characters: an event bus ARN is at most 1600
 
@@ -102,13 +101,7 @@ class EventReplayView(APIView):
         if refused:
             return refused
         body = _body(request)
-        account = body.get("account")
-        if _unstorable(event_id):
-            return not_found("event")
-        try:
-            event = selectors.event_get(user=request.user, event_id=event_id, account=account)
-        except selectors.AmbiguousEvent as exc:
-            raise ValidationError({"account": f"required: the id is an event of {exc}"}) from None
+        event = _event(request, event_id, body.get("account"))
         if event is None:
             return not_found("event")
         record, outcome = replay.replay_record(

@@ -296,16 +296,21 @@ class EventView(APIView):
         responses=_answers(serializers.EventSerializer, 400, 404),
     )  # fmt: skip
     def get(self, request: Request, event_id: str) -> Response:
-        account = _text(request, "account")
-        if _unstorable(event_id) or (account is not None and _unstorable(account)):
-            return not_found("event")
-        try:
-            event = selectors.event_get(user=request.user, event_id=event_id, account=account)
-        except selectors.AmbiguousEvent as exc:
-            raise ValidationError({"account": f"required: the id is an event of {exc}"}) from None
+        event = _event(request, event_id, _text(request, "account"))
         if event is None:
             return not_found("event")
         return Response(shapes.normalised_event(event))
+
+
+def _event(request: Request, event_id: str, account: str | None):
+    """The visible event, or None (404), also for an id or account no store can hold; an id
+    that several visible accounts share without `account` is a 400 that names them."""
+    if _unstorable(event_id) or (account is not None and _unstorable(account)):
+        return None
+    try:
+        return selectors.event_get(user=request.user, event_id=event_id, account=account)
+    except selectors.AmbiguousEvent as exc:
+        raise ValidationError({"account": f"required: the id is an event of {exc}"}) from None
 
 
 def _unstorable(value: str) -> bool:
