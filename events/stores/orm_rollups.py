@@ -137,26 +137,67 @@ def _resolve_pending(using: str, events: Sequence[NormalisedEvent], deltas: Delt
 
 
 def _paired_latencies(using: str, ends: list[NormalisedEvent], deltas: Deltas) -> None:
-    """Rules 2 and 3: pair the end among its job's stored events (this batch's included) that
-    the pairing of these ends looks at: their triggers' types and the ends of their fns."""
-    wanted = {(end.job, end.account, end.id) for end in ends}
+    """Rules 2 and 3: pair the end among its job's stored events (this batch's included).
+
+    Both rules pair an end only with an event of the type it names as incoming, so a job that
+    holds none yet (its triggers not forwarded, or not arrived) leaves its ends open: learnt
+    from the type columns alone. An end with a task token is then paired among the events that
+    carry its token (the database picks them out of the stored JSON); only the ends rule 2 does
+    not pair read the events rule 3 looks at: the triggers' types and the ends of their fns.
+    Decoding a job's whole history for every batch made ingest slower with every event a job had.
+    """
+    types = _incoming_types(ends)
+    events = Event.objects.using(using)
+    stored = events.filter(types, job_id__in={end.job for end in ends})
+    has_triggers = set(stored.values_list("job_id", flat=True).distinct())
+    ends = [end for end in ends if end.job in has_triggers]
+    tokened = [end for end in ends if _task_token(end)]
+    if tokened:
+        rows = events.filter(
+            job_id__in={end.job for end in tokened},
+            raw__detail__TaskToken__in={_task_token(end) for end in tokened},
+        )
+        paired = _add_latencies(rows, tokened, deltas, rule="token")
+        ends = [end for end in ends if end.id not in paired]
+    if ends:
+        fns = {(end.fn or "")[:200] for end in ends}
+        rows = events.filter(types | Q(fn__in=fns), job_id__in={end.job for end in ends})
+        _add_latencies(rows, ends, deltas)
+
+
+def _incoming_types(ends: list[NormalisedEvent]) -> Q:
     types = Q()
     for source, detail_type in {(e.incoming["source"], e.incoming["detailType"]) for e in ends}:
         types |= Q(source=source, detail_type=detail_type)
-    fns = {(end.fn or "")[:200] for end in ends}
-    rows = Event.objects.using(using).filter(
-        types | Q(fn__in=fns), job_id__in={e.job for e in ends}
-    )
+    return types
+
+
+def _task_token(event: NormalisedEvent) -> str | None:
+    token = event.detail.get("TaskToken")  # as events.timeline pairs by it
+    return token if isinstance(token, str) and token else None
+
+
+def _add_latencies(
+    rows: QuerySet, ends: list[NormalisedEvent], deltas: Deltas, *, rule: str | None = None
+) -> set[str]:
+    """Pairs the spans of `rows` job by job and adds the latency of those of `ends` that close
+    (by `rule`, or by any rule when None); returns the ids of the ends it added."""
+    wanted = {(end.job, end.account, end.id) for end in ends}
     by_job: dict[str, list[NormalisedEvent]] = defaultdict(list)
     for job_id, *values in rows.order_by("job_id", "at", "seq").values_list(
         "job_id", *EVENT_FIELDS
     ):
-        by_job[job_id].append(_stored(values))
+        by_job[job_id].append(event_from_values(values))
+    added = set()
     for job_events in by_job.values():
         for span in pair_spans(job_events):
             end = span.end_event
-            if not span.open and (end.job, end.account, end.id) in wanted:
+            if span.open or (end.job, end.account, end.id) not in wanted:
+                continue
+            if rule is None or span.paired_by == rule:
                 deltas.latency(end, span.duration_ms)
+                added.add(end.id)
+    return added
 
 
 def write(using: str, deltas: Deltas) -> None:
@@ -190,7 +231,8 @@ def _ms(delta) -> int:
     return round(delta.total_seconds() * 1000)
 
 
-def _stored(values: Sequence) -> NormalisedEvent:
+def event_from_values(values: Sequence) -> NormalisedEvent:
+    """The stored event of a row's EVENT_FIELDS (a values_list: no model instance made)."""
     raw, event_id, source, detail_type, account, region, time, received_at, at, at_source = values
     return stored_event(
         raw, id=event_id, source=source, detail_type=detail_type, account=account, region=region,
@@ -276,7 +318,7 @@ def rebuild(
     rows = events.all() if start is None and until is None else _touching(events, in_range)
     ordered = rows.order_by("job_id", "at", "seq").values_list("job_id", *EVENT_FIELDS)
     for _, group in groupby(ordered.iterator(chunk_size=CHUNK), key=lambda row: row[0]):
-        job_events = [_stored(row[1:]) for row in group]
+        job_events = [event_from_values(row[1:]) for row in group]
         job_deltas(job_events, deltas, keep)
         waiting.extend(_still_waiting(job_events, keep))
         before, count = count, count + len(job_events)
