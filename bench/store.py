@@ -16,6 +16,9 @@ For SQLite and PostgreSQL (started with tests/services.py's PostgresServer), in 
   read in pages of 500 (as the API does), each alternated with an index-only query of the same
   rows (its plan is printed), --repeats times; p50 and p95 are exact nearest-rank.  Target:
   the store's query <= 3x the index-only one.
+`--paired` makes every other event of a job a trigger (`getUserProfile`, a TaskToken) and the next
+one its Lambda's answer carrying that token, as the samples' traffic does; by default every event
+is an answer whose trigger type never reaches the store (so the rollups pair nothing).
 `--backends dynamodb` adds moto's DynamoDB (in process, --dynamo-events events): ingest against
 `batch_write_item` only, with no target: moto deep-copies the table on every TransactWriteItems,
 so the figure describes moto, not DynamoDB.
@@ -107,10 +110,23 @@ def make_events(count: int, jobs: int, *, start: int = 0, big: int = 1000) -> li
 
 
 TOTAL = [100_000]  # the data set's size: where job 0's events fall
+PAIRED = [False]  # --paired
+MADE: dict[int, int] = {}  # --paired: job -> how many of its events were made so far
 BASE = [datetime.now(UTC).replace(microsecond=0) - timedelta(days=7)]
 
 
 def _envelope(job: int, at: datetime, position: int) -> dict[str, Any]:
+    body = _answer(job, at, position)
+    if PAIRED[0]:  # trigger, answer, trigger, answer... in each job
+        made = MADE[job] = MADE.get(job, -1) + 1
+        body["detail"]["TaskToken"] = f"token-{job}-{made - made % 2}"
+        if made % 2 == 0:
+            body["detail-type"] = "getUserProfile"
+            del body["detail"]["meta"]
+    return body
+
+
+def _answer(job: int, at: datetime, position: int) -> dict[str, Any]:
     account = ACCOUNTS[job % 2]
     execution = f"arn:aws:states:us-east-1:{account}:execution:EventDrivenMachine:job-{job:06d}"
     return {
@@ -197,6 +213,35 @@ FLOORS = {
 }  # fmt: skip
 
 
+# The same rows with every column the store's answer is made of, and the stored JSON decoded:
+# what any reader must do before it makes an object. Store / this is what edobs adds.
+EVENT_READ = "raw, event_id, source, detail_type, account, region, time, received_at, at, at_source"
+JOB_READ = (
+    "SELECT j.*, e.raw, e.event_id, e.source, e.detail_type, e.account, e.time "
+    "FROM events_job j LEFT JOIN events_event e ON e.seq = j.latest_event_id "
+)
+DECODED = {
+    "latest_jobs": JOB_READ + "ORDER BY j.last_event_at DESC, j.id DESC LIMIT 50",
+    "latest_jobs_team": JOB_READ + "WHERE j.account = %s "
+                                   "ORDER BY j.last_event_at DESC, j.id DESC LIMIT 50",
+    "job": f"SELECT {EVENT_READ}, seq FROM events_event WHERE job_id = %s ORDER BY at, seq",
+}  # fmt: skip
+
+
+def decoded(alias: str, sql: str, params: list) -> Callable[[], int]:
+    """Every row `sql` finds, fetched through Django's connection, its stored JSON decoded."""
+    from django.db import connections
+
+    def query() -> int:
+        with connections[alias].cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+            where = [column[0] for column in cursor.description].index("raw")
+        return len([json.loads(row[where]) if row[where] else None for row in rows])
+
+    return query
+
+
 def read_figures(alias: str, store, big_job: str, repeats: int) -> dict[str, dict]:
     from django.db import connections
 
@@ -217,13 +262,16 @@ def read_figures(alias: str, store, big_job: str, repeats: int) -> dict[str, dic
     }
     found = {}
     vendor = connections[alias].vendor
-    for (name, (call, params)), (sql, _) in zip(cases.items(), FLOORS.values(), strict=True):
+    for (name, (call, params)), (kind, (sql, _)) in zip(cases.items(), FLOORS.items(), strict=True):
         with connections[alias].cursor() as cursor:
             cursor.execute(("EXPLAIN QUERY PLAN " if vendor == "sqlite" else "EXPLAIN ") + sql,
                            params)  # fmt: skip
             plan = " / ".join(str(row[-1]) for row in cursor.fetchall())
         print(f"  {name} index-only plan: {plan}", flush=True)
         found[name] = paired_ms(call, index_only(alias, sql, params), repeats) | {"plan": plan}
+        found[name]["decoded"] = paired_ms(
+            call, decoded(alias, DECODED[kind], params), max(20, repeats // 4)
+        )
     return found
 
 
@@ -382,6 +430,14 @@ def entries(name: str, found: dict, events: int) -> dict[str, dict]:
             got["p95"], "ms", target=READ_TARGET, higher_is_better=False,
             limit=limit(f"index_only_{case}_p95_ms", got["floor_p95"], "ms", how),
         )  # fmt: skip
+        plain = got["decoded"]
+        results[f"store_{name}_{case}_vs_decoded_p50_ms"] = figure(
+            plain["p50"], "ms", higher_is_better=False,
+            limit=limit(f"decoded_{case}_p50_ms", plain["floor_p50"], "ms",
+                        "the same rows with every column the store reads, fetched through "
+                        "Django's cursor, stored JSON decoded (json.loads), no objects made; run "
+                        f"alternately with the store's read, same run, {events:,} events"),
+        )  # fmt: skip
     return results
 
 
@@ -392,8 +448,11 @@ def run(
     dynamo_events: int = 300,
     repeats: int = 200,
     backends: tuple[str, ...] = ("sqlite", "postgres"),
+    paired: bool = False,
 ) -> dict[str, dict]:
     setup_django()
+    PAIRED[0] = paired
+    MADE.clear()
     results: dict[str, dict] = {}
     TOTAL[0] = events
     scratch = Path(tempfile.mkdtemp(prefix="edobs-bench-store-"))
@@ -437,11 +496,12 @@ def main() -> int:
     parser.add_argument("--dynamo-events", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--paired", action="store_true", help="triggers and token answers")
     parser.add_argument("--json", type=Path, help="also write the entries to this file")
     args = parser.parse_args()
     results = run(
         args.events, args.jobs, args.sample, args.dynamo_events, args.repeats,
-        tuple(args.backends.split(",")),
+        tuple(args.backends.split(",")), args.paired,
     )  # fmt: skip
     print()
     for name, found in sorted(results.items()):
