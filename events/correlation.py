@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -105,10 +106,23 @@ def _text(value: Any) -> str | None:
 
 
 def _from_arn(arn: Any) -> Execution | None:
+    if not isinstance(arn, str):
+        return None
+    # Every event of a job names the same ARN: reading a job parses it once, not per event.
+    return _arn_execution(arn) if len(arn) <= MAX_CACHED_ARN else _parsed_execution(arn)
+
+
+MAX_CACHED_ARN = 512  # a real one is at most about 300 characters: a long string is not kept
+
+
+def _parsed_execution(arn: str) -> Execution | None:
     parsed = parse_execution_arn(arn)
     if parsed is None:
         return None
     return Execution(arn=arn, state_machine=parsed[0], name=parsed[1])
+
+
+_arn_execution = functools.lru_cache(maxsize=4096)(_parsed_execution)
 
 
 def _from_status(detail: dict[str, Any]) -> Execution | None:
