@@ -10,11 +10,13 @@ the worker makes (a real queue's round trip; the producer's calls get none) and 
 command unchanged.  All of them store into one SQLite database (the default store).
 
 Reported per N: events/s (stored, between 10% and 90% of the run, so start-up is left out),
-scaling efficiency = rate / (N x the rate of one worker), and the CPU moto's server used (it
-is one Python process: near 1 core, the queue is the limit).  The store's own write ceiling
-is measured in the same run with the same concurrency: N processes calling `store.ingest()`
-in batches of 10 as fast as they can, no queue at all.  Worker rate / store ceiling near 1
-means the store is the limit.
+scaling efficiency = rate / (N x the rate of one worker), the CPU moto's server used and the
+CPU the whole machine was busy.  Two limits are measured in the same run with the same
+concurrency: the queue's, N bare drainers (`--drainer`: the worker's receive and threaded
+delete, storing nothing) on the same moto server; and the store's, N processes calling
+`store.ingest()` in batches of 10 as fast as they can, no queue at all.  Worker rate / one of
+them near 1 names the limit.  moto's server runs with bench/moto_server.py's fixes to its
+speed (`--moto-as-shipped` without them).
 """
 
 from __future__ import annotations
@@ -53,13 +55,17 @@ def environment(var_dir: Path, endpoint: str, queue_url: str) -> dict:
     return env
 
 
-def start_moto() -> tuple[subprocess.Popen, str]:
+def start_moto(as_shipped: bool = False) -> tuple[subprocess.Popen, str]:
+    """moto's server in its own process (bench/moto_server.py: its SQS receive fixed to cost
+    the same whatever the queue's attributes, unless `as_shipped`)."""
     from bench.fanout import wait_for_port
     from tests.services import free_port
 
     port = free_port()
+    shipped = ["--as-shipped"] if as_shipped else []
     proc = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, str(ROOT / "bench" / "moto_server.py"), *shipped, "-H", "127.0.0.1",
+         "-p", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     wait_for_port(port, proc)
@@ -71,14 +77,17 @@ def stored_count(db: Path) -> int:
         return conn.execute("SELECT COUNT(*) FROM events_event").fetchone()[0]
 
 
-def one_size(workers: int, events: int, rtt: float, var_dir: Path, endpoint: str) -> dict:
-    """N consume_events processes on a fresh queue and a fresh database; events/s stored."""
+def one_size(
+    workers: int, events: int, rtt: float, var_dir: Path, endpoint: str, *, drain: bool = False
+) -> dict:
+    """N consume_events processes (or N bare drainers) on a fresh queue and a fresh database;
+    events/s stored (or deleted)."""
     import boto3
 
     from bench.fanout import cpu_seconds
     from bench.ingest import make_bodies
 
-    run_dir = var_dir / f"workers-{workers}"
+    run_dir = var_dir / f"{'drainers' if drain else 'workers'}-{workers}"
     run_dir.mkdir()
     client = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1",
                           aws_access_key_id="bench", aws_secret_access_key="bench")  # fmt: skip
@@ -87,8 +96,9 @@ def one_size(workers: int, events: int, rtt: float, var_dir: Path, endpoint: str
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     db = run_dir / "edobs.sqlite3"
     procs = [
-        subprocess.Popen([sys.executable, __file__, "--worker", str(rtt)], cwd=ROOT, env=env,
-                         stdout=subprocess.DEVNULL, stderr=open(run_dir / f"w{n}.log", "w"))
+        subprocess.Popen([sys.executable, __file__, "--drainer" if drain else "--worker", str(rtt)],
+                         cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                         stderr=open(run_dir / f"w{n}.log", "w"))
         for n in range(workers)
     ]  # fmt: skip
     bodies = make_bodies(events)
@@ -98,9 +108,11 @@ def one_size(workers: int, events: int, rtt: float, var_dir: Path, endpoint: str
     deadline = time.monotonic() + 600
     try:
         while time.monotonic() < deadline:
-            visible = int(client.get_queue_attributes(
-                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
-            )["Attributes"]["ApproximateNumberOfMessages"])  # fmt: skip
+            counts = client.get_queue_attributes(QueueUrl=url, AttributeNames=[
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"
+            ])["Attributes"]  # fmt: skip
+            visible = int(counts["ApproximateNumberOfMessages"])
+            deleted = sent - visible - int(counts["ApproximateNumberOfMessagesNotVisible"])
             while sent < events and visible < depth:
                 chunk = bodies[sent : sent + 10]
                 client.send_message_batch(
@@ -108,11 +120,11 @@ def one_size(workers: int, events: int, rtt: float, var_dir: Path, endpoint: str
                     Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(chunk)],
                 )
                 sent, visible = sent + len(chunk), visible + len(chunk)
-            done = stored_count(db)
+            done = deleted if drain else stored_count(db)
             now = time.monotonic()
             for mark in (0.1, 0.9):
                 if mark not in marks and done >= mark * events:
-                    marks[mark] = (now, done, cpu_seconds([MOTO_PID[0]]))
+                    marks[mark] = (now, done, cpu_seconds([MOTO_PID[0]]), machine_cpu())
             if 0.9 in marks:
                 break
             time.sleep(0.02)
@@ -125,10 +137,22 @@ def one_size(workers: int, events: int, rtt: float, var_dir: Path, endpoint: str
             except subprocess.TimeoutExpired:
                 proc.kill()
     if 0.9 not in marks:
-        raise TimeoutError(f"{workers} workers stored {stored_count(db)} of {events}")
-    (t1, n1, c1), (t2, n2, c2) = marks[0.1], marks[0.9]
+        raise TimeoutError(f"{workers} {'drainers' if drain else 'workers'} did not finish")
+    (t1, n1, c1, m1), (t2, n2, c2, m2) = marks[0.1], marks[0.9]
     moto_cpu, moto_wall = c2 - c1, t2 - t1
-    return {"rate": (n2 - n1) / (t2 - t1), "moto_cores": moto_cpu / moto_wall}
+    return {"rate": (n2 - n1) / (t2 - t1), "moto_cores": moto_cpu / moto_wall,
+            "machine_cores": (m2[0] - m1[0]) / (m2[1] - m1[1]) * CPUS}  # fmt: skip
+
+
+CPUS = len(os.sched_getaffinity(0))
+
+
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine so far, from /proc/stat: every process on it,
+    the workers, moto's server, the producer and anything else, counted alike."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
 
 
 MOTO_PID: list[int] = []
@@ -177,6 +201,35 @@ def worker_mode(rtt: float) -> None:
     call_command("consume_events", wait=1)
 
 
+def drainer_mode(rtt: float) -> None:
+    """What the worker does with the queue and nothing else: receive 10 (long poll of 1 s, as
+    `consume_events --wait 1`), hand the DeleteMessageBatch to the worker's own Deleter thread,
+    `rtt` seconds before every SQS call. N of these measure what the queue gives N workers."""
+    import boto3
+    import django
+
+    django.setup()
+    from events.worker import Deleter
+
+    client = boto3.client("sqs")
+    client.meta.events.register("before-call.sqs", lambda **_: time.sleep(rtt))
+    url = os.environ["EDOBS_QUEUE_URL"]
+
+    def delete(messages: list[dict]) -> None:
+        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                   for i, m in enumerate(messages)]  # fmt: skip
+        client.delete_message_batch(QueueUrl=url, Entries=entries)
+
+    deleter = Deleter(delete)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    while True:
+        messages = client.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", [])
+        if messages:
+            deleter.submit(messages)
+
+
 def store_writer_mode(count: int, start_at: float) -> None:
     import django
 
@@ -197,17 +250,25 @@ def store_writer_mode(count: int, start_at: float) -> None:
 # ---- report ------------------------------------------------------------------------------------
 
 
-def run(events: int = 3000, workers: tuple[int, ...] = (1, 2, 4), rtt: float = 0.010) -> dict:
+def run(
+    events: int = 3000, workers: tuple[int, ...] = (1, 2, 4), rtt: float = 0.010,
+    moto_as_shipped: bool = False,
+) -> dict:  # fmt: skip
     var_dir = Path(tempfile.mkdtemp(prefix="edobs-bench-workers-"))
-    moto, endpoint = start_moto()
+    moto, endpoint = start_moto(moto_as_shipped)
     MOTO_PID[:] = [moto.pid]
     found: dict[int, dict] = {}
     try:
         for count in workers:
-            found[count] = one_size(count, events * max(1, count // 2), rtt, var_dir, endpoint)
+            size = events * max(1, count // 2)
+            found[count] = one_size(count, size, rtt, var_dir, endpoint)
+            found[count]["queue"] = one_size(count, size, rtt, var_dir, endpoint, drain=True)
             found[count]["store"] = store_ceiling(count, 2000, var_dir)
             print(f"{count} workers: {found[count]['rate']:.0f} events/s, moto "
-                  f"{found[count]['moto_cores']:.2f} cores; store ceiling with {count} writers "
+                  f"{found[count]['moto_cores']:.2f} cores, the machine "
+                  f"{found[count]['machine_cores']:.2f} of {CPUS} cores busy; "
+                  f"{count} bare drainers {found[count]['queue']['rate']:.0f} events/s; "
+                  f"store ceiling with {count} writers "
                   f"{found[count]['store']:.0f} events/s", flush=True)  # fmt: skip
     finally:
         moto.terminate()
@@ -221,6 +282,13 @@ def run(events: int = 3000, workers: tuple[int, ...] = (1, 2, 4), rtt: float = 0
             "database, no queue, same run",
         )  # fmt: skip
         results[f"workers_{count}_events_per_s"] = figure(got["rate"], "events/s", limit=store)
+        results[f"workers_{count}_vs_queue"] = figure(
+            got["rate"], "events/s",
+            limit=limit(f"queue_{count}_drainers", got["queue"]["rate"], "events/s",
+                        f"{count} processes receiving 10 and deleting in a thread as the worker "
+                        f"does, storing nothing, same moto server, +{rtt * 1000:.0f} ms per SQS "
+                        "call: what the queue gives that many workers"),
+        )  # fmt: skip
         results[f"workers_{count}_efficiency"] = figure(
             got["rate"], "events/s", target=EFFICIENCY_TARGET, ratio=got["rate"] / (count * one),
             limit=limit(f"{count}_x_one_worker", count * one, "events/s",
@@ -231,12 +299,21 @@ def run(events: int = 3000, workers: tuple[int, ...] = (1, 2, 4), rtt: float = 0
             got["moto_cores"], "cores", higher_is_better=False,
             limit=limit("one_core", 1.0, "cores", "moto's server is one Python process"),
         )  # fmt: skip
+        results[f"workers_{count}_machine_cores"] = figure(
+            got["machine_cores"], "cores", higher_is_better=False,
+            limit=limit("machine_cores", CPUS, "cores",
+                        "every core of this machine (/proc/stat busy time: workers, moto, "
+                        "producer and anything else), same interval"),
+        )  # fmt: skip
     return results
 
 
 def main() -> int:
     if sys.argv[1:2] == ["--worker"]:
         worker_mode(float(sys.argv[2]))
+        return 0
+    if sys.argv[1:2] == ["--drainer"]:
+        drainer_mode(float(sys.argv[2]))
         return 0
     if sys.argv[1:2] == ["--store-writer"]:
         store_writer_mode(int(sys.argv[2]), float(sys.argv[3]))
@@ -245,8 +322,10 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=3000, help="per pair of workers")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--rtt", type=float, default=0.010)
+    parser.add_argument("--moto-as-shipped", action="store_true",
+                        help="moto without bench/moto_server.py's fix to its receive")  # fmt: skip
     args = parser.parse_args()
-    results = run(args.events, tuple(args.workers), args.rtt)
+    results = run(args.events, tuple(args.workers), args.rtt, args.moto_as_shipped)
     for name, entry in results.items():
         print(f"{name:<32} {entry['value']:>10} {entry['unit']:<9} ratio {entry['ratio']}")
     return 0
