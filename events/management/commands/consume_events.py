@@ -3,6 +3,7 @@ import threading
 
 from django.core.management.base import BaseCommand
 
+from edobs_site.startup import freeze_startup_objects
 from events.worker import Worker
 
 
@@ -26,7 +27,9 @@ class Command(BaseCommand):
             for signum in (signal.SIGTERM, signal.SIGINT)
         }
         try:
-            totals = Worker(wait_seconds=wait, stop=stop).run(once=once)
+            worker = Worker(wait_seconds=wait, stop=stop)
+            freeze_startup_objects()
+            totals = worker.run(once=once)
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
