@@ -16,7 +16,11 @@ under 250 ms, say); `higher_is_better` is about whichever one the target applies
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from typing import Any
+
+CPUS = len(os.sched_getaffinity(0))
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -51,6 +55,19 @@ def met(entry: dict[str, Any]) -> bool | None:
     if target is None or value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return value >= target if entry.get("higher_is_better") else value <= target
+
+
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine so far, from /proc/stat: every process on it,
+    the one measured, its clients, its servers and anything else, counted alike."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def machine_cores(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """How many of the machine's cores were busy, on average, between two machine_cpu()."""
+    return (after[0] - before[0]) / max(1, after[1] - before[1]) * CPUS
 
 
 def _round(value: float) -> float:

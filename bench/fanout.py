@@ -51,7 +51,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import figure, limit, percentile  # noqa: E402
+from bench.common import CPUS, figure, limit, machine_cores, machine_cpu, percentile  # noqa: E402
 
 P99_TARGET_MS = 250.0
 RATIO_TARGET = 0.5
@@ -174,6 +174,21 @@ def figures(found: dict, clients: int) -> dict:
                 "the broadcaster's CPU over the same kind of run",
             ),
         ),  # fmt: skip
+        **{
+            f"{prefix}_{name}machine_cores": figure(
+                found[run]["machine_cores"],
+                "cores",
+                higher_is_better=False,
+                limit=limit(
+                    "machine_cores",
+                    CPUS,
+                    "cores",
+                    "every core of this machine (/proc/stat busy time: server, clients, "
+                    "Redis, producer and anything else), same interval",
+                ),
+            )  # fmt: skip
+            for run, name in (("edobs", ""), ("limit", "broadcaster_"), ("two", "2_daphne_"))
+        },
         f"{prefix}_p99_at_half_rate": figure(
             found["edobs_half"]["p99_ms"],
             "ms",
@@ -229,7 +244,8 @@ def describe(what: str, found: dict) -> str:
         f"to every client, published {found['published']} at {found['rate']:.0f}/s, p50 "
         f"{found['p50_ms']:.0f} ms p99 {found['p99_ms']:.0f} ms, incomplete "
         f"{found['incomplete']}, lagged notices {found['lagged']}, server "
-        f"{found['server_cores']:.2f} cores, sockets per process {found.get('split', '-')}"
+        f"{found['server_cores']:.2f} cores, the machine {found['machine_cores']:.2f} of {CPUS} "
+        f"cores busy, sockets per process {found.get('split', '-')}"
     )
 
 
@@ -444,11 +460,12 @@ def session(port: int, pids: list[int], *, session_key: str, clients: int, rate:
         split = sockets_per_server()
         time.sleep(1)
         events = make_events(int(rate * seconds) + BATCH)
-        cpu_before, started = cpu_seconds(pids), time.monotonic()
+        cpu_before, started, machine = cpu_seconds(pids), time.monotonic(), machine_cpu()
         extra = during(seconds) if during else None
         stamps = produce(events, rate, seconds)
         produce_seconds = time.monotonic() - started
         server_cores = (cpu_seconds(pids) - cpu_before) / produce_seconds
+        busy = machine_cores(machine, machine_cpu())
         for pipe in pipes:
             pipe.send(list(stamps))
         receipts = Receipts(clients)
@@ -470,7 +487,7 @@ def session(port: int, pids: list[int], *, session_key: str, clients: int, rate:
         "delivered_per_s": len(latencies) / produce_seconds,
         "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
         "incomplete": len(stamps) - len(latencies), "lagged": receipts.lagged,
-        "server_cores": server_cores, "split": split, "extra": extra,
+        "server_cores": server_cores, "machine_cores": busy, "split": split, "extra": extra,
     }  # fmt: skip
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import figure, limit  # noqa: E402
+from bench.common import CPUS, figure, limit, machine_cores, machine_cpu  # noqa: E402
 
 DEPTH_PER_WORKER = 20
 EFFICIENCY_TARGET = 0.8
@@ -141,18 +141,7 @@ def one_size(
     (t1, n1, c1, m1), (t2, n2, c2, m2) = marks[0.1], marks[0.9]
     moto_cpu, moto_wall = c2 - c1, t2 - t1
     return {"rate": (n2 - n1) / (t2 - t1), "moto_cores": moto_cpu / moto_wall,
-            "machine_cores": (m2[0] - m1[0]) / (m2[1] - m1[1]) * CPUS}  # fmt: skip
-
-
-CPUS = len(os.sched_getaffinity(0))
-
-
-def machine_cpu() -> tuple[int, int]:
-    """(busy, total) jiffies of the whole machine so far, from /proc/stat: every process on it,
-    the workers, moto's server, the producer and anything else, counted alike."""
-    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return sum(fields) - idle, sum(fields)
+            "machine_cores": machine_cores(m1, m2)}  # fmt: skip
 
 
 MOTO_PID: list[int] = []
