@@ -158,7 +158,7 @@ def _paired_latencies(using: str, ends: list[NormalisedEvent], deltas: Deltas) -
             raw__detail__TaskToken__in={_task_token(end) for end in tokened},
         )
         paired = _add_latencies(rows, tokened, deltas, rule="token")
-        ends = [end for end in ends if end.id not in paired]
+        ends = [end for end in ends if (end.account, end.id) not in paired]
     if ends:
         fns = {(end.fn or "")[:200] for end in ends}
         rows = events.filter(types | Q(fn__in=fns), job_id__in={end.job for end in ends})
@@ -179,9 +179,9 @@ def _task_token(event: NormalisedEvent) -> str | None:
 
 def _add_latencies(
     rows: QuerySet, ends: list[NormalisedEvent], deltas: Deltas, *, rule: str | None = None
-) -> set[str]:
+) -> set[tuple[str, str]]:
     """Pairs the spans of `rows` job by job and adds the latency of those of `ends` that close
-    (by `rule`, or by any rule when None); returns the ids of the ends it added."""
+    (by `rule`, or by any rule when None); returns (account, id) of the ends it added."""
     wanted = {(end.job, end.account, end.id) for end in ends}
     by_job: dict[str, list[NormalisedEvent]] = defaultdict(list)
     for job_id, *values in rows.order_by("job_id", "at", "seq").values_list(
@@ -196,7 +196,7 @@ def _add_latencies(
                 continue
             if rule is None or span.paired_by == rule:
                 deltas.latency(end, span.duration_ms)
-                added.add(end.id)
+                added.add((end.account, end.id))
     return added
 
 

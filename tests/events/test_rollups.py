@@ -4,6 +4,7 @@ the same architecture as the raw computation over the same events."""
 from __future__ import annotations
 
 import io
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -310,3 +311,58 @@ def test_every_store_gives_the_same_architecture(any_store):
     assert assert_same(graph, exact) <= TOLERANCE
     mine = any_store.architecture(window, accounts=frozenset({rollup_traffic.ACCOUNTS[0]}))
     assert 0 < sum(e["count"] for e in mine["edges"]) < sum(e["count"] for e in graph["edges"])
+
+
+@pytest.fixture(params=[pytest.param("sqlite", marks=pytest.mark.django_db), "postgres"])
+def orm_store(request):
+    return OrmStore() if request.param == "sqlite" else store_fixtures.postgres_store(request)
+
+
+def test_a_token_answer_is_paired_without_decoding_its_jobs_history(orm_store, monkeypatch):
+    """Original-design answers name no trigger id, only its type and the task token: the
+    rollups pair each one among the events carrying its token, so a batch's cost does not grow
+    with the job's history (it decoded every earlier event of the job for every batch)."""
+    arn = "arn:aws:states:us-east-1:123456789012:execution:EventDrivenMachine:long-job"
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+
+    def pair(n: int) -> list:
+        trigger = {"execution": arn, "TaskToken": f"token-{n}"}
+        answer = trigger | {"meta": {
+            "fn": "processSingleFn", "stateMachine": "EventDrivenMachine", "job": "long-job",
+            "incoming": {"source": "project", "detailType": "getUserProfile"},
+            "outgoing": {"source": "project", "detailType": "getUserCookies"},
+        }}  # fmt: skip
+        at = start + timedelta(seconds=2 * n)
+        return [
+            envelope_event("getUserProfile", trigger, at),
+            envelope_event("getUserCookies", answer, at + timedelta(milliseconds=250 + n)),
+        ]
+
+    for n in range(0, 150, 5):
+        orm_store.ingest([event for k in range(n, n + 5) for event in pair(k)])
+    decoded = []
+    real = rollups_module.event_from_values
+    monkeypatch.setattr(rollups_module, "event_from_values",
+                        lambda values: decoded.append(1) or real(values))  # fmt: skip
+    trigger, answer = pair(150)
+    orm_store.ingest([trigger])
+    orm_store.ingest([answer])
+
+    assert len(decoded) <= 2  # the trigger and the answer with token-150, not 300 events
+    window = Window(since=start - timedelta(minutes=1))
+    graph = orm_store.architecture(window, accounts=None)
+    (edge,) = [e for e in graph["edges"] if e["target"] == "fn:processSingleFn"]
+    assert edge["count"] == 151
+    assert abs(edge["p95_ms"] - 393) <= 0.02 * 393  # 250 + n ms for n < 151: the 144th is 393
+    assert assert_same(graph, raw(orm_store, window)) <= TOLERANCE
+
+
+def envelope_event(detail_type: str, detail: dict, at: datetime):
+    from events.envelope import parse_envelope
+
+    return parse_envelope({
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type,
+        "source": "project", "account": "123456789012",
+        "time": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "region": "us-east-1", "resources": [], "detail": detail,
+    }, default_account="123456789012")  # fmt: skip
