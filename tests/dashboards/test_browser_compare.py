@@ -278,7 +278,8 @@ def test_every_page_fits_a_phone_with_the_nav_in_reach(phone, site, jobs):
     pages = [
         "/", f"/jobs/{jobs['failed']}/", "/events/", "/architecture/?window=all",
         compare_url(jobs), f"/jobs/compare/?state_machine={MACHINE}", "/jobs/compare/",
-        f"/jobs/{MACHINE}:no-such-job/",
+        f"/jobs/{MACHINE}:no-such-job/", f"/state-machines/{MACHINE}/", "/schemas/",
+        "/schemas/project/getUserProfile/", "/events/?q=user",
     ]  # fmt: skip
     for url in pages:
         page.goto(f"{site.base}{url}")
