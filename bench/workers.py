@@ -40,7 +40,6 @@ from bench.common import CPUS, figure, limit, machine_cores, machine_cpu  # noqa
 
 DEPTH_PER_WORKER = 20
 EFFICIENCY_TARGET = 0.8
-BIN = Path(sys.executable).parent
 
 
 def environment(var_dir: Path, endpoint: str, queue_url: str) -> dict:
@@ -56,8 +55,8 @@ def environment(var_dir: Path, endpoint: str, queue_url: str) -> dict:
 
 
 def start_moto(as_shipped: bool = False) -> tuple[subprocess.Popen, str]:
-    """moto's server in its own process (bench/moto_server.py: its SQS receive fixed to cost
-    the same whatever the queue's attributes, unless `as_shipped`)."""
+    """moto's server in its own process, from bench/moto_server.py (with its two fixes to the
+    speed of moto's SQS, unless `as_shipped`)."""
     from bench.fanout import wait_for_port
     from tests.services import free_port
 
