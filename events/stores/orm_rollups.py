@@ -201,23 +201,25 @@ def _add_latencies(
 
 
 def write(using: str, deltas: Deltas) -> None:
-    """Adds `deltas` to the rows: rows made first where the database locks rows (so concurrent
-    writers of a new row wait for each other; SQLite's write transaction already serialises
-    them), then locked, merged and written back, in digest order."""
+    """Adds `deltas` to the rows: the rows locked (in digest order), merged and written back.
+
+    Where the database locks rows, a row no writer has made yet is made blank first and then
+    locked, so two writers of a new row wait for each other instead of one overwriting the
+    other's counts (SQLite's write transaction already serialises them). Most of a batch's rows
+    exist (the same minutes and hours), so they are locked first and only the missing ones are
+    made: one statement fewer per batch on PostgreSQL."""
     keys = deltas.keys()
     if not keys:
         return
     connection = connections[using]
     digests = [row_key(key) for key in keys]
-    if connection.features.has_select_for_update:
-        blank = [(digest, *key, 0, None) for digest, key in zip(digests, keys, strict=True)]
+    current = _locked_rows(connection, digests)
+    missing = [(digest, key) for digest, key in zip(digests, keys, strict=True)
+               if digest not in current]  # fmt: skip
+    if missing and connection.features.has_select_for_update:
+        blank = [(digest, *key, 0, None) for digest, key in missing]
         insert_new(connection, ArchitectureRollup, COLUMNS, blank, conflict=["key"])
-    current = {
-        digest: (count, sketch)
-        for digest, count, sketch in select_locked(
-            connection, ArchitectureRollup, ["key", "count", "sketch"], key="key", keys=digests
-        )
-    }
+        current |= _locked_rows(connection, [digest for digest, _ in missing])
     rows = []
     for digest, key in zip(digests, keys, strict=True):
         count, sketch = current.get(digest, (0, None))
@@ -225,6 +227,15 @@ def write(using: str, deltas: Deltas) -> None:
             sketch = sk.merge(dict(sketch or {}), deltas.sketches[key])
         rows.append((digest, *key, count + deltas.counts.get(key, 0), sketch))
     upsert(connection, ArchitectureRollup, COLUMNS, rows, key="key", update=["count", "sketch"])
+
+
+def _locked_rows(connection, digests: list[str]) -> dict[str, tuple[int, dict | None]]:
+    return {
+        digest: (count, sketch)
+        for digest, count, sketch in select_locked(
+            connection, ArchitectureRollup, ["key", "count", "sketch"], key="key", keys=digests
+        )
+    }
 
 
 def _ms(delta) -> int:
