@@ -24,7 +24,7 @@ from django.utils import timezone
 from .. import search
 from ..architecture import infer_architecture
 from ..correlation import TERMINAL_STATUSES
-from ..envelope import NormalisedEvent, stored_event
+from ..envelope import NormalisedEvent
 from ..models import Event, Job
 from ..summary import JobSummary, LatestEvent, apply_events, new_summary
 from . import orm_rollups
@@ -41,6 +41,7 @@ from .base import (
     encode_cursor,
     filtered_page,
 )
+from .orm_rows import read_events
 from .orm_sql import insert_new, select_locked, upsert
 
 logger = logging.getLogger(__name__)
@@ -130,8 +131,9 @@ class OrmStore:
         Locking first and making only the missing jobs saves PostgreSQL a statement per batch:
         most batches only add to jobs that exist."""
         found = {e.job: e for e in events if e.job}
-        current = self._locked_summaries(sorted(found))
-        missing = [job for job in sorted(found) if job not in current]
+        ids = sorted(found)
+        current = self._locked_summaries(ids)
+        missing = [job for job in ids if job not in current]
         if missing:
             rows = [_summary_values(new_summary(found[job]), None) for job in missing]
             insert_new(connections[self.using], Job, JOB_ROW, rows, conflict=["id"])
@@ -241,19 +243,16 @@ class OrmStore:
         if cursor:
             at, seq = decode_cursor(cursor, "events", datetime, int)
             rows = rows.filter(Q(at__gt=at) | Q(at=at, seq__gt=seq))
-        # Values, not model instances: a model per row was 40% of reading a long job.
-        fields = (*orm_rollups.EVENT_FIELDS, "seq")
-        found = list(rows.order_by("at", "seq").values_list(*fields)[: limit + 1])
+        found = read_events(rows.order_by("at", "seq")[: limit + 1])
         more = len(found) > limit
         last = found[limit - 1] if more else None
-        at = orm_rollups.EVENT_FIELDS.index("at")
-        cursor = encode_cursor("events", last[at], last[-1]) if last else None
-        return Page([orm_rollups.event_from_values(row[:-1]) for row in found[:limit]], cursor)
+        cursor = encode_cursor("events", last[2], last[3]) if last else None
+        return Page([event for event, *_ in found[:limit]], cursor)
 
     def events_window(self, window: Window, *, accounts: Accounts) -> list[NormalisedEvent]:
         rows = self._window_rows(window, accounts)
         order = ("-time", "-seq") if window.newest_first else ("time", "seq")
-        return [_event(row) for row in rows.order_by(*order)[: window.limit]]
+        return [event for event, *_ in read_events(rows.order_by(*order)[: window.limit])]
 
     def events_page(
         self, window: Window, *, accounts: Accounts, limit: int, cursor: str | None,
@@ -308,7 +307,7 @@ class OrmStore:
 
     def get_events(self, event_id: str, *, accounts: frozenset[str]) -> list[NormalisedEvent]:
         rows = self._events().filter(event_id=event_id, account__in=sorted(accounts))
-        return [_event(row) for row in rows.order_by("account")]
+        return [event for event, *_ in read_events(rows.order_by("account"))]
 
     def purge(self, *, before: datetime, batch_size: int = 1000) -> int:
         """Delete in small transactions so the table is never locked for long."""
@@ -391,12 +390,12 @@ def _newest_first(
     rows = rows.order_by("-time", "-seq")
     page, size = rows, max(1, min(first, SEARCH_CHUNK))
     while True:
-        chunk = list(page[:size])
-        yield from ((_event(row), (row.time, row.seq)) for row in chunk)
+        chunk = read_events(page[:size])
+        yield from ((event, (time, seq)) for event, time, _, seq in chunk)
         if len(chunk) < size:
             return
-        size, last = SEARCH_CHUNK, chunk[-1]
-        page = rows.filter(Q(time__lt=last.time) | Q(time=last.time, seq__lt=last.seq))
+        size, (_, time, _, seq) = SEARCH_CHUNK, chunk[-1]
+        page = rows.filter(Q(time__lt=time) | Q(time=time, seq__lt=seq))
 
 
 def _by_duration(jobs: QuerySet, low: int | None, high: int | None) -> QuerySet:
@@ -451,14 +450,6 @@ def _event_row(event: NormalisedEvent, batch: uuid.UUID) -> Event:
         batch=batch,
         search_text=search.search_text(event.id, event.detail),
     )
-
-
-def _event(row: Event) -> NormalisedEvent:
-    return stored_event(
-        row.raw, id=row.event_id, source=row.source, detail_type=row.detail_type,
-        account=row.account, region=row.region, time=row.time, received_at=row.received_at,
-        at=row.at, at_source=row.at_source,
-    )  # fmt: skip
 
 
 def _event_values(event: NormalisedEvent, batch: uuid.UUID) -> tuple:

@@ -27,7 +27,7 @@ from django.db import connections, transaction
 from django.db.models import Count, Q, QuerySet
 
 from .. import sketch as sk
-from ..envelope import NormalisedEvent, stored_event
+from ..envelope import NormalisedEvent
 from ..models import ArchitectureRollup, Event, PendingSpan
 from ..rollups import (
     HOUR,
@@ -46,6 +46,7 @@ from ..rollups import (
 )
 from ..timeline import pair_spans
 from .base import Accounts, Window
+from .orm_rows import EVENT_FIELDS, event_from_values
 from .orm_sql import insert_new, select_locked, upsert
 
 logger = logging.getLogger(__name__)
@@ -54,10 +55,6 @@ COLUMNS = [
     "key", "width", "bucket", "account", "state_machine", "kind", "source", "target", "count",
     "sketch",
 ]  # fmt: skip
-EVENT_FIELDS = (
-    "raw", "event_id", "source", "detail_type", "account", "region", "time", "received_at", "at",
-    "at_source",
-)  # fmt: skip
 CHUNK = 2000
 # Filters events.architecture does not take: a window with any of them is computed from events.
 OTHER_FILTERS = ("source", "detail_type", "account", "job", "fn", "where")
@@ -240,15 +237,6 @@ def _locked_rows(connection, digests: list[str]) -> dict[str, tuple[int, dict | 
 
 def _ms(delta) -> int:
     return round(delta.total_seconds() * 1000)
-
-
-def event_from_values(values: Sequence) -> NormalisedEvent:
-    """The stored event of a row's EVENT_FIELDS (a values_list: no model instance made)."""
-    raw, event_id, source, detail_type, account, region, time, received_at, at, at_source = values
-    return stored_event(
-        raw, id=event_id, source=source, detail_type=detail_type, account=account, region=region,
-        time=time, received_at=received_at, at=at, at_source=at_source,
-    )  # fmt: skip
 
 
 # --- reading -------------------------------------------------------------------------------
