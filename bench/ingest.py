@@ -35,6 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "tests" / "samples" / "part1_jobs.jsonl"
 DEPTH = 20  # sent but not yet received: the queue stays under DEPTH + 10 < 50 deep
 RTT = 0.010
+# Every consumer long-polls, as `consume_events` does: a receive of an empty queue waits in moto
+# for the producer's next send instead of asking again at once. Asking again at once (a wait of
+# 0) left the bare drain spinning on the GIL that the producer thread needed to feed it.
+WAIT = 1
 UNIT = "events/s"
 
 
@@ -126,7 +130,7 @@ def drain(client, url: str, total: int, progress: Progress) -> None:
     while progress.consumed < total:
         try:
             messages = client.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=WAIT
             ).get("Messages", [])
         except RuntimeError:  # moto's race, as in ingest() below
             continue
@@ -140,10 +144,10 @@ def drain(client, url: str, total: int, progress: Progress) -> None:
 def ingest(client, url: str, total: int, progress: Progress) -> None:
     from events.worker import Worker
 
-    worker = Worker(client=client, url=url, wait_seconds=0, progress_every=1e9)
+    worker = Worker(client=client, url=url, wait_seconds=WAIT, progress_every=1e9)
     while worker.totals.stored < total:
         try:
-            worker.poll(wait_seconds=0)
+            worker.poll(wait_seconds=WAIT)
         except RuntimeError:  # in-process moto: "changed size during iteration" when the
             continue  # delete thread and a receive meet (moto's race; a real queue has none)
         progress.consumed = worker.totals.received
@@ -166,7 +170,7 @@ def naive_consumer(path: Path) -> Callable[..., None]:
 
         while progress.consumed < total:
             messages = client.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=0
+                QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=WAIT
             ).get("Messages", [])
             if not messages:
                 continue

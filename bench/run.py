@@ -30,7 +30,7 @@ RESULTS = Path(os.environ.get("EDOBS_BENCH_RESULTS", HERE / "results" / "latest.
 # module file -> keyword arguments for its run(): (default, --full)
 BENCHES: dict[str, tuple[dict, dict]] = {
     "ingest.py": ({"events": 1_000}, {"events": 5_000}),
-    "workers.py": ({"events": 1_000}, {"events": 3_000}),
+    "workers.py": ({"events": 3_000}, {"events": 6_000}),
     "store.py": ({"events": 100_000, "jobs": 5_000}, {"events": 1_000_000, "jobs": 50_000}),
     "timeline_architecture.py": ({}, {}),
     "fanout.py": ({"clients": 100, "seconds": 5.0}, {"clients": 100, "seconds": 10.0}),
