@@ -13,7 +13,7 @@ Account and job ids stay exact and go to the store.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -128,24 +128,35 @@ def _job_matches(
     *, user, query: JobQuery, baselines: selectors.Baselines, cap: int
 ) -> tuple[list[JobSummary], bool]:
     found: list[JobSummary] = []
-    cursor, read = None, 0
-    while read < JOB_READ:
-        page = selectors.job_list_latest(
-            user=user, limit=STORE_PAGE, cursor=cursor, filters=query.filters,
-            stuck=query.stuck, baselines=baselines,
-        )  # fmt: skip
-        read += max(len(page.items), 1)
-        for job in page.items:
-            if query.since and job.last_event_at and job.last_event_at < query.since:
-                return found, False  # newest activity first: the rest is older still
-            if _job_wanted(job, query):
-                found.append(job)
-                if len(found) >= cap:
-                    return found, True
+    jobs = _newest_jobs(
+        user=user, read=JOB_READ, filters=query.filters, stuck=query.stuck, baselines=baselines
+    )
+    for job in jobs:
+        if job is None:
+            return found, True
+        if query.since and job.last_event_at and job.last_event_at < query.since:
+            return found, False  # newest activity first: the rest is older still
+        if _job_wanted(job, query):
+            found.append(job)
+            if len(found) >= cap:
+                return found, True
+    return found, False
+
+
+def _newest_jobs(*, user, read: int, **selecting: Any) -> Iterator[JobSummary | None]:
+    """The jobs the user sees, newest activity first, read a store page at a time and only as
+    far as they are taken; None last when `read` jobs were read and the store has more."""
+    cursor, seen = None, 0
+    while True:
+        page = selectors.job_list_latest(user=user, limit=STORE_PAGE, cursor=cursor, **selecting)
+        yield from page.items
+        seen += max(len(page.items), 1)
         cursor = page.next_cursor
         if cursor is None:
-            return found, False
-    return found, True
+            return
+        if seen >= read:
+            yield None
+            return
 
 
 def _job_wanted(job: JobSummary, query: JobQuery) -> bool:
@@ -157,17 +168,14 @@ def _job_wanted(job: JobSummary, query: JobQuery) -> bool:
 def state_machine_names(*, user, limit: int = 12, read: int = 2_000) -> list[str]:
     """The state machines of the jobs with the newest activity, most recently active first."""
     names: list[str] = []
-    cursor, seen = None, 0
-    while seen < read and len(names) < limit:
-        page = selectors.job_list_latest(user=user, limit=STORE_PAGE, cursor=cursor)
-        seen += max(len(page.items), 1)
-        for job in page.items:
-            if job.state_machine not in names:
-                names.append(job.state_machine)
-        cursor = page.next_cursor
-        if cursor is None:
+    for job in _newest_jobs(user=user, read=read):
+        if job is None:
             break
-    return names[:limit]
+        if job.state_machine not in names:
+            names.append(job.state_machine)
+            if len(names) >= limit:
+                break
+    return names
 
 
 # ---- events ------------------------------------------------------------------------------------

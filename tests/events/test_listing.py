@@ -80,3 +80,21 @@ def test_it_stops_at_the_cap_and_says_there_is_more(superuser):
     assert everything.total == 3 and not everything.more
     assert capped.total == 2 and capped.more and set(health) == {j.id for j in capped.items}
     assert failed.total == 1 and failed.items[0].status == "FAILED"
+
+
+@pytest.mark.django_db
+def test_it_stops_reading_at_its_budget_and_says_there_is_more(superuser, monkeypatch):
+    from tests.events.conftest import ingest_bodies, sample_lines
+
+    ingest_bodies(sample_lines())  # three jobs
+    monkeypatch.setattr(listing, "STORE_PAGE", 1)
+    nothing = listing.JobQuery(state_machine="no such machine")
+
+    monkeypatch.setattr(listing, "JOB_READ", 2)
+    cut_short, _ = listing.job_listing(user=superuser, query=nothing)
+    monkeypatch.setattr(listing, "JOB_READ", 3)
+    read_to_the_end, _ = listing.job_listing(user=superuser, query=nothing)
+
+    assert (cut_short.total, cut_short.more) == (0, True)
+    assert (read_to_the_end.total, read_to_the_end.more) == (0, False)
+    assert listing.state_machine_names(user=superuser, limit=12) == ["EventDrivenMachine"]
