@@ -1,9 +1,7 @@
-import signal
-import threading
-
 from django.core.management.base import BaseCommand
 
 from edobs_site.startup import freeze_startup_objects
+from events.management.stopping import stopped_by_signals
 from events.worker import Worker
 
 
@@ -20,22 +18,10 @@ class Command(BaseCommand):
         )  # fmt: skip
 
     def handle(self, *args, once: bool, wait: int, **options):
-        stop = threading.Event()
-        # Restored afterwards: call_command (tests, the demo) must not keep our handlers.
-        previous = {
-            signum: signal.signal(signum, lambda *_: self._stop(stop))
-            for signum in (signal.SIGTERM, signal.SIGINT)
-        }
-        try:
+        with stopped_by_signals(
+            lambda: self.stderr.write("stopping after the batch in hand ...")
+        ) as stop:
             worker = Worker(wait_seconds=wait, stop=stop)
             freeze_startup_objects()
             totals = worker.run(once=once)
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
         self.stdout.write(totals.summary())
-
-    def _stop(self, stop: threading.Event) -> None:
-        if not stop.is_set():
-            self.stderr.write("stopping after the batch in hand ...")
-        stop.set()

@@ -1,9 +1,7 @@
-import signal
-import threading
-
 from django.core.management.base import BaseCommand
 
 from events.alerts.runner import AlertRunner
+from events.management.stopping import stopped_by_signals
 
 
 class Command(BaseCommand):
@@ -16,20 +14,8 @@ class Command(BaseCommand):
         )  # fmt: skip
 
     def handle(self, *args, once: bool, **options):
-        stop = threading.Event()
-        # Restored afterwards: call_command (tests) must not keep our handlers.
-        previous = {
-            signum: signal.signal(signum, lambda *_: self._stop(stop))
-            for signum in (signal.SIGTERM, signal.SIGINT)
-        }
-        try:
+        with stopped_by_signals(
+            lambda: self.stderr.write("stopping after the attempts in hand ...")
+        ) as stop:
             totals = AlertRunner(stop).run(once=once)
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
         self.stdout.write(totals.summary())
-
-    def _stop(self, stop: threading.Event) -> None:
-        if not stop.is_set():
-            self.stderr.write("stopping after the attempts in hand ...")
-        stop.set()
