@@ -482,6 +482,30 @@ def test_it_links_a_span_to_its_two_events_and_back(page, site, jobs):
     assert page.locator("#timeline-svg .span-g.selected").count() == 1
 
 
+def test_an_event_row_is_a_tab_stop_and_enter_links_its_spans(page, site, jobs):
+    timeline = open_job(page, site, jobs["failed"])
+    span = next(s for s in timeline["spans"] if s["fn"] == "processSingleFn")
+    trigger = page.locator(f'#event-body tr[data-event-id="{span["start_event"]}"]')
+    trigger.focus()
+    page.keyboard.press("Tab")  # past the row's own JSON toggle, to the next row
+    page.keyboard.press("Tab")
+    following = page.evaluate("document.activeElement.dataset.eventId")
+    rows = page.locator("#event-body tr.event-row").evaluate_all(
+        "ns => ns.map(n => n.dataset.eventId)"
+    )
+    assert following == rows[rows.index(span["start_event"]) + 1]
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")
+    shown = set(page.locator("#timeline-svg .span-g.linked").evaluate_all(
+        "ns => ns.map(n => n.dataset.key)"))  # fmt: skip
+    assert key_of(span) in shown
+    assert page.locator("#event-body tr.linked").evaluate_all(
+        "ns => ns.map(n => n.dataset.eventId)"
+    ) == [span["start_event"]]
+    assert page.locator("#timeline-svg .span-g.selected").count() == 1
+
+
 def test_it_selects_the_span_of_a_deep_link_even_after_a_reload(page, site, jobs):
     timeline = open_job(page, site, jobs["failed"])
     span = next(s for s in timeline["spans"] if s["fn"] == "postProcessSingleFn")

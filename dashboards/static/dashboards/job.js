@@ -67,7 +67,7 @@
       const button = E.el("button", { type: "button", class: "btn btn-small", "data-event": id }, label);
       button.addEventListener("click", () => {
         const tr = rowOf(id);
-        if (tr) { tr.setAttribute("tabindex", "-1"); tr.scrollIntoView({ block: "center" }); tr.focus({ preventScroll: true }); }
+        if (tr) { tr.scrollIntoView({ block: "center" }); tr.focus({ preventScroll: true }); }
       });
       links.appendChild(button);
     });
@@ -98,25 +98,31 @@
   }
   window.addEventListener("hashchange", fromHash);
 
-  /* A click on an event's row (not on its JSON) highlights the spans that start or end there. */
+  /* A click on an event's row (not on its JSON), or Enter / Space on the row itself (each row is
+     a tab stop), highlights the spans that start or end there. */
+  function linkRow(tr) {
+    const id = tr.dataset.eventId;
+    const touching = chart.bars().filter((b) => b.s.start_event === id || b.s.end_event === id);
+    chart.setLinked(new Set(touching.map((b) => b.i)));
+    if (touching.length) {
+      fromRow = true;
+      try { chart.select(touching[0].key, {}); } finally { fromRow = false; }
+    }
+    // after the selection, which marks its span's two rows: only this row stays marked
+    document.querySelectorAll("#event-body tr.linked").forEach((row) => row.classList.remove("linked"));
+    tr.classList.add("linked");
+    if (touching.length) $("timeline-box").scrollIntoView({ block: "nearest" });
+  }
   $("event-body").addEventListener("click", (ev) => {
     if (ev.target.closest("details, a, button")) return;
     const tr = ev.target.closest("tr.event-row");
-    if (!tr) return;
-    const id = tr.dataset.eventId;
-    const touching = chart.bars().filter((b) => b.s.start_event === id || b.s.end_event === id);
-    if (!touching.length) {
-      document.querySelectorAll("#event-body tr.linked").forEach((row) => row.classList.remove("linked"));
-      tr.classList.add("linked");
-      chart.setLinked(new Set());
-      return;
-    }
-    chart.setLinked(new Set(touching.map((b) => b.i)));
-    fromRow = true;
-    try { chart.select(touching[0].key, {}); } finally { fromRow = false; }
-    document.querySelectorAll("#event-body tr.linked").forEach((row) => row.classList.remove("linked"));
-    tr.classList.add("linked");
-    $("timeline-box").scrollIntoView({ block: "nearest" });
+    if (tr) linkRow(tr);
+  });
+  $("event-body").addEventListener("keydown", (ev) => {
+    if (ev.key !== "Enter" && ev.key !== " ") return;
+    if (!ev.target.matches("tr.event-row")) return; // keys inside the JSON keep their meaning
+    ev.preventDefault();
+    linkRow(ev.target);
   });
 
   /* --- tools --------------------------------------------------------------------------------- */
@@ -203,7 +209,7 @@
   });
 
   function eventRow(ev) {
-    const tr = E.el("tr", { class: "event-row flash" });
+    const tr = E.el("tr", { class: "event-row flash", tabindex: "0" });
     tr.dataset.eventId = ev.id;
     const time = E.el("td", { class: "mono nowrap" });
     time.appendChild(E.el("time", { datetime: ev.time }, E.utc(ev.time)));
