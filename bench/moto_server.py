@@ -9,12 +9,12 @@ costs 30 scans of the queue. py-spy put it at 34% of the server's CPU with one w
 single moto process, sharing the bench machine's 2 cores with the workers, was what limited
 them. The fix reads the same attribute directly. And the SQS model asks the time through
 `unix_time()`, which builds two datetimes each call (so that freezegun can move it), several
-times per message per scan: 23% of the server's CPU. The bench never moves the clock, so it
-gets `time.time()`. And for every request, moto's server finds which backend a host is by
-listing its own package folder on disk (about 200 `isdir` calls), under a lock every request
-takes: 16% of its CPU with 4 workers. The answer for a host never changes, so it is kept.
-What moto answers is unchanged. A real queue's cost is not on the workers'
-machine at all; these keep part of the emulator's CPU out of the figure.
+times per message per scan: 23% of the server's CPU. The bench never moves the clock, so it gets
+`time.time()`. And for every request, moto's server finds which backend a host is by listing its
+own package folder on disk (about 200 `isdir` calls), under a lock every request takes: 16% of
+its CPU with 4 workers. The answer for a host never changes, so it is kept. What moto answers is
+unchanged. A real queue's cost is not on the workers' machine at all; these keep part of the
+emulator's CPU out of the figure.
 `--as-shipped` runs moto unpatched (bench/workers.py --moto-as-shipped).
 """
 

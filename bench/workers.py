@@ -11,17 +11,18 @@ get none) and then runs the command unchanged.  All of them store into one SQLit
 (the default store).
 
 Reported per N: events/s (stored, between 10% and 90% of the run, so start-up is left out),
-scaling efficiency = rate / (N x the rate of one worker, measured first and again last), the
-CPU the whole machine was busy.  Two limits are measured in the same run with the same
-concurrency: the queue's, N bare drainers (`--drainer`: the worker's receive and threaded
-delete, storing nothing) on the same moto server; and the store's, N processes calling
-`store.ingest()` in batches of 10 as fast as they can, no queue at all.  Worker rate / one of
-them near 1 names the limit.  A third is the machine's: the cores that the efficiency target's
-events/s would need at what each event cost the whole machine in CPU with N workers (theirs,
-moto's, the producer's); over the machine's cores, the target cannot be met on it.  moto's
-server runs with bench/moto_server.py's fixes to its speed (`--moto-as-shipped` without them).
-The producer counts what was stored (or, for drainers, deleted) on its own side rather than
-polling the queue's attributes, which cost moto's server CPU that the consumers then lacked.
+scaling efficiency = rate / (N x the rate of one worker, measured first and again last), the CPU
+moto's server used and the CPU the whole machine was busy. Two limits are measured in the same
+run with the same concurrency: the queue's, N bare drainers (`--drainer`: the worker's receive
+and threaded delete, storing nothing) on the same moto server; and the store's, N processes
+calling `store.ingest()` in batches of 10 as fast as they can, no queue at all. Worker rate /
+one of them near 1 names the limit. A third is the machine's: the cores that the efficiency
+target's events/s would need at what each event cost the whole machine in CPU with N workers
+(theirs, moto's, the producer's); over the machine's cores, the target cannot be met on it.
+moto's server runs with bench/moto_server.py's fixes to its speed (`--moto-as-shipped` without
+them). The producer counts what was stored (or, for drainers, deleted) on its own side rather
+than polling the queue's attributes, which cost moto's server CPU that the consumers then
+lacked.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def one_size(
     counts = [run_dir / f"drained-{n}" for n in range(workers)]
     procs = [
         subprocess.Popen([sys.executable, __file__, "--drainer" if drain else "--worker", str(rtt),
-                          str(counts[n])],
+                          *([str(counts[n])] if drain else [])],
                          cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                          stderr=open(run_dir / f"w{n}.log", "w"))
         for n in range(workers)
