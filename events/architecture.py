@@ -95,26 +95,28 @@ class _Graph:
         }
 
     def nodes(self) -> list[dict[str, Any]]:
-        sources = {source for source, _ in self.edge_counts}
-        targets = {target for _, target in self.edge_counts}
-        nodes = [*self._machine_nodes(), *self._fn_nodes(), *self._event_nodes(sources, targets)]
-        return sorted(nodes, key=lambda node: (KIND_ORDER[node["kind"]], node["id"]))
-
-    def _machine_nodes(self) -> list[dict[str, Any]]:
-        return [
-            _node(f"sm:{name}", "state_machine", name, len(jobs))
-            for name, jobs in self.machines.items()
-        ]
-
-    def _fn_nodes(self) -> list[dict[str, Any]]:
-        return [_node(f"fn:{name}", "fn", name, count) for name, count in self.fns.items()]
-
-    def _event_nodes(self, sources: set[str], targets: set[str]) -> list[dict[str, Any]]:
         types = dict(self.event_types)
         for key in self.referenced.values():
             types.setdefault(key, 0)
-        labels = _event_labels(types)
-        return [
+        machines = {name: len(jobs) for name, jobs in self.machines.items()}
+        return graph_nodes(machines, self.fns, types, self.edge_counts)
+
+
+def graph_nodes(
+    machines: dict[str, int], fns: dict[str, int], event_types: dict[tuple[str, str], int],
+    edges: Iterable[tuple[str, str]],
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The nodes of an architecture, in the order the page lists them: state machines (with
+    their job counts), event types and functions (with their event counts). An event type no
+    edge starts from is a sink; one no edge leads to is unknown (its producer was never seen)."""
+    edges = list(edges)
+    sources = {source for source, _ in edges}
+    targets = {target for _, target in edges}
+    labels = _event_labels(event_types)
+    nodes = [
+        *(_node(f"sm:{name}", "state_machine", name, count) for name, count in machines.items()),
+        *(_node(f"fn:{name}", "fn", name, count) for name, count in fns.items()),
+        *(
             _node(
                 event_node_id(*key),
                 "event",
@@ -123,8 +125,10 @@ class _Graph:
                 sink=event_node_id(*key) not in sources,
                 unknown=event_node_id(*key) not in targets,
             )
-            for key, count in types.items()
-        ]
+            for key, count in event_types.items()
+        ),
+    ]
+    return sorted(nodes, key=lambda node: (KIND_ORDER[node["kind"]], node["id"]))
 
 
 def _node(

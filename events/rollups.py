@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import sketch as sk
-from .architecture import KIND_ORDER, _event_labels, _node, event_node_id
+from .architecture import event_node_id, graph_nodes
 from .envelope import NormalisedEvent
 from .timeline import Span, pair_spans
 
@@ -229,25 +229,7 @@ class Totals:
 
     def graph(self) -> dict[str, list[dict[str, Any]]]:
         """The events.architecture answer (same nodes, edges and counts)."""
-        sources = {source for source, _ in self.edges}
-        targets = {target for _, target in self.edges}
-        types = dict(self.event_types)
-        labels = _event_labels(types)
-        nodes = [
-            *(_node(f"sm:{name}", "state_machine", name, n) for name, n in self.machines.items()),
-            *(_node(f"fn:{name}", "fn", name, n) for name, n in self.fns.items()),
-            *(
-                _node(
-                    event_node_id(*key),
-                    "event",
-                    labels[key],
-                    count,
-                    sink=event_node_id(*key) not in sources,
-                    unknown=event_node_id(*key) not in targets,
-                )  # fmt: skip
-                for key, count in types.items()
-            ),
-        ]
+        nodes = graph_nodes(self.machines, self.fns, dict(self.event_types), self.edges)
         edges = []
         for source, target in sorted(self.edges):
             p50, p95 = sk.quantiles(self.sketches.get((source, target), {}), (0.50, 0.95))
@@ -255,5 +237,4 @@ class Totals:
                 {"source": source, "target": target, "count": self.edges[(source, target)],
                  "p50_ms": p50, "p95_ms": p95}
             )  # fmt: skip
-        nodes.sort(key=lambda node: (KIND_ORDER[node["kind"]], node["id"]))
         return {"nodes": nodes, "edges": edges}
