@@ -86,7 +86,8 @@ def _incoming_type(event: NormalisedEvent) -> tuple[str, str] | None:
     return (incoming["source"], incoming["detailType"]) if incoming else None
 
 
-def _token(event: NormalisedEvent) -> str | None:
+def task_token(event: NormalisedEvent) -> str | None:
+    """The event's `TaskToken`, by which rule 2 pairs a callback with its trigger."""
     token = event.detail.get("TaskToken")
     return token if isinstance(token, str) and token else None
 
@@ -105,12 +106,12 @@ def _by_id(pairing: _Pairing, ends: list[int]) -> list[int]:
 
 
 def _token_trigger(event: NormalisedEvent) -> TriggerKey | None:
-    token = _token(event)
+    token = task_token(event)
     return (token, *_type_of(event)) if token else None
 
 
 def _token_wanted(event: NormalisedEvent) -> TriggerKey | None:
-    token, incoming = _token(event), _incoming_type(event)
+    token, incoming = task_token(event), _incoming_type(event)
     return (token, *incoming) if token and incoming else None
 
 

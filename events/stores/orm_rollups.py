@@ -44,7 +44,7 @@ from ..rollups import (
     row_key,
     span_edges,
 )
-from ..timeline import pair_spans
+from ..timeline import pair_spans, task_token
 from .base import Accounts, Window
 from .orm_rows import EVENT_FIELDS, event_from_values
 from .orm_sql import insert_new, select_locked, upsert
@@ -148,11 +148,11 @@ def _paired_latencies(using: str, ends: list[NormalisedEvent], deltas: Deltas) -
     stored = events.filter(types, job_id__in={end.job for end in ends})
     has_triggers = set(stored.values_list("job_id", flat=True).distinct())
     ends = [end for end in ends if end.job in has_triggers]
-    tokened = [end for end in ends if _task_token(end)]
+    tokened = [end for end in ends if task_token(end)]
     if tokened:
         rows = events.filter(
             job_id__in={end.job for end in tokened},
-            raw__detail__TaskToken__in={_task_token(end) for end in tokened},
+            raw__detail__TaskToken__in={task_token(end) for end in tokened},
         )
         paired = _add_latencies(rows, tokened, deltas, rule="token")
         ends = [end for end in ends if (end.account, end.id) not in paired]
@@ -167,11 +167,6 @@ def _incoming_types(ends: list[NormalisedEvent]) -> Q:
     for source, detail_type in {(e.incoming["source"], e.incoming["detailType"]) for e in ends}:
         types |= Q(source=source, detail_type=detail_type)
     return types
-
-
-def _task_token(event: NormalisedEvent) -> str | None:
-    token = event.detail.get("TaskToken")  # as events.timeline pairs by it
-    return token if isinstance(token, str) and token else None
 
 
 def _add_latencies(
