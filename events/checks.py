@@ -8,6 +8,7 @@ from django.core.validators import URLValidator
 from edobs_site.safety import production_problems
 from infra.bus_policy import bad_accounts, is_organization_id
 
+from .alerts.network import parse_networks
 from .stores import BACKENDS
 
 
@@ -57,6 +58,11 @@ def check_alerts(app_configs, **kwargs):
     except ValidationError:
         message = f"EDOBS_ALERT_SITE_URL is {site!r}: it must be the site's http(s) URL, "
         errors.append(Error(message + "which alerts link to.", id="events.E019"))
+    bad = parse_networks(settings.EDOBS_WEBHOOK_ALLOWED_NETWORKS)[1]
+    if bad:
+        message = f"EDOBS_WEBHOOK_ALLOWED_NETWORKS holds {', '.join(map(repr, bad))}: each must "
+        message += "be a network in CIDR form with no host bits set (10.1.0.0/16, fd00::/8)."
+        errors.append(Error(message, id="events.E020"))
     return errors
 
 

@@ -1,8 +1,11 @@
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import models
+
+from .alerts.network import form_error
 
 
 class Team(models.Model):
@@ -226,6 +229,13 @@ class AlertRule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self):
+        """A webhook into edobs's own network is refused here as well as at delivery (SSRF:
+        events.alerts.network); an invalid URL is left to the field's own validator."""
+        if self.webhook_url.startswith(("http://", "https://")):
+            if error := form_error(self.webhook_url):
+                raise ValidationError({"webhook_url": error})
 
 
 class AlertFiring(models.Model):

@@ -4,18 +4,18 @@ A firing is due while it is pending and its `next_attempt_at` has passed. A loop
 moving `next_attempt_at` past the attempt's timeout in one conditional UPDATE (a lease: another
 loop skips it, and a loop that dies mid-attempt leaves it to be retried once the lease ends),
 posts the body, and records an AlertDelivery with the HTTP status and the answer's first bytes,
-or the error. A 2xx answer delivers it; anything else (an error, a redirect, 4xx, 5xx) is tried
-again after EDOBS_ALERT_BACKOFF_SECONDS, doubled each time up to EDOBS_ALERT_BACKOFF_MAX_SECONDS,
-until EDOBS_ALERT_MAX_ATTEMPTS attempts: then it gave up.
+or the error (a webhook host at an internal address is refused before any connection is made:
+events.alerts.network). A 2xx answer delivers it; anything else (an error, a refusal, a redirect,
+4xx, 5xx) is tried again after EDOBS_ALERT_BACKOFF_SECONDS, doubled each time up to
+EDOBS_ALERT_BACKOFF_MAX_SECONDS, until EDOBS_ALERT_MAX_ATTEMPTS attempts: then it gave up.
 """
 
 from __future__ import annotations
 
 import http.client
 import logging
+import ssl
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from ..models import AlertDelivery, AlertFiring
 from ..stores.orm import LOCK_RETRY_PAUSES, lost_lock_race
+from . import network
 
 logger = logging.getLogger(__name__)
 
@@ -43,27 +44,23 @@ class Answer:
         return self.status is not None and 200 <= self.status < 300
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A webhook answers, it does not send us elsewhere: a redirect is a failed attempt."""
-
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-def post(url: str, body: str, *, timeout: float) -> Answer:
-    request = urllib.request.Request(
-        url, data=body.encode(), method="POST",
-        headers={"Content-Type": "application/json", "User-Agent": "edobs-alerts"},
-    )  # fmt: skip
-    opener = urllib.request.build_opener(_NoRedirects)
+def post(url: str, body: str, *, timeout: float, context: ssl.SSLContext | None = None) -> Answer:
+    """One POST, to an address checked first (events.alerts.network); a redirect is an answer
+    like any other (http.client follows none), so it is recorded and retried, never followed."""
     try:
-        with opener.open(request, timeout=timeout) as answer:
-            return Answer(answer.status, _excerpt(answer.read(EXCERPT)))
-    except urllib.error.HTTPError as exc:
-        return Answer(exc.code, _excerpt(exc.read(EXCERPT)))
-    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        return Answer(None, error=f"{type(exc).__name__}: {reason}"[:500])
+        target = network.check(url)
+    except (network.WebhookRefused, LookupError) as exc:
+        return Answer(None, error=f"{type(exc).__name__}: {exc}"[:500])
+    connection = network.connection(target, timeout=timeout, context=context)
+    headers = {"Content-Type": "application/json", "User-Agent": "edobs-alerts"}
+    try:
+        connection.request("POST", target.path, body=body.encode(), headers=headers)
+        answer = connection.getresponse()
+        return Answer(answer.status, _excerpt(answer.read(EXCERPT)))
+    except (http.client.HTTPException, OSError, ValueError) as exc:
+        return Answer(None, error=f"{type(exc).__name__}: {exc}"[:500])
+    finally:
+        connection.close()
 
 
 def _excerpt(data: bytes) -> str:

@@ -102,3 +102,46 @@ def test_staff_see_and_make_only_their_teams_rules(client, staff, outsider, fire
     assert "team" in theirs.context["adminform"].form.errors
     assert ours.status_code == 302
     assert list(AlertRule.objects.filter(team=team_a).values_list("name", flat=True)) == ["orders"]
+
+
+# The addresses, as a staff user typed them: internal services, the cloud's metadata
+# service, a private network, IPv6 loopback, and a name that resolves to loopback.
+INTERNAL_HOOKS = [
+    "http://127.0.0.1:8310/internal", "http://127.0.0.1:8000/api/health",
+    "http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/hook", "http://[::1]/hook",
+    "http://localhost:8000/hook",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("url", INTERNAL_HOOKS)
+def test_the_rule_form_refuses_a_webhook_into_the_internal_network(client, staff, url):
+    client.force_login(staff)
+    team_a = Team.objects.get(name="Team A")
+
+    refused = client.post(
+        "/admin/events/alertrule/add/", {**RULE_FORM, "webhook_url": url, "team": team_a.pk}
+    )
+
+    assert refused.status_code == 200
+    [message] = refused.context["adminform"].form.errors["webhook_url"]
+    assert "EDOBS_WEBHOOK_ALLOWED_NETWORKS" in message and "address" in message
+    assert not AlertRule.objects.exists()
+
+
+def test_a_superuser_is_refused_too_until_the_network_is_allowed(client, superuser, settings):
+    client.force_login(superuser)
+    form = {**RULE_FORM, "webhook_url": "http://127.0.0.1:8310/relay"}
+
+    refused = client.post("/admin/events/alertrule/add/", form)
+    settings.EDOBS_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    made = client.post("/admin/events/alertrule/add/", form)
+    still = client.post(
+        "/admin/events/alertrule/add/", {**form, "webhook_url": "http://10.0.0.1/relay"}
+    )
+
+    assert "loopback" in refused.context["adminform"].form.errors["webhook_url"][0]
+    assert made.status_code == 302
+    assert "private" in still.context["adminform"].form.errors["webhook_url"][0]
+    assert list(AlertRule.objects.values_list("webhook_url", flat=True)) == [
+        "http://127.0.0.1:8310/relay"
+    ]
