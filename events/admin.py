@@ -1,7 +1,9 @@
 """The admin.  Staff who are not superusers see only their teams' rows: the events and jobs
 of their teams' accounts (events.selectors.visible_accounts), the sockets of their teams'
 members, their own teams; rejected messages (raw bodies of any account) only superusers.  A
-row out of sight is a 404 at its URL, as one that does not exist."""
+row out of sight is a 404 at its URL, as one that does not exist.  Whatever model permissions
+staff hold, nothing here widens what they may read: only superusers grant a team its accounts,
+pickers offer only teammates, and API token keys show to their owner and superusers only."""
 
 import json
 from urllib.parse import urlsplit
@@ -13,6 +15,8 @@ from django.db.models import JSONField, Q
 from django.http import Http404
 from django.utils import timezone
 from django.utils.html import format_html
+from rest_framework.authtoken.admin import TokenAdmin as DRFTokenAdmin
+from rest_framework.authtoken.models import TokenProxy
 
 from .aws import queue_url, sqs_client
 from .models import (
@@ -28,6 +32,8 @@ from .models import (
     TeamAccount,
 )
 from .selectors import visible_accounts
+
+KEY_PREFIX = 6  # characters of an API token shown in lists: enough to tell keys apart
 
 
 def pretty(value) -> str:
@@ -56,9 +62,30 @@ class AccountScopedAdmin(ScopedAdmin):
         return in_visible_accounts(super().get_queryset(request), request.user)
 
 
+def teammates(user):
+    """The users `user` shares a team with, and `user`: all a staff member may see by name."""
+    users = get_user_model().objects.all()
+    if user.is_superuser:
+        return users
+    return users.filter(Q(pk=user.pk) | Q(teams__members=user)).distinct()
+
+
 class TeamAccountInline(admin.TabularInline):
+    """A team's accounts are what its members may read: only superusers grant or change them,
+    whatever model permissions staff hold (a staff member could otherwise grant their own team
+    another team's account)."""
+
     model = TeamAccount
     extra = 1
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
 
 
 @admin.register(Team)
@@ -70,6 +97,11 @@ class TeamAdmin(ScopedAdmin):
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
         return queryset if request.user.is_superuser else queryset.filter(members=request.user)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "members":
+            kwargs["queryset"] = teammates(request.user)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 class RecentJobFilter(admin.SimpleListFilter):
@@ -284,7 +316,8 @@ class ReadOnlyAdmin(ScopedAdmin):
 @admin.register(AlertFiring)
 class AlertFiringAdmin(ReadOnlyAdmin):
     list_display = ["fired_at", "rule", "key", "state", "attempts", "next_attempt_at"]
-    list_filter = ["state", "rule"]
+    # The rules offered are those of the firings this user sees, not every team's rule names.
+    list_filter = ["state", ("rule", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["=key", "=job_id", "state_machine"]
     readonly_fields = [
         "rule", "key", "job_id", "account", "state_machine", "reason", "pretty_body", "fired_at",
@@ -336,3 +369,37 @@ class ReplayAdmin(AccountScopedAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+# ---- API tokens (rest_framework.authtoken) -------------------------------------------------------
+
+admin.site.unregister(TokenProxy)
+
+
+@admin.register(TokenProxy)
+class TokenAdmin(DRFTokenAdmin):
+    """A key is a password: lists show its first characters only, and staff who are not
+    superusers see, make and delete only their own token (with another user's key they would
+    act as that user, root included)."""
+
+    list_display = ["key_prefix", "user", "created"]
+    ordering = ["user__username"]
+
+    @admin.display(description="key")
+    def key_prefix(self, obj) -> str:
+        return f"{obj.key[:KEY_PREFIX]}…"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset if request.user.is_superuser else queryset.filter(user=request.user)
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404("No such object.")
+        return obj
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not request.user.is_superuser:
+            kwargs["queryset"] = get_user_model().objects.filter(pk=request.user.pk)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
