@@ -11,6 +11,9 @@ from urllib.parse import urlsplit
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
 from django.db.models import JSONField, Q
 from django.http import Http404
 from django.utils import timezone
@@ -369,6 +372,57 @@ class ReplayAdmin(AccountScopedAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+# ---- users and groups (django.contrib.auth) ------------------------------------------------------
+
+PRIVILEGES = ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]
+
+admin.site.unregister(get_user_model())
+admin.site.unregister(Group)
+
+
+@admin.register(get_user_model())
+class UserAdmin(DjangoUserAdmin, ScopedAdmin):
+    """Django lets whoever holds `change_user` make anyone, themselves included, a superuser, or
+    set their password. Here staff who are not superusers see their teammates only, change only
+    themselves (a password or an email), and never a privilege: granting rights is for
+    superusers."""
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(pk__in=teammates(request.user).values("pk"))
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else [*fields, *PRIVILEGES]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if not super().has_change_permission(request, obj):
+            return False
+        return request.user.is_superuser or obj is None or obj.pk == request.user.pk
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+
+@admin.register(Group)
+class GroupAdmin(DjangoGroupAdmin):
+    """A group carries permissions to its members: only superusers make or change one."""
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
 
 
 # ---- API tokens (rest_framework.authtoken) -------------------------------------------------------

@@ -46,8 +46,11 @@ def form_data(response) -> dict:
     for form in forms:
         for field in form:
             value = field.value()
-            if value not in (None, False):
-                data[field.html_name] = value
+            widget = field.field.widget.get_context(field.html_name, value, {}).get("widget", {})
+            parts = widget.get("subwidgets") or [{"name": field.html_name, "value": value}]
+            for part in parts:  # a date and a time are two inputs
+                if part["value"] not in (None, False):
+                    data[part["name"]] = part["value"]
     return data
 
 
@@ -206,3 +209,41 @@ def test_another_teams_staff_see_neither_its_rule_names_nor_its_webhooks_answers
         client.force_login(user)
         page = client.get(f"/admin/events/alertfiring/{delivery.firing.pk}/change/")
         assert "INTERNAL-SECRET-RESPONSE" in page.content.decode()
+
+
+USER_RIGHTS = ["view_user", "change_user", "add_user", "delete_user", "view_group",
+               "add_group", "change_group"]  # fmt: skip
+
+
+def test_staff_with_user_rights_cannot_make_anyone_a_superuser_or_take_over_an_account(
+    client, member, outsider, superuser
+):
+    alice = make_staff(member, USER_RIGHTS)
+    mine = f"/admin/auth/user/{alice.pk}/change/"
+    client.force_login(alice)
+
+    page = client.get(mine)
+    every = [permission.pk for permission in Permission.objects.all()]
+    promoted = client.post(
+        mine, {**form_data(page), "is_superuser": "on", "user_permissions": every}
+    )
+    listing = client.get("/admin/auth/user/")
+    roots = client.get(f"/admin/auth/user/{superuser.pk}/password/")
+    bobs = client.post(f"/admin/auth/user/{outsider.pk}/password/",
+                       {"password1": "taken-over-123", "password2": "taken-over-123"})  # fmt: skip
+    groups = client.get("/admin/auth/group/add/")
+
+    assert page.status_code == 200 and promoted.status_code == 302
+    alice.refresh_from_db()
+    assert not alice.is_superuser
+    assert set(alice.user_permissions.values_list("codename", flat=True)) == set(USER_RIGHTS)
+    assert [user.username for user in listing.context["cl"].result_list] == ["alice"]
+    assert (roots.status_code, bobs.status_code, groups.status_code) == (404, 404, 403)
+    outsider.refresh_from_db()
+    assert not outsider.check_password("taken-over-123")
+
+    client.force_login(superuser)
+    page = client.get(mine)
+    promoted = client.post(mine, {**form_data(page), "is_superuser": "on"})
+    alice.refresh_from_db()
+    assert promoted.status_code == 302 and alice.is_superuser
