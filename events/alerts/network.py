@@ -102,16 +102,21 @@ def refusal(ip: Address, allowed: list[Network]) -> str | None:
     """Why edobs may not post to `ip`, or None when it may."""
     if ip.version == 6 and ip.scope_id:
         ip = ipaddress.IPv6Address(str(ip).split("%")[0])
-    if any(ip.version == net.version and ip in net for net in allowed):
+    if listed(ip, allowed):
         return None
-    for inner in embedded_ipv4(ip):
-        if any(inner in net for net in allowed if net.version == 4):
-            return None
-        if kind := non_public_kind(inner):
+    inners = embedded_ipv4(ip)
+    for inner in inners:
+        if not listed(inner, allowed) and (kind := non_public_kind(inner)):
             return f"{ip}, which carries {inner}, {kind} address"
+    if inners and all(listed(inner, allowed) for inner in inners):
+        return None  # e.g. ::ffff:10.20.3.4 when 10.20.0.0/16 is allowed
     if kind := non_public_kind(ip):
         return f"{ip}, {kind} address"
     return None
+
+
+def listed(ip: Address, networks: list[Network]) -> bool:
+    return any(ip.version == net.version and ip in net for net in networks)
 
 
 def resolve(host: str, port: int) -> tuple[Address, ...]:
