@@ -10,7 +10,7 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import channel_layers, get_channel_layer
+from channels.layers import channel_layers
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.test import Client
@@ -22,6 +22,7 @@ from events.models import Connection
 from events.routing import websocket_urlpatterns
 from tests.conftest import need
 from tests.events.conftest import ACCOUNT_B, ingest_bodies, sample_lines
+from tests.markers import assert_silent
 from tests.services import RedisServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -114,21 +115,6 @@ async def expect_next(communicator, bodies: list[str]) -> None:
     assert await event_ids(communicator, len(bodies)) == ids_of(bodies)
 
 
-async def expect_silence(communicator, user, path: str, job: str) -> None:
-    """Nothing arrived on a socket that joined no group (so no stored event can reach it): a
-    marker sent last to its own channel, as the broadcast sends events of `job`, is the first
-    frame it gets. Its channel delivers in order, so an event the layer had given this socket
-    before the marker would come first."""
-    from events.broadcast import MESSAGE_TYPE
-
-    row = await sync_to_async(Connection.objects.get)(user=user, path=path)
-    marker = json.dumps({"type": "marker", "job": job})
-    await get_channel_layer().send(
-        row.channel_name, {"type": MESSAGE_TYPE, "events": [["marker", marker, job, marker]]}
-    )
-    assert await communicator.receive_json_from(timeout=TIMEOUT) == json.loads(marker)
-
-
 async def test_it_answers_another_teams_job_like_an_unknown_one(member, outsider):
     """Forbidden and unknown look the same: an empty snapshot, then nothing of that job."""
     bodies = job_bodies(4)
@@ -142,7 +128,8 @@ async def test_it_answers_another_teams_job_like_an_unknown_one(member, outsider
             assert snapshot == {"type": "snapshot", "events": [], "more": False}
         await ingest(bodies[2:])
         for communicator, job in zip(sockets, jobs, strict=True):
-            await expect_silence(communicator, outsider, f"/ws/jobs/{job}/", job)
+            # They joined no group: a marker on their own channel is their next frame.
+            await assert_silent(communicator, outsider, f"/ws/jobs/{job}/", job)
     finally:
         for communicator in sockets:
             await communicator.disconnect()
