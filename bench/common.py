@@ -6,8 +6,13 @@ same rows, ...).  An entry keeps both, so bench/results/latest.json says what bo
 
     {"value": 31000.0, "unit": "frames/s",
      "limit": {"name": "websockets_broadcaster", "value": 52000.0, "unit": "frames/s",
-               "how": "a minimal websockets broadcaster, same clients and frames"},
+               "how": "a minimal websockets broadcaster, same clients and frames",
+               "kind": "measured"},
      "ratio": 0.6, "target": 0.5, "target_on": "ratio", "higher_is_better": true}
+
+A few limits are not measured but fixed: the machine's core count, one core for a one-process
+server, an exact answer's 1.0.  Their `kind` is "constant" (made by `constant()`), every other
+one's "measured", so a reader never takes a ratio to a constant for one to a run's own ceiling.
 
 `target_on` says whether the target applies to the ratio or to the value itself (a latency
 under 250 ms, say); `higher_is_better` is about whichever one the target applies to.
@@ -32,8 +37,20 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[rank - 1]
 
 
-def limit(name: str, value: float, unit: str, how: str) -> dict[str, Any]:
-    return {"name": name, "value": _round(value), "unit": unit, "how": how}
+MEASURED, CONSTANT = "measured", "constant"
+
+
+def limit(name: str, value: float, unit: str, how: str, kind: str = MEASURED) -> dict[str, Any]:
+    """A limit measured in the same run (or, with kind=CONSTANT, a fixed one: see constant())."""
+    if kind not in (MEASURED, CONSTANT):
+        raise ValueError(f"a limit's kind is {MEASURED!r} or {CONSTANT!r}, not {kind!r}")
+    return {"name": name, "value": _round(value), "unit": unit, "how": how, "kind": kind}
+
+
+def constant(name: str, value: float, unit: str, how: str) -> dict[str, Any]:
+    """A limit that no run measured (the machine's cores, one core, an exact 1.0): labelled so
+    in latest.json and docs/PERFORMANCE.md, since its ratio is no ratio to a measured ceiling."""
+    return limit(name, value, unit, how, kind=CONSTANT)
 
 
 def figure(

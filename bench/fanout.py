@@ -51,7 +51,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import CPUS, figure, limit, machine_cores, machine_cpu, percentile  # noqa: E402
+from bench.common import (  # noqa: E402
+    CPUS,
+    constant,
+    figure,
+    limit,
+    machine_cores,
+    machine_cpu,
+    percentile,
+)
 
 P99_TARGET_MS = 250.0
 RATIO_TARGET = 0.5
@@ -179,7 +187,7 @@ def figures(found: dict, clients: int) -> dict:
                 found[run]["machine_cores"],
                 "cores",
                 higher_is_better=False,
-                limit=limit(
+                limit=constant(
                     "machine_cores",
                     CPUS,
                     "cores",

@@ -11,7 +11,10 @@ worker's rate is reported as a ratio to the other two measured the same way in t
 - worker: events.worker.Worker storing into the ORM store (SQLite, a fresh temporary database);
 - naive: the original design's consumer: receive 1, parse, two separately committed writes
   (the event, then the job's latest), delete 1.
-All three get the same number of events, the same producer and the same queue depth.  All
+All three get the same number of events, the same producer and the same queue depth, after
+the same untimed warm-up. Their events are split over ROUNDS rounds, each consumer in turn per
+round in every order (as bench/store.py alternates its pair), so none of them is always the
+first or the last (the one a machine's drift falls on) and none runs cold.  All
 three are measured again with RTT seconds added to every SQS call of the consumer (a real
 queue is some milliseconds away), never to the producer's calls.
 """
@@ -19,6 +22,7 @@ queue is some milliseconds away), never to the producer's calls.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -222,29 +226,55 @@ def measure(consumer: Callable[..., None], *, bodies: list[str], rtt: float) -> 
     return {"rate": len(bodies) / seconds, "seconds": seconds, "max_depth": progress.max_depth}
 
 
+ROUNDS = 6  # each consumer's events are split over this many rounds, in a different order each
+
+
 def run(events: int = 2_000) -> dict:
     """Measure all three consumers without and with RTT added per SQS call; bench entries."""
     from moto import mock_aws
 
     var_dir = Path(tempfile.mkdtemp(prefix="edobs-bench-ingest-"))
     setup_django(var_dir)
-    naive_count = events
     results: dict[str, dict] = {}
     with mock_aws():
-        # Untimed: moto's backends, botocore's service model and the worker's imports load
-        # on first use; without this the first consumer timed (the drain) paid for them.
-        for consumer in (drain, ingest):
+        # Untimed, every consumer alike: moto's backends, botocore's service model, the worker's
+        # and the naive consumer's imports and first writes happen on first use; without this
+        # the first consumer timed paid for them (the naive one, never warmed, paid its own).
+        for consumer in consumers(var_dir / "warm-up").values():
             measure(consumer, bodies=make_bodies(100), rtt=0.0)
         for rtt, suffix in ((0.0, ""), (RTT, "_rtt10ms")):
-            naive = naive_consumer(var_dir / f"naive{suffix}.sqlite3")
-            rates = {
-                "drain": measure(drain, bodies=make_bodies(events), rtt=rtt),
-                "ingest": measure(ingest, bodies=make_bodies(events), rtt=rtt),
-                "naive": measure(naive, bodies=make_bodies(naive_count), rtt=rtt),
-            }
+            rates = alternated(consumers(var_dir / f"run{suffix}"), events, rtt)
             _print_rates(rates, rtt)
             results |= _entries(rates, suffix)
     return results
+
+
+def consumers(var_dir: Path) -> dict[str, Callable[..., None]]:
+    """The three consumers, the naive one with its own fresh SQLite file in `var_dir`."""
+    var_dir.mkdir()
+    return {"drain": drain, "ingest": ingest, "naive": naive_consumer(var_dir / "naive.sqlite3")}
+
+
+def rounds_order(names: list[str], rounds: int) -> list[list[str]]:
+    """Which consumer runs when in each round: every order of them in turn (6 for three), so
+    over 6 rounds each consumer runs first, middle and last equally often (as bench/store.py
+    flips which of its pair goes first) and a drift of the machine falls on all three alike."""
+    orders = list(itertools.permutations(names))
+    return [list(orders[n % len(orders)]) for n in range(rounds)]
+
+
+def alternated(found: dict[str, Callable[..., None]], events: int, rtt: float) -> dict:
+    """Every consumer gets `events` events in ROUNDS rounds (fewer if there are too few events),
+    fresh bodies each round, in rounds_order(); its rate is all its events over all its time."""
+    rounds = max(1, min(ROUNDS, events // 10))
+    sizes = [events // rounds + (n < events % rounds) for n in range(rounds)]
+    totals = {name: {"seconds": 0.0, "max_depth": 0} for name in found}
+    for size, order in zip(sizes, rounds_order(list(found), rounds), strict=True):
+        for name in order:
+            got = measure(found[name], bodies=make_bodies(size), rtt=rtt)
+            totals[name]["seconds"] += got["seconds"]
+            totals[name]["max_depth"] = max(totals[name]["max_depth"], got["max_depth"])
+    return {name: got | {"rate": events / got["seconds"]} for name, got in totals.items()}
 
 
 def _entries(rates: dict, suffix: str) -> dict:

@@ -48,7 +48,7 @@ def load(name: str):
 
 def table(results: dict) -> str:
     lines = [f"{'benchmark':<48} {'value':>10} {'unit':<9} {'ratio':>8}  {'limit':<40} "
-             f"{'target':>7}  ok"]  # fmt: skip
+             f"{'kind':<8} {'target':>7}  ok"]  # fmt: skip
     for name, entry in sorted(results.items()):
         ok = {True: "yes", False: "NO", None: "-"}[met(entry)]
         target = entry.get("target")
@@ -61,7 +61,8 @@ def table(results: dict) -> str:
         lim = entry["limit"]
         lines.append(
             f"{name:<48} {entry['value']:>10g} {entry['unit']:<9} {entry['ratio']:>8g}  "
-            f"{lim['name'][:28]:<28} {lim['value']:>11g} {target:>7}  {ok}"
+            f"{lim['name'][:28]:<28} {lim['value']:>11g} {lim.get('kind', '?'):<8} {target:>7}  "
+            f"{ok}"
         )
     return "\n".join(lines)
 

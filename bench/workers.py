@@ -15,7 +15,8 @@ scaling efficiency = rate / (N x the rate of one worker, measured first and agai
 moto's server used and the CPU the whole machine was busy. Two limits are measured in the same
 run with the same concurrency: the queue's, N bare drainers (`--drainer`: the worker's receive
 and threaded delete, storing nothing) on the same moto server; and the store's, N processes
-calling `store.ingest()` in batches of 10 as fast as they can, no queue at all. Worker rate /
+calling `store.ingest()` in batches of 10 as fast as they can, no queue at all, as many events
+as the N workers get and timed over the same 10% to 90% of them. Worker rate /
 one of them near 1 names the limit. A third is the machine's: the cores that the efficiency
 target's events/s would need at what each event cost the whole machine in CPU with N workers
 (theirs, moto's, the producer's); over the machine's cores, the target cannot be met on it.
@@ -42,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import CPUS, figure, limit, machine_cores, machine_cpu  # noqa: E402
+from bench.common import CPUS, constant, figure, limit, machine_cores, machine_cpu  # noqa: E402
 
 DEPTH_PER_WORKER = 40
 EFFICIENCY_TARGET = 0.8
@@ -158,24 +159,41 @@ MOTO_PID: list[int] = []
 
 def store_ceiling(processes: int, events: int, var_dir: Path) -> float:
     """events/s of `processes` processes each calling store.ingest() in batches of 10 into one
-    fresh SQLite database, started together: the store's own write ceiling at that concurrency."""
+    fresh SQLite database, started together: the store's own write ceiling at that concurrency.
+    Sized and timed as the workers are (one_size): the same number of events, counted between
+    10% and 90% of them stored, so neither measure gains from what the other leaves out."""
     run_dir = var_dir / f"store-{processes}"
     run_dir.mkdir()
     env = environment(run_dir, "", "")
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     start_at = time.monotonic() + 5  # after every writer has set Django up and built its events
-    each = events // processes
+    shares = [events // processes + (n < events % processes) for n in range(processes)]
     procs = [
-        subprocess.Popen([sys.executable, __file__, "--store-writer", str(each), str(start_at)],
+        subprocess.Popen([sys.executable, __file__, "--store-writer", str(share), str(start_at)],
                          cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
-        for _ in range(processes)
+        for share in shares
     ]  # fmt: skip
     outputs = [proc.communicate(timeout=300)[0] for proc in procs]
-    spans = [json.loads(out.strip().splitlines()[-1]) for out in outputs]
-    started = min(span[0] for span in spans)
-    if started < start_at - 0.01:
+    written = [json.loads(out.strip().splitlines()[-1]) for out in outputs]
+    if min(batches[0][0] for batches in written) < start_at - 0.01:
         raise RuntimeError("a writer started late: raise the start delay")
-    return each * processes / (max(span[1] for span in spans) - started)
+    return middle_rate(sorted(tuple(batch) for batches in written for batch in batches[1:]))
+
+
+def middle_rate(batches: list[tuple[float, int]]) -> float:
+    """events/s between 10% and 90% of the events done, from (monotonic time, events) of every
+    batch done, sorted by time, all writers together: the window one_size() times workers over."""
+    total = sum(count for _, count in batches)
+    done, marks = 0, {}
+    for at, count in batches:
+        done += count
+        for mark in (0.1, 0.9):
+            if mark not in marks and done >= mark * total:
+                marks[mark] = (at, done)
+    (t1, n1), (t2, n2) = marks[0.1], marks[0.9]
+    if t2 <= t1:
+        raise ValueError("too few batches to time between 10% and 90% of them")
+    return (n2 - n1) / (t2 - t1)
 
 
 # ---- the processes this file starts ------------------------------------------------------------
@@ -244,10 +262,12 @@ def store_writer_mode(count: int, start_at: float) -> None:
     store = get_store()
     events = [parse_envelope(body, default_account="123456789012") for body in make_bodies(count)]
     time.sleep(max(0.0, start_at - time.monotonic()))
-    started = time.monotonic()
+    done = [(time.monotonic(), 0)]  # when it started, then (when, how many) for every batch
     for start in range(0, len(events), 10):
-        store.ingest(events[start : start + 10])
-    print(json.dumps([started, time.monotonic()]))
+        batch = events[start : start + 10]
+        store.ingest(batch)
+        done.append((time.monotonic(), len(batch)))
+    print(json.dumps(done))
 
 
 # ---- report ------------------------------------------------------------------------------------
@@ -264,9 +284,9 @@ def run(
     try:
         for count in workers:
             size = events * max(1, count // 2)
-            found[count] = one_size(count, size, rtt, var_dir, endpoint)
+            found[count] = one_size(count, size, rtt, var_dir, endpoint) | {"size": size}
             found[count]["queue"] = one_size(count, size, rtt, var_dir, endpoint, drain=True)
-            found[count]["store"] = store_ceiling(count, 2000, var_dir)
+            found[count]["store"] = store_ceiling(count, size, var_dir)
             print(f"{count} workers: {found[count]['rate']:.0f} events/s, moto "
                   f"{found[count]['moto_cores']:.2f} cores, the machine "
                   f"{found[count]['machine_cores']:.2f} of {CPUS} cores busy; "
@@ -287,7 +307,8 @@ def run(
         store = limit(
             f"store_ceiling_{count}_writers", got["store"], "events/s",
             f"{count} processes calling store.ingest() in batches of 10 into one fresh SQLite "
-            "database, no queue, same run",
+            f"database, no queue, the workers' {got['size']:,} events, counted between 10% and "
+            "90% of them stored as the workers are, same run",
         )  # fmt: skip
         results[f"workers_{count}_events_per_s"] = figure(got["rate"], "events/s", limit=store)
         results[f"workers_{count}_vs_queue"] = figure(
@@ -302,7 +323,7 @@ def run(
         needed = EFFICIENCY_TARGET * count * one * got["machine_cores"] / got["rate"]
         results[f"workers_{count}_cores_for_target"] = figure(
             needed, "cores", higher_is_better=False,
-            limit=limit("machine_cores", CPUS, "cores",
+            limit=constant("machine_cores", CPUS, "cores",
                         f"every core of this machine; the value is {EFFICIENCY_TARGET} x {count} x "
                         "one worker's events/s x the core-seconds an event cost the machine with "
                         f"{count} workers, same run: over 1, the target cannot be met here"),
@@ -315,11 +336,11 @@ def run(
         )  # fmt: skip
         results[f"workers_{count}_moto_cores"] = figure(
             got["moto_cores"], "cores", higher_is_better=False,
-            limit=limit("one_core", 1.0, "cores", "moto's server is one Python process"),
+            limit=constant("one_core", 1.0, "cores", "moto's server is one Python process"),
         )  # fmt: skip
         results[f"workers_{count}_machine_cores"] = figure(
             got["machine_cores"], "cores", higher_is_better=False,
-            limit=limit("machine_cores", CPUS, "cores",
+            limit=constant("machine_cores", CPUS, "cores",
                         "every core of this machine (/proc/stat busy time: workers, moto, "
                         "producer and anything else), same interval"),
         )  # fmt: skip

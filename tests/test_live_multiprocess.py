@@ -174,8 +174,35 @@ def two_jobs() -> dict[str, list[str]]:
     return dict(jobs)
 
 
+class Marker:
+    """One more event, stored once every party (a client) has heard all it expects. Each then
+    reads on up to it: a frame before it is a duplicate. The marker went through the whole
+    pipeline after the events it follows, so a duplicate of them had its chance to arrive
+    first, which a fixed wait for nothing cannot say on a loaded machine."""
+
+    def __init__(self, sqs, queue_url: str, parties: int) -> None:
+        self.sqs, self.queue_url, self.waiting = sqs, queue_url, parties
+        envelope = json.loads(next(iter(two_jobs().values()))[0])
+        envelope["id"] = self.id = f"marker-{os.urandom(6).hex()}"
+        self.body = json.dumps(envelope)
+
+    async def heard_all(self) -> None:
+        self.waiting -= 1
+        if self.waiting == 0:
+            await asyncio.to_thread(send_bodies, self.sqs, self.queue_url, [self.body])
+
+    async def read_up_to(self, ws, pace: Pace) -> list[dict]:
+        """The frames `ws` gets before the marker (none, unless something came twice)."""
+        before = []
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), pace.idle()))
+            if message.get("event", {}).get("id") == self.id:
+                return before
+            before.append(message)
+
+
 async def listen(
-    url: str, origin: str, cookie: str, expected: int, ready, pace: Pace
+    url: str, origin: str, cookie: str, expected: int, ready, pace: Pace, marker: Marker
 ) -> list[dict]:
     events: list[dict] = []
     async with websockets.connect(url, origin=origin, additional_headers={"Cookie": cookie}) as ws:
@@ -190,11 +217,9 @@ async def listen(
             if message["type"] == "event":
                 pace.arrived()
                 events.append(message["event"])
-        try:  # anything more would be a duplicate
-            extra = json.loads(await asyncio.wait_for(ws.recv(), 2))
-            events.append(extra["event"])
-        except TimeoutError:
-            pass
+        await marker.heard_all()
+        # anything more, up to the marker, would be a duplicate
+        events += [extra["event"] for extra in await marker.read_up_to(ws, pace)]
     return events
 
 
@@ -233,7 +258,7 @@ async def _exchange(port: int, session_key: str, sqs, queue_url: str, bodies: li
     ready, pace = asyncio.Event(), Pace()
     listener = asyncio.create_task(listen(
         f"ws://127.0.0.1:{port}/ws/events/", f"http://127.0.0.1:{port}",
-        f"sessionid={session_key}", len(bodies), ready, pace,
+        f"sessionid={session_key}", len(bodies), ready, pace, Marker(sqs, queue_url, 1),
     ))  # fmt: skip
     await asyncio.wait_for(ready.wait(), STARTUP)
     # The consumer joins its groups before it accepts: nothing published from here is missed.
@@ -262,7 +287,7 @@ def test_clients_of_two_daphne_processes_get_the_same_live_events(
 
 
 async def _two_servers(ports: list[int], session_key: str, sqs, queue_url, bodies: list[str]):
-    pace = Pace()
+    pace, marker = Pace(), Marker(sqs, queue_url, len(ports))
     readies = [asyncio.Event() for _ in ports]
     listeners = [
         asyncio.create_task(
@@ -273,6 +298,7 @@ async def _two_servers(ports: list[int], session_key: str, sqs, queue_url, bodie
                 len(bodies),
                 ready,
                 pace,
+                marker,
             )
         )  # fmt: skip
         for port, ready in zip(ports, readies, strict=True)
@@ -344,22 +370,25 @@ async def _slow_and_fast(port: int, session_key: str, sqs, queue_url: str, bodie
         url, origin=origin, additional_headers=cookie, sock=tiny, max_queue=1,
         ping_interval=None, close_timeout=STARTUP,
     ) as slow:  # fmt: skip
-        ready = asyncio.Event()
+        ready, marker = asyncio.Event(), Marker(sqs, queue_url, 2)
         fast = asyncio.create_task(
-            listen(url, origin, f"sessionid={session_key}", len(bodies), ready, pace)
+            listen(url, origin, f"sessionid={session_key}", len(bodies), ready, pace, marker)
         )
         await asyncio.wait_for(ready.wait(), STARTUP)
         await send_paced(sqs, queue_url, bodies, pace, size=50)
-        fast_events = await fast
-        # Everything is published by now: read what the stalled client was sent, up to the
-        # newest event (it must arrive), then anything after it (a duplicate, if any).
+        # Read what the stalled client was sent, up to the newest event (it must arrive); the
+        # marker follows only then (so it cannot push that event out of the outbox), and
+        # anything between the two is a duplicate.
         messages: list[dict] = []
         last = json.loads(bodies[-1])["id"]
+        reached = True
         while not messages or messages[-1].get("event", {}).get("id") != last:
             try:
                 messages.append(json.loads(await asyncio.wait_for(slow.recv(), pace.idle())))
             except TimeoutError:
-                return fast_events, messages  # the assertions say what is missing
-        with contextlib.suppress(TimeoutError):
-            messages.append(json.loads(await asyncio.wait_for(slow.recv(), 2)))
-        return fast_events, messages
+                reached = False  # the assertions say what is missing
+                break
+        await marker.heard_all()
+        if reached:
+            messages += await marker.read_up_to(slow, pace)
+        return await fast, messages

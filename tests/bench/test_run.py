@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.common import met, percentile
+from bench.common import constant, limit, met, percentile
+from bench.ingest import rounds_order
+from bench.workers import middle_rate
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,6 +38,33 @@ def test_met_reads_the_target_off_the_ratio_or_the_value():
     value = ratio | {"target": 250, "target_on": "value"}
     assert met(value) is True
     assert met(value | {"value": 300.0}) is False
+
+
+def test_a_limit_says_whether_it_was_measured_or_is_a_constant():
+    assert limit("drain", 300.0, "events/s", "a bare drain, same run")["kind"] == "measured"
+    assert constant("one_core", 1.0, "cores", "one process")["kind"] == "constant"
+    with pytest.raises(ValueError):
+        limit("x", 1.0, "x", "x", kind="guessed")
+
+
+def test_the_store_ceiling_is_timed_between_10_and_90_percent_like_the_workers():
+    # 100 events in batches of 10, one every 0.1 s, after a 5 s start-up; the last one 5 s late.
+    batches = [(5.0 + n / 10, 10) for n in range(9)] + [(10.0, 10)]
+    # 10% is reached at the first batch (5.0 s, 10 stored), 90% at the ninth (5.8 s, 90).
+    assert middle_rate(batches) == pytest.approx(80 / 0.8)
+    # Two writers' batches interleaved count together.
+    two = sorted([(1.0 + n / 10, 10) for n in range(5)] + [(1.05 + n / 10, 10) for n in range(5)])
+    assert middle_rate(two) == pytest.approx(80 / 0.4)
+
+
+def test_the_ingest_consumers_take_every_place_in_the_order_alike():
+    orders = rounds_order(["drain", "ingest", "naive"], 6)
+    assert len({tuple(order) for order in orders}) == 6
+    for place in range(3):
+        assert (
+            sorted(order[place] for order in orders)
+            == ["drain"] * 2 + ["ingest"] * 2 + ["naive"] * 2
+        )
 
 
 @pytest.mark.slow
@@ -66,6 +95,7 @@ def test_run_writes_ratio_and_limit_for_every_figure(tmp_path):
         assert entry["value"] > 0, name
         limit = entry["limit"]
         assert limit["value"] > 0 and limit["unit"] and limit["how"] and limit["name"], name
+        assert limit["kind"] in ("measured", "constant"), name
         if name.endswith("_growth"):
             continue
         assert entry["ratio"] == pytest.approx(entry["value"] / limit["value"], rel=1e-3), name

@@ -38,6 +38,24 @@ XSS_IMG = '<img src=x onerror="window.__xss=1">'
 TIMEOUT_MS = 15_000
 
 
+# An image of the same broken src as XSS_IMG's, made to fail; resolves once it has.
+FAILED_IMAGE_JS = """() => new Promise((done) => {
+  const probe = new Image();
+  probe.onerror = probe.onload = () => done(true);
+  probe.src = "x";
+})"""
+
+
+def assert_no_script_ran(page) -> None:
+    """No hostile string drawn so far ran as code, proven without a fixed wait: a <script> the
+    server drew runs as the page is parsed, one a script inserts never runs, and an <img
+    onerror> runs once its image has failed. So, with the hostile text already drawn, an image
+    of the same src is made to fail here first: a hostile one drawn before it failed no later,
+    and its handler would have set window.__xss by then."""
+    page.evaluate(FAILED_IMAGE_JS)
+    assert page.evaluate("typeof window.__xss") == "undefined"
+
+
 def wait_for(check, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -361,12 +379,22 @@ def test_it_never_runs_hostile_event_content(page, loaded):
         30,
         "the hostile job",
     )
-    urls = ["/", f"/jobs/{MACHINE}:hostile-job/", "/events/", "/architecture/?window=all"]
-    for url in urls:
+    # Each page, and where its own script draws the hostile strings (the server draws "body").
+    urls = {
+        "/": "body",
+        f"/jobs/{MACHINE}:hostile-job/": "#span-table-body",
+        "/events/": "body",
+        "/architecture/?window=all": "#arch-svg",
+    }
+    for url, drawn in urls.items():
         page.goto(f"{loaded.base}{url}")
         page.wait_for_load_state("load")
-        page.wait_for_timeout(500)
-        assert page.evaluate("typeof window.__xss") == "undefined", url
+        page.wait_for_function(
+            "([where, texts]) => texts.some((text) => "
+            "(document.querySelector(where)?.textContent || '').includes(text))",
+            arg=[drawn, [XSS_SCRIPT, XSS_IMG]],
+        )
+        assert_no_script_ran(page)
         assert (
             XSS_SCRIPT in page.locator("body").inner_text()
             or XSS_IMG in page.locator("body").inner_text()

@@ -24,6 +24,7 @@ from tests.dashboards.test_browser import (  # noqa: F401 (module-scoped fixture
     USER,
     XSS_IMG,
     XSS_SCRIPT,
+    assert_no_script_ran,
     browser,
     site,
     wait_for,
@@ -418,5 +419,5 @@ def test_hostile_names_stay_text(open_page, arch):
 
     texts = page.locator("#arch-svg text").all_text_contents()
     assert XSS_IMG in texts and XSS_SCRIPT in texts
-    assert page.evaluate("typeof window.__xss") == "undefined"
+    assert_no_script_ran(page)
     assert page.locator("#arch-svg img, #arch-svg script").count() == 0

@@ -22,6 +22,7 @@ from events.models import Connection
 from events.routing import websocket_urlpatterns
 from tests.conftest import need
 from tests.events.conftest import ACCOUNT_B, ingest_bodies, sample_lines
+from tests.markers import assert_silent
 from tests.services import RedisServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -105,9 +106,13 @@ async def test_it_refuses_a_foreign_origin(member):
         await communicator.disconnect()
 
 
-async def expect_silence(communicator) -> None:
-    """Nothing more arrives (a bounded wait: the events it must not see were sent before)."""
-    assert await communicator.receive_nothing(timeout=0.3)
+async def expect_next(communicator, bodies: list[str]) -> None:
+    """Nothing arrived before `bodies`, stored now, which this socket must get: the layer hands
+    a socket its messages in order and its outbox sends them in order, so a frame of anything
+    stored earlier would come first. Unlike a fixed wait for nothing, this cannot pass because
+    the machine was too slow to deliver the earlier events in time."""
+    await ingest(bodies)
+    assert await event_ids(communicator, len(bodies)) == ids_of(bodies)
 
 
 async def test_it_answers_another_teams_job_like_an_unknown_one(member, outsider):
@@ -115,17 +120,16 @@ async def test_it_answers_another_teams_job_like_an_unknown_one(member, outsider
     bodies = job_bodies(4)
     await ingest(bodies[:2])
     job_id = _job_of(bodies[0])
-    sockets = [
-        await connect(f"/ws/jobs/{job_id}/", outsider),
-        await connect(f"/ws/jobs/{job_id.replace('Machine', 'Mxxx')}/", outsider),
-    ]
+    jobs = [job_id, job_id.replace("Machine", "Mxxx")]
+    sockets = [await connect(f"/ws/jobs/{job}/", outsider) for job in jobs]
     try:
         for communicator in sockets:
             snapshot = await communicator.receive_json_from(timeout=TIMEOUT)
             assert snapshot == {"type": "snapshot", "events": [], "more": False}
         await ingest(bodies[2:])
-        for communicator in sockets:
-            await expect_silence(communicator)
+        for communicator, job in zip(sockets, jobs, strict=True):
+            # They joined no group: a marker on their own channel is their next frame.
+            await assert_silent(communicator, outsider, f"/ws/jobs/{job}/", job)
     finally:
         for communicator in sockets:
             await communicator.disconnect()
@@ -135,7 +139,7 @@ async def test_it_answers_another_teams_job_like_an_unknown_one(member, outsider
 async def test_it_watches_a_job_that_has_not_sent_its_first_event_yet(member, outsider, form):
     """A script starts an execution and watches it at once: an empty snapshot, then the job's
     events, and none of the same execution name in an account the user may not see."""
-    bodies = job_bodies(3)
+    bodies, later = job_bodies(4)[:3], job_bodies(4)[3:]
     job_id = _job_of(bodies[0])
     account, region, machine, name = job_id.split(":")
     path = {"full": job_id, "short": f"{machine}:{name}", "name": name}[form]
@@ -147,7 +151,7 @@ async def test_it_watches_a_job_that_has_not_sent_its_first_event_yet(member, ou
         another_job = [line for line in sample_lines() if _job_of(line) not in (job_id, None)]
         await ingest([theirs[0], bodies[0], another_job[0], theirs[1], bodies[1], bodies[2]])
         assert await event_ids(communicator, 3) == ids_of(bodies)
-        await expect_silence(communicator)
+        await expect_next(communicator, later)
     finally:
         await communicator.disconnect()
 
@@ -156,13 +160,14 @@ async def test_it_streams_only_the_accounts_a_team_may_see(member, outsider):
     alice = await connect("/ws/events/", member)
     bob = await connect("/ws/events/", outsider)
     try:
-        mine = job_bodies(2)
-        theirs = [other_account(body) for body in job_bodies(2)]
-        await ingest(theirs + mine)
-        assert await event_ids(alice, 2) == ids_of(mine)
-        assert await event_ids(bob, 2) == ids_of(theirs)
-        assert await alice.receive_nothing()
-        assert await bob.receive_nothing()
+        mine = job_bodies(3)
+        theirs = [other_account(body) for body in job_bodies(3)]
+        await ingest(theirs[:2] + mine[:2])
+        assert await event_ids(alice, 2) == ids_of(mine[:2])
+        assert await event_ids(bob, 2) == ids_of(theirs[:2])
+        await ingest([theirs[2], mine[2]])  # each socket's next frame is its own account's
+        assert await event_ids(alice, 1) == ids_of(mine[2:])
+        assert await event_ids(bob, 1) == ids_of(theirs[2:])
     finally:
         await alice.disconnect()
         await bob.disconnect()
@@ -174,7 +179,7 @@ async def test_it_streams_every_account_to_a_superuser(superuser):
         bodies = job_bodies(2) + [other_account(body) for body in job_bodies(2)]
         await ingest(bodies)
         assert await event_ids(root, 4) == ids_of(bodies)
-        assert await root.receive_nothing()
+        await expect_next(root, job_bodies(3)[2:])
     finally:
         await root.disconnect()
 
@@ -192,7 +197,7 @@ async def test_it_sends_a_snapshot_then_the_jobs_new_events(member):
         other_job = [line for line in sample_lines() if _job_of(line) not in (None, job_id)][:2]
         await ingest(bodies[3:6] + other_job)
         assert await event_ids(communicator, 3) == ids_of(bodies[3:6])
-        assert await communicator.receive_nothing()
+        await expect_next(communicator, bodies[6:7])
     finally:
         await communicator.disconnect()
 
@@ -204,7 +209,7 @@ async def test_it_never_publishes_a_duplicate(superuser):
         await ingest(bodies[:2])
         await ingest([bodies[0], bodies[1], bodies[2], bodies[2]])
         assert await event_ids(communicator, 3) == ids_of(bodies)
-        assert await communicator.receive_nothing()
+        await expect_next(communicator, job_bodies(4)[3:])
     finally:
         await communicator.disconnect()
 

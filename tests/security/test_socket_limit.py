@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from datetime import timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from django.utils import timezone
 from events.consumers import CLOSE_TOO_MANY
 from events.models import Connection
 from events.routing import websocket_urlpatterns
+from tests.markers import send_marker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT = 5
@@ -45,16 +47,21 @@ async def sockets(user, count: int):
             opened.append(communicator)
             connected, _ = await communicator.connect(timeout=TIMEOUT)
             assert connected
-        yield [await first_output(c) for c in opened]
+        # Every socket still open gets a marker on its own channel, after its connect was
+        # handled: its first output is then the marker, and a refused one's is its close.
+        marker = await send_marker(user, "/ws/events/")
+        yield [await first_output(c, marker) for c in opened]
     finally:
         for communicator in opened:
             await communicator.disconnect()
 
 
-async def first_output(communicator) -> dict | None:
-    if await communicator.receive_nothing(timeout=0.2):
+async def first_output(communicator, marker: dict | None) -> dict | None:
+    """None when the socket stayed open (its first frame is the marker), else what it got."""
+    output = await communicator.receive_output(timeout=TIMEOUT)
+    if output.get("type") == "websocket.send" and json.loads(output["text"]) == marker:
         return None
-    return await communicator.receive_output(timeout=TIMEOUT)
+    return output
 
 
 def other_server_socket(user, *, seen_ago: timedelta = timedelta(0)) -> None:

@@ -35,6 +35,7 @@ from events.routing import websocket_urlpatterns
 from events.services import InboundMessage, event_ingest
 from events.stores import reset_stores
 from infra.table import ensure_table
+from tests.markers import send_marker
 
 ROOT = Path(__file__).resolve().parents[2]
 ON_POSTGRES = os.environ.get("EDOBS_TENANCY_ON_POSTGRES") == "1"
@@ -278,28 +279,36 @@ async def _socket(path: str, user) -> WebsocketCommunicator:
     return communicator
 
 
-async def _drain(communicator) -> list[dict]:
+async def _heard(communicator, user, path: str, job: str) -> list[dict]:
+    """Every frame the socket got before a marker sent now to its own channel (as an event of
+    `job`): all it was given so far, with no fixed wait that a slow machine could outlast."""
+    marker = await send_marker(user, path, job)
     messages = []
-    while not await communicator.receive_nothing(timeout=0.3):
-        messages.append(await communicator.receive_json_from(timeout=5))
+    while (message := await communicator.receive_json_from(timeout=5)) != marker:
+        messages.append(message)
     return messages
 
 
 @pytest.mark.parametrize("team", ["a", "b"])
 async def test_each_team_hears_only_its_own_run_live(users, team):
     account, marker = TEAMS[team][:2]
-    sockets = [
-        await _socket(f"/ws/jobs/{MACHINE}:{NAME}/", users[team]),
-        await _socket(f"/ws/jobs/{NAME}/", users[team]),
-        await _socket(f"/ws/jobs/{job_of(other(team))}/", users[team]),
-        await _socket("/ws/events/", users[team]),
+    # (path, a job it listens for: the team's own, or the other team's it may not see)
+    watched = [
+        (f"/ws/jobs/{MACHINE}:{NAME}/", job_of(team)),
+        (f"/ws/jobs/{NAME}/", job_of(team)),
+        (f"/ws/jobs/{job_of(other(team))}/", job_of(other(team))),
+        ("/ws/events/", job_of(team)),
     ]
+    sockets = [await _socket(path, users[team]) for path, _ in watched]
     try:
         snapshots = [await s.receive_json_from(timeout=5) for s in sockets[:3]]
         assert [len(s["events"]) for s in snapshots] == [4, 4, 0]
         assert {e["account"] for s in snapshots for e in s["events"]} == {account}
         await sync_to_async(ingest)([_work("a", 5), _work("b", 5)])
-        heard = [await _drain(s) for s in sockets]
+        heard = [
+            await _heard(s, users[team], path, job)
+            for s, (path, job) in zip(sockets, watched, strict=True)
+        ]
         for messages in heard[:2] + heard[3:]:
             assert [m["event"]["account"] for m in messages] == [account]
             assert messages[0]["event"]["detail"]["note"] == marker
