@@ -238,7 +238,10 @@ def job_event_page(
 
 
 def job_event_list(*, user, job: JobSummary, limit: int = JOB_EVENTS_MAX) -> list[NormalisedEvent]:
-    """All of a job's events in order (paged through the store), up to `limit`."""
+    """All of a job's events (paged through the store), up to `limit`, in causal order
+    (events.timeline.in_order: an answer never before its trigger, whatever the clocks say)."""
+    from .timeline import in_order
+
     events: list[NormalisedEvent] = []
     cursor = None
     while len(events) < limit:
@@ -247,7 +250,7 @@ def job_event_list(*, user, job: JobSummary, limit: int = JOB_EVENTS_MAX) -> lis
         cursor = page.next_cursor
         if cursor is None:
             break
-    return events[:limit]
+    return in_order(events[:limit])
 
 
 def job_timeline(*, user, job: JobSummary) -> dict:
