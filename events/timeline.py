@@ -341,7 +341,7 @@ def execution_bar(events: Sequence[NormalisedEvent]) -> dict[str, Any]:
     From Step Functions status events when there are any: a terminal status wins over RUNNING
     whatever order they came in. Otherwise start and stop are the first and last event times.
     """
-    ordered = in_order(events)
+    ordered = by_at(events)
     statuses = _statuses(ordered)
     if not statuses:
         first, last = (ordered[0].at, ordered[-1].at) if ordered else (None, None)
@@ -370,7 +370,7 @@ def _step(span: Span) -> str | None:
 
 def execution_stop(events: Sequence[NormalisedEvent]) -> tuple[str, datetime] | None:
     """(terminal status, when) of the execution's stop, as the bar shows it; None while it runs."""
-    terminal = [row for row in _statuses(in_order(events)) if row[1].status in TERMINAL_STATUSES]
+    terminal = [row for row in _statuses(by_at(events)) if row[1].status in TERMINAL_STATUSES]
     if not terminal:
         return None
     seen_at, execution = terminal[-1]
@@ -413,7 +413,7 @@ def _link(start: datetime, span: Span | None, trigger: NormalisedEvent | None) -
 
 def job_timeline(events: Sequence[NormalisedEvent]) -> dict[str, Any]:
     """The `/api/jobs/<job id>/timeline` answer without its "job" key (DESIGN sections 6, 9)."""
-    ordered = in_order(events)
+    ordered = by_at(events)
     spans = pair_spans(ordered)
     lanes = assign_lanes(spans)
     rows = sorted(zip(spans, lanes, strict=True), key=lambda row: (row[0].start, row[1].lane))
