@@ -4,7 +4,8 @@ A span ends at the event that carries `meta.fn` and starts at the event that tri
 1. `meta.incoming.id` equal to an observed event's id;
 2. the same `TaskToken` as an event of the incoming source and detail-type;
 3. the latest earlier-or-same-time event of the incoming source and detail-type not yet used as a
-   start by the same fn.
+   start by the same fn (a trigger timed by its delivery counts from its envelope's second on:
+   see "Clocks that disagree" below).
 When the end event names its trigger's id and that id was not observed, the trigger is known to be
 missing, so rules 2 and 3 are not tried: the span is open rather than paired with the wrong event.
 Exact rules run over the whole job before the order rule, so a guess never takes an event that an
@@ -26,7 +27,8 @@ far the two clocks disagree), a `duration_ms` of None and an `end` bounded at it
 
 **Causal order** (`in_order`): an answer is never listed before its trigger. Each event's order
 time is its `at`, or just after its trigger's order time when that is later; every list of a
-job's events, the timeline, the original shapes' `sk` and the job socket's snapshot use it.
+job's events (events.selectors.job_event_list: the job page, the original shapes' `sk`, the
+export, the job socket's snapshot) uses it. Spans are paired over events by `at`.
 """
 
 from __future__ import annotations
