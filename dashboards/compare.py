@@ -22,7 +22,7 @@ from django.shortcuts import render
 from events import fleet, selectors
 from events.summary import JobSummary
 
-from .svg import human_ms, status_css
+from .svg import human_ms, skew_text, status_css
 
 PICK_JOBS = 50  # a state machine's newest jobs offered in the picker
 PICK_MACHINES_FROM = 200  # the newest jobs whose state machines the picker offers
@@ -125,7 +125,9 @@ def _value(value: Any) -> dict[str, Any]:
 
 
 def _side(span: dict[str, Any]) -> dict[str, Any]:
-    return {**span, "human": human_ms(span["duration_ms"]), "css": span["status"]}
+    skew = span.get("skew_ms")
+    human = skew_text(skew) if skew else human_ms(span["duration_ms"])
+    return {**span, "human": human, "css": span["status"]}
 
 
 def _label(lane: str, n: int, counts: dict[str, int]) -> str:

@@ -30,9 +30,16 @@ def human_ms(ms: float | int | None) -> str:
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
+def skew_text(skew_ms: int) -> str:
+    return f"clock skew {round(skew_ms)} ms"
+
+
 def span_duration(span: dict[str, Any]) -> str:
     """A span's duration with the precision it has: "350 ms", or "~2 s" when both its ends
-    are only known to the whole second (the envelope's time; events.clock)."""
+    are only known to the whole second (the envelope's time; events.clock); "clock skew N ms"
+    when its end reads before its start (clocks that disagree: events.timeline)."""
+    if span.get("skew_ms"):
+        return skew_text(span["skew_ms"])
     ms = span.get("duration_ms")
     if not span.get("approx") or ms is None:
         return human_ms(ms)

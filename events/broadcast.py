@@ -1,10 +1,11 @@
 """Publish newly stored events to the live stream (the channel-layer groups that may see them).
 
 One channel-layer message per group and ingest batch, `{"type": "events.created", "events":
-[[event id, frame, job id, original frame], ...]}`, in storage order.  Each frame is the
-WebSocket text `{"type": "event", "event": {...}}` encoded once here rather than once per
-connected client; the original frame is the original design's flat item (events.api.shapes),
-for sockets opened with `?shape=original` (the original project's frontend).
+[[event id, frame, job id, original frame], ...]}`, in storage order except that an answer
+follows its trigger (causal_batch).  Each frame is the WebSocket text `{"type": "event",
+"event": {...}}` encoded once here rather than once per connected client; the original frame
+is the original design's flat item (events.api.shapes), for sockets opened with
+`?shape=original` (the original project's frontend).
 The job id lets a socket waiting for a job not stored yet pick that job's events out of its
 account's stream.
 
@@ -31,6 +32,7 @@ from django.conf import settings
 
 from . import budgets
 from .api.shapes import original_event_item, original_item_within
+from .clock import ms
 from .envelope import NormalisedEvent
 from .groups import event_groups
 
@@ -60,16 +62,67 @@ def event_frame(event: NormalisedEvent, limit: int | None = None) -> str:
     return json.dumps({"type": "event", "event": trimmed}, separators=(",", ":"))
 
 
-def original_frame(event: NormalisedEvent, limit: int | None = None) -> str:
-    """The original design's item, unwrapped; its `sk` is the event's `at` in ms (only a read
-    of the whole job can tell whether an earlier event took that millisecond already).
-    Over `limit` bytes its largest detail fields become stubs linking to the whole event."""
+def original_frame(event: NormalisedEvent, limit: int | None = None, sk: int | None = None) -> str:
+    """The original design's item, unwrapped, with `sk` (live_sort_keys; the event's `at` in
+    ms when not given). Over `limit` bytes its largest detail fields become stubs linking to
+    the whole event."""
     limit = settings.EDOBS_WS_FRAME_BYTES if limit is None else limit
     item = original_item_within(
-        original_event_item(event), event_id=event.id, account=event.account,
+        original_event_item(event, sk=sk), event_id=event.id, account=event.account,
         limit=budgets.event_limit(limit),
     )  # fmt: skip
     return json.dumps(item, separators=(",", ":"))
+
+
+def live_sort_keys(events: list[NormalisedEvent]) -> dict[str, int]:
+    """{event id: `sk`} of a batch's live original items, without reading the store.
+
+    The original frontend keys and sorts a job's rows by `sk`. An answer's own clock may read
+    earlier than its trigger's delivery, so `at` alone would list it first (or reuse a key):
+    a live item's `sk` is the later of its `at` and when this worker received it (after its
+    trigger was delivered, and after what earlier batches sent), taken in causal order within
+    the batch, and a millisecond another event of the job took in this batch gives the next.
+    """
+    keys: dict[str, int] = {}
+    used: dict[str | None, int] = {}
+    for event in causal_batch(events):
+        key = max(event.at_ms, ms(event.received_at), used.get(event.job, -1) + 1)
+        keys[event.id] = used[event.job] = key
+    return keys
+
+
+def causal_batch(events: list[NormalisedEvent]) -> list[NormalisedEvent]:
+    """The batch in storage order, except that an answer whose trigger comes later in the
+    batch is moved just after it, so that no live answer is sent before its trigger."""
+    from .timeline import triggers_of
+
+    by_job: dict[str | None, list[NormalisedEvent]] = {}
+    for event in events:
+        by_job.setdefault(event.job, []).append(event)
+    trigger_of: dict[str, str] = {}
+    for job, group in by_job.items():
+        if job is not None:
+            trigger_of.update((id, trigger.id) for id, trigger in triggers_of(group).items())
+    return _after_triggers(events, trigger_of)
+
+
+def _after_triggers(events: list[NormalisedEvent], trigger_of: dict[str, str]) -> list:
+    pending = {event.id for event in events}
+    waiting: dict[str, list[NormalisedEvent]] = {}
+    ordered: list[NormalisedEvent] = []
+    for event in events:
+        trigger = trigger_of.get(event.id)
+        if trigger in pending and trigger != event.id:
+            waiting.setdefault(trigger, []).append(event)
+            continue
+        release = [event]
+        while release:
+            done = release.pop(0)
+            pending.discard(done.id)
+            ordered.append(done)
+            release[:0] = waiting.pop(done.id, [])
+    placed = {event.id for event in ordered}
+    return ordered + [event for event in events if event.id not in placed]  # cycles, as stored
 
 
 def group_messages(events: list[NormalisedEvent]) -> list[tuple[str, dict]]:
@@ -79,8 +132,10 @@ def group_messages(events: list[NormalisedEvent]) -> list[tuple[str, dict]]:
     limit = settings.EDOBS_WS_FRAME_BYTES
     messages: list[tuple[str, dict]] = []
     open_messages: dict[str, tuple[dict, list[int]]] = {}
-    for event in events:
-        frame, original = event_frame(event, limit), original_frame(event, limit)
+    sort_keys = live_sort_keys(events)
+    for event in causal_batch(events):
+        frame = event_frame(event, limit)
+        original = original_frame(event, limit, sk=sort_keys[event.id])
         size = len(frame) + len(original)
         for group in event_groups(event):
             message, used = open_messages.get(group, (None, [0]))

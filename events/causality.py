@@ -108,6 +108,7 @@ def pending_dict(trigger: NormalisedEvent, fn_lane: int, sub_lane: int) -> dict[
         "sub_lane": sub_lane,
         "step": step_of(trigger),
         "duration_ms": None,
+        "skew_ms": None,
         "approx": trigger.at_source == ENVELOPE,
         "paired_by": None,
         "status": PENDING,

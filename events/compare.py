@@ -41,7 +41,7 @@ def _lanes(spans: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _side(span: dict[str, Any]) -> dict[str, Any]:
-    keys = ("start", "end", "duration_ms", "status", "start_event", "end_event")
+    keys = ("start", "end", "duration_ms", "skew_ms", "status", "start_event", "end_event")
     return {key: span[key] for key in keys}
 
 

@@ -238,7 +238,15 @@ def job_event_page(
 
 
 def job_event_list(*, user, job: JobSummary, limit: int = JOB_EVENTS_MAX) -> list[NormalisedEvent]:
-    """All of a job's events in order (paged through the store), up to `limit`."""
+    """All of a job's events (paged through the store), up to `limit`, in causal order
+    (events.timeline.in_order: an answer never before its trigger, whatever the clocks say)."""
+    from .timeline import in_order
+
+    return in_order(_job_events_stored(user=user, job=job, limit=limit))
+
+
+def _job_events_stored(*, user, job: JobSummary, limit: int) -> list[NormalisedEvent]:
+    """A job's events in the store's order (`at`, then arrival), for what orders them itself."""
     events: list[NormalisedEvent] = []
     cursor = None
     while len(events) < limit:
@@ -253,7 +261,7 @@ def job_event_list(*, user, job: JobSummary, limit: int = JOB_EVENTS_MAX) -> lis
 def job_timeline(*, user, job: JobSummary) -> dict:
     from .timeline import job_timeline as compute
 
-    return compute(job_event_list(user=user, job=job))
+    return compute(_job_events_stored(user=user, job=job, limit=JOB_EVENTS_MAX))
 
 
 def architecture_graph(*, user, window: Window) -> dict:
@@ -305,7 +313,10 @@ def job_compare(*, user, a: JobSummary, b: JobSummary) -> dict:
     """Two visible jobs step by step (events.compare)."""
     from .compare import compare_jobs
 
-    return compare_jobs(job_event_list(user=user, job=a), job_event_list(user=user, job=b))
+    return compare_jobs(
+        _job_events_stored(user=user, job=a, limit=JOB_EVENTS_MAX),
+        _job_events_stored(user=user, job=b, limit=JOB_EVENTS_MAX),
+    )
 
 
 def job_mermaid(*, user, job: JobSummary) -> str:

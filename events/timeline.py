@@ -4,7 +4,8 @@ A span ends at the event that carries `meta.fn` and starts at the event that tri
 1. `meta.incoming.id` equal to an observed event's id;
 2. the same `TaskToken` as an event of the incoming source and detail-type;
 3. the latest earlier-or-same-time event of the incoming source and detail-type not yet used as a
-   start by the same fn.
+   start by the same fn (a trigger timed by its delivery counts from its envelope's second on:
+   see "Clocks that disagree" below).
 When the end event names its trigger's id and that id was not observed, the trigger is known to be
 missing, so rules 2 and 3 are not tried: the span is open rather than paired with the wrong event.
 Exact rules run over the whole job before the order rule, so a guess never takes an event that an
@@ -16,6 +17,18 @@ pending spans, and the answer names its `critical_path`: the rules are in events
 Times are each event's `at`, its best clock (events.clock): milliseconds when a producer, Step
 Functions or SQS said so. A span both of whose ends only have the envelope's whole seconds is
 flagged `approx`, so that it is not shown with a precision it does not have.
+
+**Clocks that disagree.** A trigger the state machine put has no producer clock: its `at` is
+when SQS got it (or the envelope's second), while its answer carries the Lambda's own clock,
+which can read earlier. So rules 2 and 3 look for a trigger by the earliest instant it may have
+been put (its envelope second, for a delivery clock), preferring one whose `at` is not after the
+end's; and a span that would run backwards is not a negative duration: it has `skew_ms` (how
+far the two clocks disagree), a `duration_ms` of None and an `end` bounded at its `start`.
+
+**Causal order** (`in_order`): an answer is never listed before its trigger. Each event's order
+time is its `at`, or just after its trigger's order time when that is later; every list of a
+job's events (events.selectors.job_event_list: the job page, the original shapes' `sk`, the
+export, the job socket's snapshot) uses it. Spans are paired over events by `at`.
 """
 
 from __future__ import annotations
@@ -29,7 +42,7 @@ from itertools import groupby
 from typing import Any
 
 from . import causality
-from .clock import ENVELOPE
+from .clock import DELIVERY, ENVELOPE
 from .correlation import TERMINAL_STATUSES, Execution
 from .envelope import NormalisedEvent, iso
 
@@ -55,8 +68,24 @@ class Span:
         return self.start_event is None
 
     @property
-    def duration_ms(self) -> int:
-        return round((self.end - self.start).total_seconds() * 1000)
+    def skew_ms(self) -> int | None:
+        """How far the two ends' clocks disagree when the span would run backwards, else None."""
+        behind = _ms_between(self.end, self.start)
+        return behind if behind > 0 else None
+
+    @property
+    def duration_ms(self) -> int | None:
+        """End minus start in ms; None when the clocks disagree (never below zero)."""
+        return None if self.skew_ms else _ms_between(self.start, self.end)
+
+    @property
+    def shown_end(self) -> datetime:
+        """The end a page draws: a skewed span is drawn at its start, zero wide."""
+        return max(self.start, self.end)
+
+
+def _ms_between(start: datetime, end: datetime) -> int:
+    return round((end - start).total_seconds() * 1000)
 
 
 @dataclass
@@ -72,9 +101,39 @@ class _Pairing:
         self.used.add((self.events[end].fn or "", start))
 
 
-def in_order(events: Iterable[NormalisedEvent]) -> list[NormalisedEvent]:
+def by_at(events: Iterable[NormalisedEvent]) -> list[NormalisedEvent]:
     """Events by `at` (their best clock), keeping the given (arrival) order among ties."""
     return sorted(events, key=lambda event: event.at)
+
+
+def in_order(events: Iterable[NormalisedEvent]) -> list[NormalisedEvent]:
+    """A job's events in causal order: by order time (`order_times`), then `at`, then as given."""
+    ordered = by_at(events)
+    times = order_times(ordered)
+    return sorted(ordered, key=lambda event: times[event.id])
+
+
+def triggers_of(events: Iterable[NormalisedEvent]) -> dict[str, NormalisedEvent]:
+    """{answer's id: its trigger} of the spans the events pair (rules 1 to 3)."""
+    return {span.end_event.id: span.start_event for span in pair_spans(events) if span.start_event}
+
+
+def order_times(events: Sequence[NormalisedEvent]) -> dict[str, datetime]:
+    """{event id: order time}: its `at`, or 1 ms after its trigger's order time when that is
+    later (triggers as the spans pair them), so no answer sorts before what it answers."""
+    trigger_of = triggers_of(events)
+    times: dict[str, datetime] = {}
+    for event in events:
+        chain, seen, at = [], set(), event
+        while at is not None and at.id not in times and at.id not in seen:
+            chain.append(at)
+            seen.add(at.id)
+            at = trigger_of.get(at.id)
+        base = times.get(at.id) if at is not None else None  # None: a chain's start, or a cycle
+        for member in reversed(chain):
+            base = member.at if base is None else max(member.at, base + INSTANT)
+            times[member.id] = base
+    return times
 
 
 def _type_of(event: NormalisedEvent) -> tuple[str, str]:
@@ -123,17 +182,27 @@ def _order_wanted(event: NormalisedEvent) -> TriggerKey | None:
     return _incoming_type(event)
 
 
-def _pop(stack: list[int], fn: str, end: int, used: set[tuple[str, int]]) -> int | None:
-    """The latest candidate on `stack` that is not `end` itself nor already a start of `fn`."""
-    held, found = [], None
-    while stack and found is None:
-        candidate = stack.pop()
-        if candidate == end:
-            held.append(candidate)
-        elif (fn, candidate) not in used:
-            found = candidate
-    stack.extend(held)
-    return found
+def put_since(event: NormalisedEvent) -> datetime:
+    """The earliest instant the event may have been put: a delivery clock only says when SQS
+    got it, so it may have been put from the start of its envelope's second on."""
+    return min(event.at, event.time) if event.at_source == DELIVERY else event.at
+
+
+def _pop(stack: list[int], fn: str, end: int, pairing: _Pairing) -> int | None:
+    """The latest candidate on `stack` that is not `end` itself nor already a start of `fn`,
+    preferring one whose `at` is not after the end's (a candidate's clock reads later than the
+    end's only when the two disagree)."""
+    events, used = pairing.events, pairing.used
+    while stack and (fn, stack[-1]) in used:
+        stack.pop()  # a start of this fn already: never a candidate again
+    latest = None
+    for n in range(len(stack) - 1, -1, -1):
+        if stack[n] == end or (fn, stack[n]) in used:
+            continue
+        if events[stack[n]].at <= events[end].at:
+            return stack.pop(n)
+        latest = n if latest is None else latest
+    return None if latest is None else stack.pop(latest)
 
 
 class _Sweep:
@@ -167,20 +236,28 @@ class _Sweep:
         fn, key = self.pairing.events[end].fn or "", self.wanted[end]
         if key is None:
             return False
-        found = _pop(self.stacks[(fn, key)], fn, end, self.pairing.used)
+        found = _pop(self.stacks[(fn, key)], fn, end, self.pairing)
         if found is not None:
             self.pairing.pair(end, found, self.rule)
         return found is not None
 
     def run(self, ends: list[int]) -> list[int]:
-        """Pairs what it can of `ends`; returns the ends left unpaired."""
+        """Pairs what it can of `ends`; returns the ends left unpaired.
+
+        Every event is a candidate from `put_since` on; an end looks for its trigger at its `at`.
+        """
         self.want(ends)
         events, left = self.pairing.events, []
-        for _, group in groupby(range(len(events)), key=lambda i: events[i].at):
+        steps = sorted(
+            [(put_since(event), i, 0) for i, event in enumerate(events)]
+            + [(events[i].at, i, 1) for i in self.wanted]
+        )
+        for _, group in groupby(steps, key=lambda step: step[0]):
             waiting = []
-            for i in group:
-                self.push(i)
-                if i in self.wanted and not self.resolve(i):
+            for _, i, resolving in group:
+                if not resolving:
+                    self.push(i)
+                elif not self.resolve(i):
                     waiting.append(i)
             left.extend(end for end in waiting if not self.resolve(end))
         return left
@@ -188,7 +265,7 @@ class _Sweep:
 
 def pair_spans(events: Iterable[NormalisedEvent]) -> list[Span]:
     """The spans of one job's events (or of any group of events that share a job), by end order."""
-    ordered = in_order(events)
+    ordered = by_at(events)
     pairing = _Pairing(events=ordered, starts={}, used=set())
     ends = [i for i, event in enumerate(ordered) if event.fn]
     left = _by_id(pairing, ends)
@@ -266,7 +343,7 @@ def execution_bar(events: Sequence[NormalisedEvent]) -> dict[str, Any]:
     From Step Functions status events when there are any: a terminal status wins over RUNNING
     whatever order they came in. Otherwise start and stop are the first and last event times.
     """
-    ordered = in_order(events)
+    ordered = by_at(events)
     statuses = _statuses(ordered)
     if not statuses:
         first, last = (ordered[0].at, ordered[-1].at) if ordered else (None, None)
@@ -295,7 +372,7 @@ def _step(span: Span) -> str | None:
 
 def execution_stop(events: Sequence[NormalisedEvent]) -> tuple[str, datetime] | None:
     """(terminal status, when) of the execution's stop, as the bar shows it; None while it runs."""
-    terminal = [row for row in _statuses(in_order(events)) if row[1].status in TERMINAL_STATUSES]
+    terminal = [row for row in _statuses(by_at(events)) if row[1].status in TERMINAL_STATUSES]
     if not terminal:
         return None
     seen_at, execution = terminal[-1]
@@ -307,7 +384,7 @@ def span_dict(span: Span, lane: Lane, status: str = causality.OK) -> dict[str, A
     return {
         "fn": span.fn,
         "start": iso(span.start),
-        "end": iso(span.end),
+        "end": iso(span.shown_end),
         "start_event": span.start_event.id if span.start_event else None,
         "end_event": end_event.id,
         "incoming": dict(end_event.incoming) if end_event.incoming else None,
@@ -318,6 +395,7 @@ def span_dict(span: Span, lane: Lane, status: str = causality.OK) -> dict[str, A
         "sub_lane": lane.sub_lane,
         "step": _step(span),
         "duration_ms": span.duration_ms,
+        "skew_ms": span.skew_ms,
         "approx": span.approx,
         "paired_by": span.paired_by,
         "status": status,
@@ -331,13 +409,13 @@ def _outgoing_of(event: NormalisedEvent) -> dict[str, str]:
 def _link(start: datetime, span: Span | None, trigger: NormalisedEvent | None) -> causality.Link:
     end_event = span.end_event if span else None
     return causality.Link(
-        start=start, end=span.end if span else None, trigger=trigger, end_event=end_event
+        start=start, end=span.shown_end if span else None, trigger=trigger, end_event=end_event
     )
 
 
 def job_timeline(events: Sequence[NormalisedEvent]) -> dict[str, Any]:
     """The `/api/jobs/<job id>/timeline` answer without its "job" key (DESIGN sections 6, 9)."""
-    ordered = in_order(events)
+    ordered = by_at(events)
     spans = pair_spans(ordered)
     lanes = assign_lanes(spans)
     rows = sorted(zip(spans, lanes, strict=True), key=lambda row: (row[0].start, row[1].lane))
@@ -345,7 +423,7 @@ def job_timeline(events: Sequence[NormalisedEvent]) -> dict[str, Any]:
     failed_at = stopped[1] if stopped and stopped[0] in causality.FAILURES else None
     items = [
         (
-            span_dict(span, lane, causality.span_status(span.start, span.end, failed_at)),
+            span_dict(span, lane, causality.span_status(span.start, span.shown_end, failed_at)),
             _link(span.start, span, span.start_event),
         )
         for span, lane in rows

@@ -135,7 +135,8 @@ class OriginalEventItemSerializer(s.Serializer):
     pk = s.CharField(help_text='"EVENT#<job id>"')
     sk = s.CharField(
         help_text="The event's `at`, epoch ms; unique within the job (a millisecond already "
-        "taken gives the next free one)"
+        "taken gives the next free one), ascending in causal order (an answer's above its "
+        "trigger's)"
     )
     account = s.CharField()
     source = s.CharField()
@@ -156,6 +157,15 @@ class SpanSerializer(s.Serializer):
     outgoing = s.DictField(child=s.JSONField(), allow_null=True)
     open = s.BooleanField()
     approx = s.BooleanField(help_text="both ends known to the whole second only")
+    duration_ms = s.IntegerField(
+        allow_null=True, min_value=0,
+        help_text="end minus start; null when pending or when the two clocks disagree",
+    )  # fmt: skip
+    skew_ms = s.IntegerField(
+        allow_null=True, min_value=1,
+        help_text="how far the two ends' clocks disagree when the span would run backwards "
+        "(then `duration_ms` is null and `end` equals `start`); else null",
+    )
     lane = s.JSONField(help_text="a row number, or `awaiting <detail-type>` for a pending span")
     status = s.ChoiceField(
         ["ok", "failed", "pending"],
@@ -241,6 +251,7 @@ class StepSideSerializer(s.Serializer):
     start = s.DateTimeField()
     end = s.DateTimeField(allow_null=True)
     duration_ms = s.IntegerField(allow_null=True)
+    skew_ms = s.IntegerField(allow_null=True, help_text="clocks that disagree: no duration")
     status = s.ChoiceField(["ok", "failed", "pending"])
     start_event = s.CharField(allow_null=True)
     end_event = s.CharField(allow_null=True)

@@ -99,7 +99,8 @@ def _named_latencies(using: str, ends: list[NormalisedEvent], deltas: Deltas) ->
     for end in ends:
         at = triggers.get((end.job or "", end.correlation.incoming_id))
         if at is not None:
-            deltas.latency(end, _ms(end.at - at))
+            if end.at >= at:  # else clocks that disagree: no latency (events.timeline.Span)
+                deltas.latency(end, _ms(end.at - at))
         else:
             waiting.append(_pending(end))
     PendingSpan.objects.using(using).bulk_create(waiting, ignore_conflicts=True)
@@ -128,7 +129,8 @@ def _resolve_pending(using: str, events: Sequence[NormalisedEvent], deltas: Delt
         if trigger is None:
             continue
         machine, edges = row.state_machine, row.edges
-        deltas.add_latency(row.time, row.account, machine, edges, _ms(row.at - trigger.at))
+        if row.at >= trigger.at:  # else clocks that disagree: no latency (events.timeline.Span)
+            deltas.add_latency(row.time, row.account, machine, edges, _ms(row.at - trigger.at))
         done.append(row.pk)
     pending.filter(pk__in=done).delete()
 
@@ -187,7 +189,8 @@ def _add_latencies(
             if span.open or (end.job, end.account, end.id) not in wanted:
                 continue
             if rule is None or span.paired_by == rule:
-                deltas.latency(end, span.duration_ms)
+                if span.duration_ms is not None:  # None: clocks that disagree (no latency)
+                    deltas.latency(end, span.duration_ms)
                 added.add((end.account, end.id))
     return added
 

@@ -777,3 +777,34 @@ def test_it_finds_an_event_whose_dynamodb_marker_predates_naming_its_item(reques
     )  # fmt: skip
     [found] = dynamo.get_events("old-marker", accounts=frozenset({ACCOUNT_A}))
     assert found.raw == event.raw
+
+
+def test_it_orders_answers_after_their_triggers_and_counts_no_skewed_latency(store):
+    """Issue 25 "Time": answers stamped by their Lambda 2 ms into the second whose trigger SQS
+    got 300 ms into it (tests/events/skew_traffic.py), the answers stored first, as SQS may
+    deliver them."""
+    from events.timeline import in_order, job_timeline
+    from tests.events import skew_traffic as traffic
+
+    second = int(now_second().timestamp()) - 60
+    sent = traffic.triggers("skew-store", second)
+    replies = traffic.answers("skew-store", sent, second)
+
+    def parsed(envelope_: dict, delivered: int | None = None):
+        return parse_envelope(envelope_, default_account=ACCOUNT_A, delivered_at=delivered)
+
+    assert store.ingest([parsed(e) for e in replies[:3]]) == ["stored"] * 3
+    store.ingest([parsed(e, second * 1000 + 300) for e in sent] + [parsed(replies[3])])
+
+    events = in_order(all_job_events(store, traffic.job_id("skew-store"), limit=3))
+    ids = [event.id for event in events]
+    for answer in replies[:3]:
+        assert ids.index(traffic.trigger_of(answer, sent)["id"]) < ids.index(answer["id"])
+    spans = job_timeline(events)["spans"]
+    assert sorted(span["skew_ms"] for span in spans) == [296, 297, 298]
+    assert all(span["duration_ms"] is None for span in spans)
+    window = Window(since=datetime.fromtimestamp(second - 60, UTC))
+    graph = store.architecture(window, accounts=ALL)
+    consumed = [edge for edge in graph["edges"] if edge["target"].startswith("fn:")]
+    assert len(consumed) == 3
+    assert all((edge["count"], edge["p50_ms"]) == (1, None) for edge in consumed), consumed

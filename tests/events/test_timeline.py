@@ -306,8 +306,8 @@ def test_it_marks_the_trigger_the_failed_job_waited_for_pending() -> None:
         "start_event": "316a2a12-7243-447c-ab64-c5c48aa1a59c", "end_event": None,
         "incoming": {"source": "project", "detailType": "generateReport"},
         "outgoing": None, "open": False, "lane": "awaiting generateReport", "fn_lane": 0,
-        "sub_lane": 0, "step": "PostProcessAll", "duration_ms": None, "approx": True,
-        "paired_by": None, "status": "pending",
+        "sub_lane": 0, "step": "PostProcessAll", "duration_ms": None, "skew_ms": None,
+        "approx": True, "paired_by": None, "status": "pending",
     }  # fmt: skip
     assert pending[0]["fn_lane"] > max(s["fn_lane"] for s in timeline["spans"] if s["fn"])
 
@@ -446,3 +446,57 @@ def test_it_breaks_critical_path_ties_by_more_spans_then_order() -> None:
     assert path_of(timeline) == [("first", "b1"), ("second", "b2")]
     without_chain = job_timeline(parse([raw[0], raw[1], raw[4]]))
     assert path_of(without_chain) == [("alone", "a1")]
+
+
+# --- clocks that disagree (issue 25 "Time"; tests/events/skew_traffic.py) ---------------------
+
+
+def skewed_loop(name: str, seconds: list[int]) -> list[NormalisedEvent]:
+    """Each second, the state machine puts generateReport (delivered 300 ms into the second) and
+    postProcessAllFn answers it 2 ms into it, naming no trigger id (the order rule)."""
+    from . import skew_traffic as traffic
+
+    events = []
+    for second in seconds:
+        trigger = traffic.triggers(name, second)[3]
+        answer = traffic.answers(name, [None, trigger], second)[0]
+        events.append(parse_envelope(trigger, default_account=ACCOUNT,
+                                     delivered_at=second * 1000 + 300))  # fmt: skip
+        events.append(parse_envelope(answer, default_account=ACCOUNT))
+    return events
+
+
+def test_it_pairs_each_answer_stamped_before_its_triggers_delivery_with_that_trigger() -> None:
+    events = skewed_loop("loop", [1_790_000_000, 1_790_000_001])
+
+    spans = pair_spans(events)
+
+    assert [(s.start_event.id, s.end_event.id) for s in spans] == [
+        (events[0].id, events[1].id),
+        (events[2].id, events[3].id),
+    ]
+    assert all(s.skew_ms == 298 and s.duration_ms is None for s in spans)
+
+
+def test_a_span_running_backwards_has_skew_and_no_duration() -> None:
+    events = skewed_loop("loop", [1_790_000_000])
+
+    (span,) = job_timeline(events)["spans"]
+
+    assert (span["skew_ms"], span["duration_ms"]) == (298, None)
+    assert span["end"] == span["start"] == "2026-09-21T14:13:20.300Z"
+    assert span["paired_by"] == "order"
+
+
+def test_the_order_puts_an_answer_after_its_trigger_even_when_ids_are_forged() -> None:
+    from events.timeline import in_order
+
+    events = skewed_loop("loop", [1_790_000_000])
+    assert [e.id for e in in_order(events)] == [events[0].id, events[1].id]
+    # two events naming each other as trigger: listed once each, nothing loops
+    a = copy.deepcopy(skewed_loop("forged", [1_790_000_000])[1].raw)
+    b = copy.deepcopy(a) | {"id": "forged-b"}
+    b["detail"]["meta"]["incoming"]["id"] = a["id"]
+    a["detail"]["meta"]["incoming"]["id"] = "forged-b"
+    forged = parse([a, b])
+    assert sorted(e.id for e in in_order(forged)) == sorted([a["id"], "forged-b"])

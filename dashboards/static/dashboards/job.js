@@ -260,8 +260,13 @@
     if (ev.detail && typeof ev.detail.TaskToken === "string") chart.addToken(ev.id, ev.detail.TaskToken.slice(0, 300));
     const body = document.getElementById("event-body");
     const row = eventRow(ev);
-    // Keep the table in time order: insert before the first later event.
-    const later = Array.from(body.children).find((tr) => {
+    // Keep the table in time order: insert before the first later event, but never before the
+    // event's trigger (an answer's clock may read earlier than its trigger's: causal order).
+    const rows = Array.from(body.children);
+    const meta = ev.detail && ev.detail.meta;
+    const trigger = meta && meta.incoming && typeof meta.incoming.id === "string" ? meta.incoming.id : null;
+    const after = trigger ? rows.findIndex((tr) => tr.dataset.eventId === trigger) : -1;
+    const later = rows.slice(after + 1).find((tr) => {
       const when = tr.querySelector("time");
       return when && Date.parse(when.getAttribute("datetime")) > Date.parse(ev.time);
     });

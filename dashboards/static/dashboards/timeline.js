@@ -44,8 +44,14 @@
     return step < 60000 ? iso.slice(11, 19) : iso.slice(11, 16);
   }
 
+  /* A span whose end reads before its start (two clocks that disagree) has no duration. */
+  function skewText(s) {
+    return "clock skew " + Math.round(s.skew_ms) + " ms";
+  }
+
   /* Rounded for a bar's label: no more precision than the clocks had (as svg.span_duration). */
   function shortDuration(s, duration) {
+    if (s.skew_ms) return skewText(s);
     if (s.status === "pending") return "waiting " + E.humanMs(duration);
     if (!s.approx || duration === null || duration === undefined) return E.humanMs(duration);
     if (duration < 1000) return "< 1 s";
@@ -54,6 +60,7 @@
 
   /* The duration at its real precision, for the tooltip: milliseconds unless both clocks had seconds. */
   function preciseDuration(s, duration) {
+    if (s.skew_ms) return skewText(s) + " (its two ends come from clocks that disagree)";
     if (duration === null || duration === undefined) return "—";
     let text;
     if (s.approx) text = "~" + Math.round(duration / 1000) + " s (both ends known to the second)";
