@@ -124,8 +124,8 @@ class TypeStats:
 
 def capped_schema(schema: dict[str, Any] | None, cap: int = MAX_FIELDS) -> tuple[Any, int]:
     """(the JSON Schema keeping its first `cap` properties over all levels: a level's
-    own first, then its kept properties' inner ones in order; how many it left out). A schema that lost some says so in
-    `$comment`."""
+    own first, then its kept properties' inner ones in order; how many it left out). A schema
+    that lost some says so in `$comment`."""
     if schema is None:
         return None, 0
     kept = _SchemaCut(cap)
