@@ -31,7 +31,7 @@ WINDOW_CHOICES = [("15m", "Last 15 min"), ("1h", "Last hour"), ("24h", "Last 24 
                   ("all", "Everything kept"), ("custom", "Custom…")]  # fmt: skip
 COMPARE_CHOICES = [("", "Nothing"), ("previous", "The previous period"), ("custom", "Custom…")]
 # The job page's event table shows one page of a job's events (a job may hold 100,000 of about
-# 20 KB): 100 rows, each at most EDOBS_PAGE_EVENT_BYTES of JSON, keep the page near 1 MB.
+# 20 KB): 100 rows, each at most EDOBS_PAGE_EVENT_BYTES of JSON, keep the table near 1 MB.
 EVENTS_PAGE = 100
 
 
