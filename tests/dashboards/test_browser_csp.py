@@ -78,10 +78,10 @@ def visit(page, url: str, ready: str) -> list:
         response = page.goto(url)
         policy = response.headers.get("content-security-policy", "")
         assert "script-src 'self'" in policy and "unsafe-inline" not in policy, url
-        page.wait_for_function(ready)
+        page.wait_for_function(f"() => {ready}")
         before = len(messages)
         page.evaluate(CANARY)
-        page.wait_for_function("window.__csp.some((r) => r.target === 'csp-canary')")
+        page.wait_for_function("() => window.__csp.some((r) => r.target === 'csp-canary')")
         reports = page.evaluate("window.__csp.filter((r) => r.target !== 'csp-canary')")
     finally:
         page.remove_listener("console", listen)

@@ -451,13 +451,13 @@ def test_it_finds_spans_and_events_in_the_job(page, site, jobs):
     span = next(s for s in timeline["spans"] if s["fn"] == "postProcessSingleFn")
     page.fill("#timeline-find", span["end_event"])
     page.wait_for_function(
-        "document.getElementById('find-count').textContent.endsWith(', 1 event')"
+        "() => document.getElementById('find-count').textContent.endsWith(', 1 event')"
     )
     rows = page.locator("#event-body tr.match").evaluate_all("ns => ns.map(n => n.dataset.eventId)")
     assert rows == [span["end_event"]]
     assert "match" in bar(page, key_of(span)).get_attribute("class")
     page.fill("#timeline-find", "")
-    page.wait_for_function("!document.querySelector('#timeline-svg .span-g.dimmed')")
+    page.wait_for_function("() => !document.querySelector('#timeline-svg .span-g.dimmed')")
 
 
 def test_it_links_a_span_to_its_two_events_and_back(page, site, jobs):
@@ -662,7 +662,9 @@ def test_it_keeps_the_selection_through_a_live_redraw(page, site, jobs):
             "incoming": {"source": "project", "detailType": "getUserCookies", "id": trigger["id"]},
             "outgoing": {"source": "project", "detailType": "auditDone"}}},
     }])  # fmt: skip
-    page.wait_for_function(f"document.querySelectorAll('#timeline-svg .span-g').length > {count}")
+    page.wait_for_function(
+        f"() => document.querySelectorAll('#timeline-svg .span-g').length > {count}"
+    )
     selected = page.locator("#timeline-svg .span-g.selected")
     assert selected.count() == 1 and selected.get_attribute("data-key") == key_of(span)
     assert selected.get_attribute("aria-selected") == "true"
@@ -762,7 +764,9 @@ def test_live_events_join_the_page_they_belong_to(page, site, long_job):
             "detail": {"execution": envelopes[0]["detail"]["execution"], "step": LONG}}  # fmt: skip
     site.send([late])
     # the count follows the job (the refresh that proves the event reached this page) ...
-    page.wait_for_function(f"document.getElementById('event-total').textContent === '{LONG + 1}'")
+    page.wait_for_function(
+        f"() => document.getElementById('event-total').textContent === '{LONG + 1}'"
+    )
     # ... while the first page keeps its own rows: the late event belongs on the last page
     assert page_rows(page) == [e["id"] for e in envelopes[:100]]
     page.locator('.pager a[rel="next"]').first.click()
