@@ -97,7 +97,10 @@ def schema_list(request: HttpRequest) -> HttpResponse:
         for item in answer["types"]
     ]
     context = _context(request, errors, choice, windows)
-    context.update(rows=rows, sampled=answer["sampled"], comparable=answer["comparable"])
+    context.update(
+        rows=rows, sampled=answer["sampled"], comparable=answer["comparable"],
+        field_cap=answer["field_cap"],
+    )  # fmt: skip
     return render(request, "dashboards/schemas.html", context)
 
 

@@ -21,7 +21,7 @@ from events.export import export_filename
 from events.stores.base import Window
 from events.summary import JobSummary
 
-from .params import when
+from .params import page_number, when, with_query
 from .svg import duration_between, human_ms, span_duration, status_css
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,9 @@ WINDOWS = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "24h": timede
 WINDOW_CHOICES = [("15m", "Last 15 min"), ("1h", "Last hour"), ("24h", "Last 24 h"),
                   ("all", "Everything kept"), ("custom", "Custom…")]  # fmt: skip
 COMPARE_CHOICES = [("", "Nothing"), ("previous", "The previous period"), ("custom", "Custom…")]
+# The job page's event table shows one page of a job's events (a job may hold 100,000 of about
+# 20 KB): 100 rows, each at most EDOBS_PAGE_EVENT_BYTES of JSON, keep the table near 1 MB.
+EVENTS_PAGE = 100
 
 
 def _event_row(event) -> dict:
@@ -87,6 +90,32 @@ def _exports(job: JobSummary) -> list[dict]:
     ]
 
 
+def _events_offset(request: HttpRequest, events: list) -> int:
+    """Where the shown page of events starts: the page holding `?event=<id>` (a span's event
+    on another page), else `?page=N`."""
+    wanted = request.GET.get("event")
+    index = next((i for i, event in enumerate(events) if event.id == wanted), None)
+    if index is None:
+        index = (page_number(request) - 1) * EVENTS_PAGE
+    return min(index, max(len(events) - 1, 0)) // EVENTS_PAGE * EVENTS_PAGE
+
+
+def _events_paging(request: HttpRequest, offset: int, total: int) -> dict:
+    """The event table's count ("101–200 of 1,500") and its previous/next links."""
+    last = min(offset + EVENTS_PAGE, total)
+    page = offset // EVENTS_PAGE + 1
+
+    def link(number: int) -> str:
+        return with_query(request, page=str(number), event=None) + "#events"
+
+    return {
+        "count_text": f"{offset + 1:,}–{last:,} of {total:,}" if total else "",
+        "previous": link(page - 1) if offset else None,
+        "next": link(page + 1) if last < total else None,
+        "paged": total > EVENTS_PAGE,
+    }
+
+
 @login_required
 def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     job = selectors.job_get(user=request.user, job_id=job_id)
@@ -94,13 +123,16 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
         raise Http404("No such job")
     events = selectors.job_event_list(user=request.user, job=job)
     timeline = selectors.job_timeline(user=request.user, job=job)
+    offset = _events_offset(request, events)
     context = {
         "job": job,
         "css": status_css(job.status),
         "duration": duration_between(
             job.started_at or job.first_event_at, job.stopped_at or job.last_event_at
         ),
-        "events": [_event_row(event) for event in events],
+        "events": [_event_row(event) for event in events[offset : offset + EVENTS_PAGE]],
+        "event_total": len(events),
+        "events_paging": _events_paging(request, offset, len(events)),
         "timeline": timeline,
         "span_rows": _span_rows(timeline),
         "tokens": _task_tokens(events),

@@ -10,7 +10,9 @@ can be compared: every type's drift is empty and the answer says `comparable: fa
 
 The reads are bounded: at most SAMPLE events per window, oldest first (so the first event of a
 change is exact within what was read), filtered to the accounts given. An answer says
-`sampled` when a window held more.
+`sampled` when a window held more. So are the answers: at most events.schemas.MAX_FIELDS fields
+per type and window (the first seen; `fields_more` and `base_fields_more` count the rest, whose
+drift is not followed) and as many properties in the JSON Schema (`schema_more`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .schemas import EventRef, TypeStats, infer_types
+from .schemas import MAX_FIELDS, EventRef, TypeStats, capped_schema, infer_types
 from .stores import get_store
 from .stores.base import Accounts, Window
 
@@ -148,6 +150,7 @@ def type_summary(
         "new": comparable and base is None,
         "first_event": _ref(current.first_event) if current else None,
         "fields": current.field_list() if current else [],
+        "fields_more": current.fields_more if current else 0,
         "drift": drift_total(diff(base, current)) if comparable else 0,
     }
 
@@ -162,7 +165,8 @@ def schema_list(accounts: Accounts, windows: Windows) -> dict[str, Any]:
         type_summary(now.types.get(key), then.types.get(key), comparable=comparable) for key in keys
     ]
     items.sort(key=lambda item: (-item["events"], item["source"], item["detail_type"]))
-    return {"types": items, "sampled": now.sampled or then.sampled, "comparable": comparable}
+    return {"types": items, "sampled": now.sampled or then.sampled, "comparable": comparable,
+            "field_cap": MAX_FIELDS}  # fmt: skip
 
 
 def schema_detail(
@@ -177,13 +181,17 @@ def schema_detail(
         return None
     comparable = base is not None or _any_events(accounts, windows.base_since, windows.base_until)
     changes = diff(base, current) if comparable else NO_DRIFT
+    schema, schema_more = capped_schema(current.json_schema() if current else None)
     return {
         **type_summary(current, base, comparable=comparable),
         "comparable": comparable,
         "drift": changes,
         "drift_count": drift_total(changes),
         "base_fields": base.field_list() if base else [],
-        "schema": current.json_schema() if current else None,
+        "base_fields_more": base.fields_more if base else 0,
+        "schema": schema,
+        "schema_more": schema_more,
+        "field_cap": MAX_FIELDS,
         "sampled": now.sampled or then.sampled,
     }
 

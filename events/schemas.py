@@ -11,7 +11,10 @@ The JSON Schema document of a type is inferred by genson's SchemaBuilder (merged
 `required` = present in every event), only when asked: it costs more than the walk.
 
 Hostile details are bounded: MAX_DEPTH levels, the first ARRAY_ITEMS elements of an array and at
-most MAX_FIELDS paths per type are looked at.
+most MAX_FIELDS paths per type are kept (the first ones seen); the paths past the cap are only
+counted, so that answers can say "N more" (`fields_more`). An inferred JSON Schema keeps at most
+MAX_FIELDS properties over all its levels (`capped_schema`): one event of 50,000 keys would
+otherwise make a page of megabytes.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class TypeStats:
     fields: dict[str, FieldStats] = field(default_factory=dict)
     first_event: EventRef | None = None
     builder: SchemaBuilder | None = None
+    over_cap: set[str] = field(default_factory=set)  # paths seen past MAX_FIELDS: counted only
 
     @property
     def key(self) -> tuple[str, str]:
@@ -87,6 +91,7 @@ class TypeStats:
         stats = self.fields.get(path)
         if stats is None:
             if len(self.fields) >= MAX_FIELDS:
+                self.over_cap.add(path)
                 return
             # A path new after the first event was missing from the first one.
             stats = self.fields[path] = FieldStats(
@@ -108,8 +113,53 @@ class TypeStats:
             for path, stats in sorted(self.fields.items())
         ]
 
+    @property
+    def fields_more(self) -> int:
+        """Distinct paths seen but left out of `fields` by the MAX_FIELDS cap."""
+        return len(self.over_cap)
+
     def json_schema(self) -> dict[str, Any] | None:
         return self.builder.to_schema() if self.builder is not None else None
+
+
+def capped_schema(schema: dict[str, Any] | None, cap: int = MAX_FIELDS) -> tuple[Any, int]:
+    """(the JSON Schema keeping its first `cap` properties over all levels: a level's
+    own first, then its kept properties' inner ones in order; how many it left out). A schema
+    that lost some says so in `$comment`."""
+    if schema is None:
+        return None, 0
+    kept = _SchemaCut(cap)
+    out = kept.cut(schema)
+    if kept.dropped:
+        out["$comment"] = f"{kept.dropped} more properties left out (at most {cap} are listed)"
+    return out, kept.dropped
+
+
+class _SchemaCut:
+    """The working state of capped_schema: the property budget left and what it dropped."""
+
+    def __init__(self, cap: int) -> None:
+        self.left, self.dropped = cap, 0
+
+    def cut(self, schema: Any) -> Any:
+        if not isinstance(schema, dict):
+            return schema
+        out = dict(schema)
+        props = schema.get("properties")
+        if isinstance(props, dict):
+            names = list(props)[: max(self.left, 0)]
+            self.left -= len(names)
+            self.dropped += len(props) - len(names)
+            out["properties"] = {name: props[name] for name in names}
+            if isinstance(schema.get("required"), list):
+                out["required"] = [name for name in schema["required"] if name in out["properties"]]
+            out["properties"] = {name: self.cut(value) for name, value in out["properties"].items()}
+        for key in ("items", "anyOf"):
+            if isinstance(schema.get(key), dict):
+                out[key] = self.cut(schema[key])
+            elif isinstance(schema.get(key), list):
+                out[key] = [self.cut(item) for item in schema[key]]
+        return out
 
 
 def json_type(value: Any) -> str:

@@ -51,7 +51,8 @@ class SchemaSummarySerializer(s.Serializer):
     base_events = s.IntegerField(help_text="events read in the base window")
     new = s.BooleanField(help_text="not seen in the base window: a new producer or consumer")
     first_event = EventRefSerializer(allow_null=True)
-    fields = FieldSerializer(many=True)
+    fields = FieldSerializer(many=True, help_text="at most `field_cap`, the first seen")
+    fields_more = s.IntegerField(help_text="fields seen past `field_cap`, left out of `fields`")
     drift = s.IntegerField(help_text="fields added, removed or changed in type against the base")
 
 
@@ -66,6 +67,7 @@ class SchemaListSerializer(WindowsSerializer):
     sampled = s.BooleanField()
     comparable = s.BooleanField(help_text="false: the base window holds no events, no drift")
     types = SchemaSummarySerializer(many=True)
+    field_cap = s.IntegerField(help_text="at most this many fields per type and window")
 
 
 class ChangeSerializer(s.Serializer):
@@ -87,11 +89,16 @@ class SchemaDetailSerializer(WindowsSerializer, SchemaSummarySerializer):
     drift = DriftSerializer()
     drift_count = s.IntegerField()
     base_fields = FieldSerializer(many=True)
+    base_fields_more = s.IntegerField(help_text="base fields left out past `field_cap`")
+    field_cap = s.IntegerField(help_text="at most this many fields per window and in `schema`")
     sampled = s.BooleanField()
     comparable = s.BooleanField(help_text="false: the base window holds no events, no drift")
     schema = s.JSONField(
-        allow_null=True, help_text="the JSON Schema of the current window's details (genson)"
+        allow_null=True,
+        help_text="the JSON Schema of the current window's details (genson), at most "
+        "`field_cap` properties over all levels; `$comment` says when some were left out",
     )
+    schema_more = s.IntegerField(help_text="properties left out of `schema`")
 
 
 def windows_of(request: Request) -> Windows:

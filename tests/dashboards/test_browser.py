@@ -348,7 +348,7 @@ def test_it_adds_a_new_event_live_without_reload(page, loaded):
     page.wait_for_selector(f'#event-body tr[data-event-id="{new_id}"]')
     assert page.locator("#event-body tr").count() == rows_before + 1
     page.wait_for_function(
-        f"document.querySelectorAll('#timeline-svg rect.span').length === {bars_before + 1}"
+        f"() => document.querySelectorAll('#timeline-svg rect.span').length === {bars_before + 1}"
     )
     assert page.locator("#timeline-svg text.lane-label", has_text="liveCheckFn").count() == 1
     assert page.evaluate("window.__marker") == "same page"
@@ -364,7 +364,9 @@ def test_it_updates_the_home_page_live(page, loaded):
     name = envelope["detail"]["execution"].rsplit(":", 1)[1]
     job_id = f"{envelope['account']}:{envelope['region']}:{MACHINE}:{name}"
     # Announced, not jumped in (the rows keep their order); "show" brings it in.
-    page.wait_for_function("document.getElementById('new-jobs-text').textContent === '1 new job'")
+    page.wait_for_function(
+        "() => document.getElementById('new-jobs-text').textContent === '1 new job'"
+    )
     assert page.locator(f'#jobs-body tr[data-job-id="{job_id}"]').count() == 0
     page.click("#new-jobs-show")
     page.wait_for_selector(f'#jobs-body tr[data-job-id="{job_id}"]')

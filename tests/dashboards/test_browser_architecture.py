@@ -287,7 +287,7 @@ def test_a_refresh_redraws_without_resetting_the_zoom(open_page):
     page.evaluate("document.querySelector('#arch-svg .node').dataset.old = '1'")
 
     page.click("#refresh")
-    page.wait_for_function("!document.querySelector('#arch-svg .node[data-old]')")
+    page.wait_for_function("() => !document.querySelector('#arch-svg .node[data-old]')")
 
     assert view_box(page) == zoomed
     assert page.evaluate("window.__marker") == "same page"

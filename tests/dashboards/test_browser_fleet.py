@@ -193,7 +193,8 @@ def test_it_keeps_the_order_and_focus_while_jobs_change_and_announces_new_ones(p
         )
         fleet.send(job(ACCOUNT_A, "OrderFlow", f"fresh-{uuid.uuid4().hex[:6]}", now, ms=300))
         page.wait_for_function(
-            f"document.getElementById('new-jobs-text').textContent.startsWith('{n + 1} new job')"
+            f"() => document.getElementById('new-jobs-text').textContent"
+            f".startsWith('{n + 1} new job')"
         )
         assert row_order(page) == before, "rows moved"
         assert focused_job(page) == target, "focus left the row"
@@ -291,7 +292,9 @@ def test_it_finds_events_by_function_and_by_emoji(page, fleet):
     assert page.locator("#events-count").inner_text().startswith("1–3 of 3 events")
     page.locator("#event-body button.show-json").first.click()
     shown = page.locator("tr.json-row pre").first
-    page.wait_for_function("document.querySelector('tr.json-row pre').textContent.includes('😀')")
+    page.wait_for_function(
+        "() => document.querySelector('tr.json-row pre').textContent.includes('😀')"
+    )
     assert json.loads(shown.text_content())["detail"]["note"] == "注文 declined 😀"
 
 

@@ -452,13 +452,13 @@ def test_it_finds_spans_and_events_in_the_job(page, site, jobs):
     span = next(s for s in timeline["spans"] if s["fn"] == "postProcessSingleFn")
     page.fill("#timeline-find", span["end_event"])
     page.wait_for_function(
-        "document.getElementById('find-count').textContent.endsWith(', 1 event')"
+        "() => document.getElementById('find-count').textContent.endsWith(', 1 event')"
     )
     rows = page.locator("#event-body tr.match").evaluate_all("ns => ns.map(n => n.dataset.eventId)")
     assert rows == [span["end_event"]]
     assert "match" in bar(page, key_of(span)).get_attribute("class")
     page.fill("#timeline-find", "")
-    page.wait_for_function("!document.querySelector('#timeline-svg .span-g.dimmed')")
+    page.wait_for_function("() => !document.querySelector('#timeline-svg .span-g.dimmed')")
 
 
 def test_it_links_a_span_to_its_two_events_and_back(page, site, jobs):
@@ -663,7 +663,9 @@ def test_it_keeps_the_selection_through_a_live_redraw(page, site, jobs):
             "incoming": {"source": "project", "detailType": "getUserCookies", "id": trigger["id"]},
             "outgoing": {"source": "project", "detailType": "auditDone"}}},
     }])  # fmt: skip
-    page.wait_for_function(f"document.querySelectorAll('#timeline-svg .span-g').length > {count}")
+    page.wait_for_function(
+        f"() => document.querySelectorAll('#timeline-svg .span-g').length > {count}"
+    )
     selected = page.locator("#timeline-svg .span-g.selected")
     assert selected.count() == 1 and selected.get_attribute("data-key") == key_of(span)
     assert selected.get_attribute("aria-selected") == "true"
@@ -683,3 +685,91 @@ def test_it_offers_json_and_mermaid_downloads(page, site, jobs):
             assert len(json.loads(body)["events"]) > 20
         else:
             assert body.startswith("gantt") and "section awaiting getUserProfile" in body
+
+
+LONG = 130  # events: more than one page of the job page's event table
+
+
+@pytest.fixture(scope="module")
+def long_job(site):
+    """A job of LONG events, a trigger and its Lambda's answer every two seconds: its event
+    table has two pages, the timeline every span."""
+    from dashboards.views import EVENTS_PAGE
+
+    assert EVENTS_PAGE < LONG
+    name = "long-job"
+    arn = f"arn:aws:states:us-east-1:{ACCOUNT_A}:execution:{MACHINE}:{name}"
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    envelopes: list[dict] = []
+    for n in range(LONG):
+        detail: dict = {"execution": arn, "step": n}
+        if n % 2:
+            detail["meta"] = {
+                "fn": "longFn", "outgoing": {"source": "project", "detailType": "done"},
+                "incoming": {"source": "project", "detailType": "asked", "id": envelopes[-1]["id"]},
+            }  # fmt: skip
+        envelopes.append({
+            "version": "0", "id": str(uuid.uuid4()), "source": "project",
+            "detail-type": "done" if n % 2 else "asked", "account": ACCOUNT_A,
+            "time": (start + timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": "us-east-1", "resources": [], "detail": detail,
+        })  # fmt: skip
+    site.send(envelopes)
+    job = job_id(ACCOUNT_A, name)
+    wait_for(lambda: count(site, job) >= LONG, 90, "the long job")
+    return job, envelopes
+
+
+def page_rows(page) -> list[str]:
+    return page.locator("#event-body tr.event-row").evaluate_all(
+        "ns => ns.map(n => n.dataset.eventId)"
+    )
+
+
+def test_a_deep_link_to_a_span_whose_events_are_on_another_page_reaches_them(page, site, long_job):
+    job, envelopes = long_job
+    trigger, answer = envelopes[120]["id"], envelopes[121]["id"]
+    open_job(page, site, job, f"#span={answer}")
+    assert bar(page, answer).get_attribute("aria-selected") == "true"
+    assert page.locator(".pager-count").first.inner_text() == f"1–100 of {LONG}"
+    assert page.locator("#event-total").inner_text() == str(LONG)
+    assert answer not in page_rows(page)
+
+    button = page.locator(f'#span-detail button[data-event="{answer}"]')
+    assert button.inner_text() == "Answer event (another page)"
+    button.click()
+    page.wait_for_url(f"**/jobs/**?event={answer}#span={answer}")
+    page.wait_for_selector(f'#timeline-svg .span-g.selected[data-key="{answer}"]')
+    assert page_rows(page) == [e["id"] for e in envelopes[100:]]
+    assert page.evaluate("document.activeElement.dataset.eventId") == answer
+    linked = page.locator("#event-body tr.linked").evaluate_all(
+        "ns => ns.map(n => n.dataset.eventId)"
+    )
+    assert set(linked) == {trigger, answer}
+    assert (
+        page.locator(f'#span-detail button[data-event="{answer}"]').inner_text() == "Answer event"
+    )
+
+    page.locator('.pager a[rel="prev"]').first.click()
+    page.wait_for_url("**?page=1#events")
+    assert page_rows(page) == [e["id"] for e in envelopes[:100]]
+
+
+def test_live_events_join_the_page_they_belong_to(page, site, long_job):
+    job, envelopes = long_job
+    page.goto(f"{site.base}/jobs/{job}/")
+    page.wait_for_selector("#live-indicator[data-state=live]")
+    last = datetime.fromisoformat(envelopes[-1]["time"].replace("Z", "+00:00"))
+    late = {**envelopes[0], "id": str(uuid.uuid4()), "detail-type": "lateCheck",
+            "time": (last + timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "detail": {"execution": envelopes[0]["detail"]["execution"], "step": LONG}}  # fmt: skip
+    site.send([late])
+    # the count follows the job (the refresh that proves the event reached this page) ...
+    page.wait_for_function(
+        f"() => document.getElementById('event-total').textContent === '{LONG + 1}'"
+    )
+    # ... while the first page keeps its own rows: the late event belongs on the last page
+    assert page_rows(page) == [e["id"] for e in envelopes[:100]]
+    page.locator('.pager a[rel="next"]').first.click()
+    page.wait_for_selector(f'#event-body tr[data-event-id="{late["id"]}"]')
+    assert page_rows(page)[-1] == late["id"]

@@ -142,12 +142,12 @@ def test_the_job_page_replays_after_a_dry_run(browser, drifted):
         assert page.locator("#replay-send").is_disabled()
         page.click("#replay-dry")
         page.wait_for_function(
-            "document.getElementById('replay-result').textContent.startsWith('Would')"
+            "() => document.getElementById('replay-result').textContent.startsWith('Would')"
         )
         assert "Would put 1 events on default" in page.locator("#replay-result").inner_text()
         page.click("#replay-send")
         page.wait_for_function(
-            "document.getElementById('replay-result').textContent.startsWith('Sent')"
+            "() => document.getElementById('replay-result').textContent.startsWith('Sent')"
         )
         result = page.locator("#replay-result")
         assert result.inner_text().startswith("Sent 1, failed 0")

@@ -68,7 +68,7 @@ def test_a_type_page_shows_fields_presence_and_drift_with_first_event_links(
     assert f'href="/jobs/{job}/#span={traffic.first["added"]["id"]}"' not in html  # other job
     assert '<code class="field-path">coupon</code>' in html
     assert '<code class="field-path">legacyCode</code>' in html
-    assert 'style="width: 80%"' in html  # coupon: in 16 of the 20 events
+    assert 'data-percent="80"' in html  # coupon: in 16 of the 20 events (schema.js: width)
     assert "Inferred JSON Schema" in html
 
 
@@ -116,3 +116,47 @@ def test_hostile_types_and_field_paths_are_escaped(client, member):
     for text in (listing, html):
         assert SCRIPT not in text and IMG not in text
     assert "&lt;img src=x onerror=alert(1)&gt;.&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+@pytest.fixture
+def wide_event(member):
+    """One event of 50,000 top-level keys (about 0.7 MB, under the 1 MiB body cap) in the last
+    hour, and a base window holding one narrow event of the same type."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    narrow = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Wide", "source": "wide",
+              "account": ACCOUNT, "time": (now - timedelta(minutes=90)).isoformat(),
+              "region": "us-east-1", "resources": [], "detail": {"k00000": 0}}  # fmt: skip
+    wide = {**narrow, "id": str(uuid.uuid4()), "time": (now - timedelta(minutes=5)).isoformat(),
+            "detail": {f"k{n:05d}": n for n in range(50_000)}}  # fmt: skip
+    ingest([narrow, wide])
+    return wide
+
+
+def test_a_type_of_50000_fields_gives_bounded_pages_and_answers_that_say_n_more(
+    client, member, wide_event
+):
+    client.force_login(member)
+    page = client.get("/schemas/wide/Wide/", {"window": "1h"})
+    listing = client.get("/schemas/", {"window": "1h"})
+    api = client.get("/api/schemas/wide/Wide")
+    api_list = client.get("/api/schemas")
+
+    assert [r.status_code for r in (page, listing, api, api_list)] == [200] * 4
+    # before the cap: a 4 MB page and a 1.4 MB answer (the JSON Schema kept every key)
+    assert len(page.content) < 600_000, len(page.content)  # 500 fields, 499 added: ~430 KB
+    assert len(api.content) < 300_000, len(api.content)
+    assert len(listing.content) < 100_000 and len(api_list.content) < 100_000
+    html = page.content.decode()
+    assert "and 49500 more" in html and "49500 more properties left out" in html
+    assert "+49500 more" in listing.content.decode()
+    body = api.json()
+    assert body["field_cap"] == 500 and len(body["fields"]) == 500
+    assert body["fields_more"] == 49_500
+    assert len(body["schema"]["properties"]) == 500 and body["schema_more"] == 49_500
+    assert set(body["schema"]["required"]) <= set(body["schema"]["properties"])
+    assert "49500 more properties" in body["schema"]["$comment"]
+    assert len(body["drift"]["added"]) <= 500
+    (wide,) = [t for t in api_list.json()["types"] if t["source"] == "wide"]
+    assert wide["fields_more"] == 49_500 and len(wide["fields"]) == 500

@@ -11,7 +11,7 @@ import pytest
 from events import drift as drift_module
 from events.drift import Windows, diff, drift_counts, schema_detail, schema_list
 from events.envelope import parse_envelope
-from events.schemas import MAX_FIELDS, detail_fields, infer_types
+from events.schemas import MAX_FIELDS, capped_schema, detail_fields, infer_types
 
 from .conftest import ingest_bodies
 from .drift_traffic import ACCOUNT, drift_traffic
@@ -194,3 +194,26 @@ def test_every_store_gives_the_same_drift(store, monkeypatch):
         ("orders", "OrderPlaced", 3), ("shipping", "OrderShipped", 3),
     }  # fmt: skip
     assert schema_list(frozenset({"999999999999"}), windows)["types"] == []
+
+
+def test_a_capped_json_schema_keeps_its_first_properties_over_all_levels_and_says_so():
+    schema = {
+        "type": "object",
+        "required": ["a", "b", "c"],
+        "properties": {
+            "a": {"type": "object", "required": ["x", "y"],
+                  "properties": {"x": {"type": "string"}, "y": {"type": "number"}}},
+            "b": {"type": "array", "items": {"type": "object", "properties": {"z": {}}}},
+            "c": {"type": "string"},
+        },
+    }  # fmt: skip
+
+    capped, more = capped_schema(schema, cap=4)
+
+    # the top level's three first, then a's x: y and b[]'s z are left out
+    assert list(capped["properties"]) == ["a", "b", "c"]
+    assert capped["properties"]["a"]["properties"] == {"x": {"type": "string"}}
+    assert capped["properties"]["a"]["required"] == ["x"]
+    assert capped["properties"]["b"]["items"]["properties"] == {}
+    assert more == 2 and capped["$comment"].startswith("2 more properties left out")
+    assert capped_schema(schema) == (schema, 0) and capped_schema(None) == (None, 0)

@@ -1,5 +1,8 @@
 /* Job page: the timeline's tools (find, critical path, zoom), the span panel, the span <-> event
-   links, #span= deep links, the events table and the live updates. Drawing is in timeline.js. */
+   links, #span= deep links, the events table and the live updates. Drawing is in timeline.js.
+   The events table holds one page of the job's events (the server's ?page= or ?event=<id>); the
+   timeline holds every span, so a span's events may be on another page: its panel buttons go
+   there, the live updates add only the events that belong on this page. */
 "use strict";
 (function () {
   const E = window.edobs;
@@ -10,6 +13,7 @@
   const STATUS_CSS = { RUNNING: "running", SUCCEEDED: "succeeded", FAILED: "failed", TIMED_OUT: "failed", ABORTED: "failed" };
   const $ = (id) => document.getElementById(id);
   let fromRow = false;
+  const paged = { previous: $("event-body").dataset.hasPrevious === "1", next: $("event-body").dataset.hasNext === "1" };
 
   const chart = T.mount({
     box: $("timeline-box"), minimap: $("timeline-minimap"), tip: $("span-tip"),
@@ -64,10 +68,12 @@
     const links = E.el("p", { class: "panel-links" });
     [["Trigger event", b.s.start_event], ["Answer event", b.s.end_event]].forEach(([label, id]) => {
       if (!id) return;
-      const button = E.el("button", { type: "button", class: "btn btn-small", "data-event": id }, label);
+      const here = rowOf(id);
+      const button = E.el("button", { type: "button", class: "btn btn-small", "data-event": id }, here ? label : label + " (another page)");
       button.addEventListener("click", () => {
         const tr = rowOf(id);
-        if (tr) { tr.scrollIntoView({ block: "center" }); tr.focus({ preventScroll: true }); }
+        if (tr) { tr.scrollIntoView({ block: "center" }); tr.focus({ preventScroll: true }); return; }
+        location.assign(location.pathname + "?event=" + encodeURIComponent(id) + location.hash);
       });
       links.appendChild(button);
     });
@@ -97,6 +103,15 @@
     chart.select(key, { scroll: true, tip: true });
   }
   window.addEventListener("hashchange", fromHash);
+
+  /* ?event=<id> (a span's event on another page): that row, in view and focused. */
+  function fromQuery() {
+    const tr = rowOf(new URLSearchParams(location.search).get("event"));
+    if (!tr) return;
+    tr.classList.add("linked");
+    tr.scrollIntoView({ block: "center" });
+    tr.focus({ preventScroll: true });
+  }
 
   /* A click on an event's row (not on its JSON), or Enter / Space on the row itself (each row is
      a tab stop), highlights the spans that start or end there. */
@@ -161,7 +176,8 @@
       if (hay.includes(q) || ids.has(s.start_event) || ids.has(s.end_event)) spans.add(b.i);
     });
     chart.setMatches(spans);
-    $("find-count").textContent = spans.size + " span" + (spans.size === 1 ? "" : "s") + ", " + ids.size + " event" + (ids.size === 1 ? "" : "s");
+    $("find-count").textContent = spans.size + " span" + (spans.size === 1 ? "" : "s") + ", " + ids.size + " event" + (ids.size === 1 ? "" : "s") +
+      (paged.previous || paged.next ? " on this page" : "");
   }
   $("timeline-find").addEventListener("input", E.debounce(findMatches, 120));
   $("timeline-find").addEventListener("keydown", (ev) => { if (ev.key === "Escape") { ev.target.value = ""; findMatches(); } });
@@ -190,7 +206,7 @@
 
   function copyText(text) {
     if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
-    const area = E.el("textarea", { readonly: "", style: "position:fixed;opacity:0" });
+    const area = E.el("textarea", { readonly: "", class: "copy-area" });
     area.value = text;
     document.body.appendChild(area);
     area.select();
@@ -254,10 +270,21 @@
     return value;
   }
 
+  /* Whether an event falls in this page's time range (the snapshot sends every event of the
+     job; the first and last pages are open-ended). */
+  function onThisPage(ev) {
+    const times = Array.from(document.querySelectorAll("#event-body tr.event-row time")).map((t) => Date.parse(t.getAttribute("datetime")));
+    const at = Date.parse(ev.time);
+    if (!times.length || isNaN(at)) return !paged.previous && !paged.next;
+    // an unseen event of a boundary second belongs to the neighbour page, which holds that second too
+    return !(paged.previous && at <= Math.min(...times)) && !(paged.next && at >= Math.max(...times));
+  }
+
   function addEvent(ev) {
     if (!ev || !ev.id || seen.has(ev.id)) return false;
     seen.add(ev.id);
     if (ev.detail && typeof ev.detail.TaskToken === "string") chart.addToken(ev.id, ev.detail.TaskToken.slice(0, 300));
+    if (!onThisPage(ev)) return false;
     const body = document.getElementById("event-body");
     const row = eventRow(ev);
     // Keep the table in time order: insert before the first later event, but never before the
@@ -271,7 +298,6 @@
       return when && Date.parse(when.getAttribute("datetime")) > Date.parse(ev.time);
     });
     body.insertBefore(row, later || null);
-    document.getElementById("event-total").textContent = String(seen.size);
     return true;
   }
 
@@ -288,7 +314,10 @@
         badge.textContent = j.status;
         badge.className = "badge badge-" + (STATUS_CSS[j.status] || "unknown");
       }
-      if (j.event_count !== undefined) $("job-count").textContent = String(j.event_count);
+      if (j.event_count !== undefined) {
+        $("job-count").textContent = String(j.event_count);
+        $("event-total").textContent = String(j.event_count);
+      }
       if (j.stopped_at) $("job-stopped").textContent = E.utc(j.stopped_at) + " UTC";
       const start = j.started_at || j.first_event_at, stop = j.stopped_at || j.last_event_at;
       if (start && stop && !chart.running()) $("job-duration").textContent = E.humanMs(Date.parse(stop) - Date.parse(start));
@@ -300,6 +329,7 @@
 
   afterData();
   fromHash();
+  fromQuery();
   tick();
 
   // A snapshot may come in chunks under the frame budget: "more": true until the last one.
