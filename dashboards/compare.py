@@ -19,7 +19,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from events import compare, fleet, lanes, selectors
+from events import compare, fleet, selectors
 from events.summary import JobSummary
 
 from .svg import human_ms, status_css
@@ -136,7 +136,7 @@ def _label(item: dict[str, Any], counts: dict[str, int]) -> str:
 
 def _state(item: dict[str, Any]) -> dict[str, Any]:
     """The step's state and its colour, the same as on the job pages (events.lanes)."""
-    return {"name": item["state"], "colour": lanes.colour(item["state"] or item["lane"])}
+    return {"name": item["state"], "colour": item["colour"]}
 
 
 def _lone(step: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:

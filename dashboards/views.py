@@ -14,9 +14,9 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from events import budgets, lanes, selectors
-from events.causality import FAILURES
 from events.api import shapes
 from events.architecture_diff import architecture_diff, previous_period
+from events.causality import FAILURES
 from events.envelope import iso, parse_time
 from events.export import export_filename
 from events.stores.base import Window

@@ -162,6 +162,7 @@ def _step(lane: tuple[str | None, str], pair: tuple[dict, dict], ns: tuple[int, 
     return {
         "state": lane[0],
         "lane": lane[1],
+        "colour": a.get("colour"),
         "n": ns[0],
         "n_b": ns[1],
         "item": item,
@@ -174,7 +175,8 @@ def _step(lane: tuple[str | None, str], pair: tuple[dict, dict], ns: tuple[int, 
 
 
 def _lone(lane: tuple[str | None, str], n: int, item: str | None, span: dict) -> dict:
-    return {"state": lane[0], "lane": lane[1], "n": n, "item": item, **_side(span)}
+    return {"state": lane[0], "lane": lane[1], "colour": span.get("colour"), "n": n,
+            "item": item, **_side(span)}  # fmt: skip
 
 
 def _totals(steps: list[dict], only_a: list[dict], only_b: list[dict]) -> dict[str, Any]:

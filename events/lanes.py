@@ -17,7 +17,10 @@ state lane the rows are grouped by fn (the Lambda is the lane's sub-label), pend
 **Fixed per state machine.** The same state gets the same colour and the same place on every job
 of its state machine, and on the compare page:
 - colour = CRC-32 of the name (state, else fn) modulo the palette's 8 colours (the palette whose
-  contrast the browser tests check); two names may share a colour, their lane labels still differ;
+  contrast the browser tests check), taking the next free colour when an earlier name has it:
+  the states in the state machine's lane order first, then the other names by name. So states
+  of one state machine differ in colour (up to 8 of them), and a state keeps its colour on every
+  job that has the same lane order;
 - order = the state lanes first, by `lane_order` of the state machine's recent jobs (the mean
   position at which each state was first seen in them, ties by name), states no recent job shows
   after them by first start; then the function lanes without a state, then pending lanes without a
@@ -95,10 +98,25 @@ def work_name(span: dict[str, Any]) -> str:
 
 
 def colour(name: str | None) -> int | None:
-    """The palette index of a state (or fn): the same on every job and page."""
+    """The palette index a state (or fn) asks for: the same on every job and page."""
     if name is None:
         return None
     return zlib.crc32(name.encode("utf-8", "surrogatepass")) % PALETTE
+
+
+def palette(names: Sequence[str]) -> dict[str, int]:
+    """A colour per name, in the given order: its own, else the next one no earlier name has."""
+    taken: dict[int, str] = {}
+    out: dict[str, int] = {}
+    for name in dict.fromkeys(names):
+        wanted = colour(name) or 0
+        for step in range(PALETTE if len(taken) < PALETTE else 1):
+            if (wanted + step) % PALETTE not in taken:
+                wanted = (wanted + step) % PALETTE
+                break
+        taken.setdefault(wanted, name)
+        out[name] = wanted
+    return out
 
 
 def first_seen_states(events: Iterable[NormalisedEvent]) -> list[str]:
@@ -179,6 +197,8 @@ def lay_out(
     ranked = sorted(
         lanes, key=lambda lane: (*_lane_rank(_any(rows, lanes[lane]), rank), first[lane])
     )
+    named = {row.state or row.fn for row in rows} - {None}
+    colours = palette([*order, *sorted(name for name in named if name not in order)])
     out: list[dict[str, Any]] = [{} for _ in rows]
     offset = 0
     for lane_n, lane in enumerate(ranked):
@@ -187,15 +207,15 @@ def lay_out(
             members = lanes[lane][sub]
             stacked = _stack(list(rows), members, job_end)
             for i, at in zip(members, stacked, strict=True):
-                out[i] = _placed(rows[i], lane, lane_n, base + at, offset + base + at)
+                placed = _placed(rows[i], lane, lane_n, base + at, offset + base + at)
+                out[i] = {**placed, "colour": colours.get(rows[i].state or rows[i].fn or "")}
             base += max(stacked) + 1
         offset += base
     return out
 
 
 def _placed(row: Row, lane: str, lane_n: int, sub: int, at: int) -> dict[str, Any]:
-    return {"state": row.state, "lane": lane, "colour": colour(row.state or row.fn),
-            "fn_lane": lane_n, "sub_lane": sub, "row": at}  # fmt: skip
+    return {"state": row.state, "lane": lane, "fn_lane": lane_n, "sub_lane": sub, "row": at}
 
 
 def _any(rows: Sequence[Row], subs: dict[tuple[int, str], list[int]]) -> Row:

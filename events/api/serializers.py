@@ -168,7 +168,8 @@ class SpanSerializer(s.Serializer):
     sub_lane = s.IntegerField(help_text="the span's row inside its lane")
     row = s.IntegerField(help_text="the span's row in the whole chart")
     colour = s.IntegerField(
-        allow_null=True, help_text="palette index (0-7) of the state (else fn): same on every job"
+        allow_null=True,
+        help_text="palette index (0-7) of the state (else fn), fixed per state machine",
     )
     status = s.ChoiceField(
         ["ok", "failed", "pending"],
@@ -269,6 +270,7 @@ class FieldChangeSerializer(s.Serializer):
 
 class StepSerializer(s.Serializer):
     state = s.CharField(allow_null=True, help_text="the state the step ran in, if known")
+    colour = s.IntegerField(allow_null=True, help_text="its state's colour, as in the timeline")
     lane = s.CharField(help_text="the fn, or `awaiting <detail-type>`")
     n = s.IntegerField(help_text="the step's rank in its lane in a, from 0")
     n_b = s.IntegerField(help_text="the step's rank in its lane in b, from 0")
@@ -286,6 +288,7 @@ class StepSerializer(s.Serializer):
 
 class LoneStepSerializer(StepSideSerializer):
     state = s.CharField(allow_null=True)
+    colour = s.IntegerField(allow_null=True)
     lane = s.CharField()
     n = s.IntegerField()
     item = s.CharField(allow_null=True)

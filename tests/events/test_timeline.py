@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from events.envelope import NormalisedEvent, parse_envelope
-from events.lanes import colour
 from events.timeline import job_timeline, pair_spans
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
@@ -310,8 +309,11 @@ def test_it_marks_the_trigger_the_failed_job_waited_for_pending() -> None:
         "outgoing": None, "open": False, "lane": "PostProcessAll", "fn_lane": 0,
         "sub_lane": 0, "step": "PostProcessAll", "duration_ms": None, "approx": True,
         "paired_by": None, "status": "pending", "state": "PostProcessAll",
-        "colour": colour("PostProcessAll"), "row": pending[0]["row"],
+        "colour": pending[0]["colour"], "row": pending[0]["row"],
     }  # fmt: skip
+    by_state = {span["state"]: span["colour"] for span in timeline["spans"]}
+    assert len(set(by_state.values())) == len(by_state) == 3  # each state its own colour
+    assert set(by_state.values()) <= set(range(8))
     assert pending[0]["fn_lane"] > max(s["fn_lane"] for s in timeline["spans"] if s["fn"])
 
 
