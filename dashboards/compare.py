@@ -19,7 +19,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from events import fleet, selectors
+from events import compare, fleet, selectors
 from events.summary import JobSummary
 
 from .svg import human_ms, skew_text, status_css
@@ -85,11 +85,9 @@ def _option(job: JobSummary, *, accounts: bool) -> dict[str, str]:
 
 
 def _partner(job: JobSummary, jobs: list[JobSummary]) -> JobSummary | None:
-    """What to compare `job` with by default: the newest other job whose status differs
+    """What to compare `job` with by default: the newest other job with the other outcome
     (last night's success for tonight's failure), else the newest other one."""
-    others = [other for other in jobs if other.id != job.id]
-    differing = [other for other in others if other.status != job.status]
-    return (differing or others or [None])[0]
+    return compare.partner(job, jobs)
 
 
 def _picker(user, machine: str, named: dict[str, JobSummary | None]) -> dict[str, Any]:
@@ -130,8 +128,28 @@ def _side(span: dict[str, Any]) -> dict[str, Any]:
     return {**span, "human": human, "css": span["status"]}
 
 
-def _label(lane: str, n: int, counts: dict[str, int]) -> str:
+def _label(item: dict[str, Any], counts: dict[str, int]) -> str:
+    """The step's work, and what it worked on when it repeats (a Map iteration's item)."""
+    lane, n = item["lane"], item["n"]
+    if item.get("item"):
+        return f"{lane} · {item['item']}"
     return f"{lane} #{n + 1}" if counts.get(lane, 0) > 1 else lane
+
+
+def _state(item: dict[str, Any]) -> dict[str, Any]:
+    """The step's state and its colour, the same as on the job pages (events.lanes)."""
+    return {"name": item["state"], "colour": item["colour"]}
+
+
+def _lone(step: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
+    return {**_side(step), "label": _label(step, counts), "state_chip": _state(step)}
+
+
+def _totals(totals: dict[str, Any]) -> dict[str, Any]:
+    """The summed steps for people: B − A of what could be summed, and what was left out."""
+    return {**totals, "a": human_ms(totals["a_ms"]), "b": human_ms(totals["b_ms"]),
+            "diff": signed_ms(totals["diff_ms"]),
+            "diff_css": delta_css(totals["diff_ms"])}  # fmt: skip
 
 
 def _pct(ms: int | None, longest: int) -> float:
@@ -151,9 +169,10 @@ def _rows(comparison: dict[str, Any]) -> dict[str, Any]:
     )
     rows, fields = [], []
     for step in steps:
-        label = _label(step["lane"], step["n"], counts)
+        label = _label(step, counts)
         rows.append({
             "label": label, "lane": step["lane"], "a": _side(step["a"]), "b": _side(step["b"]),
+            "state": _state(step), "why": step["why"],
             "diff": signed_ms(step["diff_ms"]), "diff_css": delta_css(step["diff_ms"]),
             "diff_ms": step["diff_ms"], "changed": len(step["fields"]),
             "bar_a": _pct(step["a"]["duration_ms"], longest),
@@ -165,8 +184,9 @@ def _rows(comparison: dict[str, Any]) -> dict[str, Any]:
                            "rows": len(step["fields"]) if n == 0 else 0})  # fmt: skip
     return {
         "rows": rows,
-        "only_a": [{**_side(s), "label": _label(s["lane"], s["n"], counts)} for s in only_a],
-        "only_b": [{**_side(s), "label": _label(s["lane"], s["n"], counts)} for s in only_b],
+        "only_a": [_lone(s, counts) for s in only_a],
+        "only_b": [_lone(s, counts) for s in only_b],
+        "totals": _totals(comparison["totals"]),
         "fields": fields[:MAX_FIELD_ROWS],
         "fields_left_out": max(0, len(fields) - MAX_FIELD_ROWS),
         "slower": sum(1 for row in rows if row["diff_css"] == "slower"),

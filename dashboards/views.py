@@ -13,9 +13,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from events import budgets, selectors
+from events import budgets, lanes, selectors
 from events.api import shapes
 from events.architecture_diff import architecture_diff, previous_period
+from events.causality import FAILURES
 from events.envelope import iso, parse_time
 from events.export import export_filename
 from events.stores.base import Window
@@ -56,12 +57,46 @@ def _wall(value: str | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d} UTC"
 
 
+def _span_keys(spans: list[dict]) -> list[str]:
+    """The id each span is known by in `#span=` links, as timeline.js gives it (spanKeys): its
+    answer, or its trigger while pending, suffixed when an answered span already has that id."""
+    taken = {span["end_event"] for span in spans if span["end_event"]}
+    keys = []
+    for span in spans:
+        key, n = span["end_event"] or span["start_event"] or "", 1
+        while not span["end_event"] and key in taken:
+            key = (span["start_event"] or "") + ":pending" + (str(n - 1) if n > 1 else "")
+            n += 1
+        taken.add(key)
+        keys.append(key)
+    return keys
+
+
+def _failed_span(timeline: dict) -> dict | None:
+    """The span the error box links to: what the execution waited for when it failed (the
+    latest pending span), else the latest span running when it failed; with its state."""
+    execution = timeline["execution"]
+    if execution.get("status") not in FAILURES:
+        return None
+    spans = timeline["spans"]
+    keys = _span_keys(spans)
+    for status in ("pending", "failed"):
+        found = [i for i, span in enumerate(spans) if span["status"] == status]
+        if found:
+            i = max(found, key=lambda i: (spans[i]["start"], i))
+            span = spans[i]
+            return {"key": keys[i], "state": span["state"] or span["step"],
+                    "work": lanes.work_name(span)}  # fmt: skip
+    return None
+
+
 def _span_rows(timeline: dict) -> list[dict]:
     """The spans as rows of text: the timeline's text alternative (job.js keeps it live)."""
     return [
         {
             "key": span["end_event"] or span["start_event"],
-            "lane": span["fn"] or span["lane"],
+            "state": span["state"] or "—",
+            "lane": lanes.work_name(span),
             "start": _wall(span["start"]),
             "duration": "no answer" if span["status"] == "pending" else span_duration(span),
             "status": span["status"],
@@ -141,6 +176,8 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
         "replay_of": shapes.job_replay_of(job),
         "replay_bus": settings.EDOBS_BUS_NAME,
         "span_count": len(timeline["spans"]),
+        "failed_span": _failed_span(timeline),
+        "health": selectors.job_health(user=request.user, jobs=[job])[job.id],
         "nav": "home",
     }
     return render(request, "dashboards/job.html", context)

@@ -17,6 +17,7 @@ from django.utils.text import slugify
 
 from .clock import ms
 from .envelope import parse_time
+from .lanes import work_name
 
 UNSAFE = re.compile(r"[^\w .()/-]+")
 MAX_TEXT = 80
@@ -64,7 +65,7 @@ def mermaid_gantt(title: str, timeline: dict[str, Any]) -> str:
     ]
     sections: dict[str, list[str]] = {}
     for index, span in enumerate(spans):
-        lane = span["fn"] if span["fn"] is not None else span["lane"]
+        lane = work_name(span)  # not the state lane: a section per fn, as before
         sections.setdefault(mermaid_text(lane), []).append(_task(index, span, chart_end))
     for section, tasks in sections.items():
         lines.append(f"    section {section}")

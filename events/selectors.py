@@ -21,6 +21,9 @@ JOB_EVENTS_MAX = 100_000
 BASELINE_JOBS = 5_000  # succeeded jobs per state machine that its p99 is computed from
 STUCK_SCAN_PAGES = 20  # store pages of jobs a `stuck=1` listing reads before it answers short
 STUCK_PAGE = 100
+STATE_ORDER_JOBS = 5  # newest jobs of a state machine whose states give its lane order
+STATE_ORDER_EVENTS = 500  # events read of each of them
+PARTNER_JOBS = 50  # newest jobs of a state machine a comparison's default partner is taken from
 # {state machine name: {(account, region): baseline}}: one name may run in several accounts.
 Baselines = dict[str, dict[tuple[str, str], fleet.Baseline]]
 NO_BASELINE = fleet.Baseline(p99_ms=None, samples=0)
@@ -258,10 +261,27 @@ def _job_events_stored(*, user, job: JobSummary, limit: int) -> list[NormalisedE
     return events[:limit]
 
 
+def state_lane_order(*, user, jobs: list[tuple[JobSummary, list[NormalisedEvent]]]) -> list[str]:
+    """The lane order of the jobs' state machine (events.lanes): from its STATE_ORDER_JOBS newest
+    jobs the user may see plus the given ones (with their events), each read to its first page
+    of events, so two jobs of the machine shown now get the same order."""
+    from .lanes import first_seen_states, lane_order
+    from .timeline import in_order
+
+    machine, given = jobs[0][0].state_machine, {job.id for job, _ in jobs}
+    recent = job_list_latest(user=user, limit=STATE_ORDER_JOBS, state_machine=machine).items
+    sequences = [first_seen_states(in_order(events)) for _, events in jobs]
+    for other in (job for job in recent if job.id not in given):
+        page = job_event_page(user=user, job=other, limit=STATE_ORDER_EVENTS)
+        sequences.append(first_seen_states(in_order(page.items)))
+    return lane_order(sequences)
+
+
 def job_timeline(*, user, job: JobSummary) -> dict:
     from .timeline import job_timeline as compute
 
-    return compute(_job_events_stored(user=user, job=job, limit=JOB_EVENTS_MAX))
+    events = _job_events_stored(user=user, job=job, limit=JOB_EVENTS_MAX)
+    return compute(events, state_order=state_lane_order(user=user, jobs=[(job, events)]))
 
 
 def architecture_graph(*, user, window: Window) -> dict:
@@ -313,10 +333,19 @@ def job_compare(*, user, a: JobSummary, b: JobSummary) -> dict:
     """Two visible jobs step by step (events.compare)."""
     from .compare import compare_jobs
 
-    return compare_jobs(
-        _job_events_stored(user=user, job=a, limit=JOB_EVENTS_MAX),
-        _job_events_stored(user=user, job=b, limit=JOB_EVENTS_MAX),
-    )
+    events_a = _job_events_stored(user=user, job=a, limit=JOB_EVENTS_MAX)
+    events_b = _job_events_stored(user=user, job=b, limit=JOB_EVENTS_MAX)
+    order = state_lane_order(user=user, jobs=[(a, events_a), (b, events_b)])
+    return compare_jobs(events_a, events_b, state_order=order)
+
+
+def job_compare_partner(*, user, job: JobSummary) -> JobSummary | None:
+    """The job to compare `job` with by default (events.compare.partner), among the newest
+    jobs of its state machine the user may see."""
+    from .compare import partner
+
+    recent = job_list_latest(user=user, limit=PARTNER_JOBS, state_machine=job.state_machine)
+    return partner(job, recent.items)
 
 
 def job_mermaid(*, user, job: JobSummary) -> str:

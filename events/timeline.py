@@ -41,7 +41,7 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
-from . import causality
+from . import causality, lanes
 from .clock import DELIVERY, ENVELOPE
 from .correlation import TERMINAL_STATUSES, Execution
 from .envelope import NormalisedEvent, iso
@@ -413,8 +413,36 @@ def _link(start: datetime, span: Span | None, trigger: NormalisedEvent | None) -
     )
 
 
-def job_timeline(events: Sequence[NormalisedEvent]) -> dict[str, Any]:
-    """The `/api/jobs/<job id>/timeline` answer without its "job" key (DESIGN sections 6, 9)."""
+def _state_lanes(
+    items: list[tuple[dict[str, Any], causality.Link]],
+    spans: Sequence[Span],
+    order: Sequence[str],
+    job_end: datetime | None,
+) -> None:
+    """Sets each item's `state`, `lane`, `colour`, `fn_lane`, `sub_lane`, `row` (events.lanes)."""
+    finder = lanes.StateFinder({span.end_event.id: span.start_event for span in spans})
+    rows = [
+        lanes.Row(
+            state=finder.of_span(link.trigger, link.end_event),
+            fn=item["fn"],
+            awaiting=link.trigger.detail_type if link.end_event is None and link.trigger else None,
+            start=link.start,
+            end=link.end,
+        )
+        for item, link in items
+    ]
+    for (item, _), placed in zip(items, lanes.lay_out(rows, order, job_end), strict=True):
+        item.update(placed)
+
+
+def job_timeline(
+    events: Sequence[NormalisedEvent], state_order: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The `/api/jobs/<job id>/timeline` answer without its "job" key (DESIGN sections 6, 9).
+
+    `state_order`: the state machine's lane order (events.lanes.lane_order); states it does not
+    name come after its own, by first start.
+    """
     ordered = by_at(events)
     spans = pair_spans(ordered)
     lanes = assign_lanes(spans)
@@ -433,6 +461,7 @@ def job_timeline(events: Sequence[NormalisedEvent]) -> dict[str, Any]:
     )
     execution = execution_bar(ordered)
     job_end = stopped[1] if stopped else (ordered[-1].at if ordered else None)
+    _state_lanes(items, spans, state_order, job_end)
     return {
         "spans": [item for item, _ in items],
         "execution": execution,

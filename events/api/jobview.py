@@ -60,13 +60,25 @@ class JobCompareView(APIView):
         summary="Two jobs step by step: durations, missing steps and detail fields that differ",
         parameters=[
             OpenApiParameter("a", JOB_ID, required=True, description="a job id or short form"),
-            OpenApiParameter("b", JOB_ID, required=True, description="a job id or short form"),
+            OpenApiParameter(
+                "b",
+                JOB_ID,
+                description="a job id or short form; default: the newest other "
+                "job of a's state machine with the other outcome (a success for a failure, a "
+                "failure for a success), else its newest other job",
+            ),
         ],
         responses={(200, JSON): serializers.CompareSerializer, **_errors(400, 404)},
     )
     def get(self, request: Request) -> Response:
-        ids = {name: _required(request, name) for name in ("a", "b")}
-        jobs = {name: _job(request, job_id) for name, job_id in ids.items()}
+        a = _job(request, _required(request, "a"))
+        b_id = _text(request, "b") if "b" in request.query_params else None
+        if b_id is not None and not b_id:
+            raise ValidationError({"b": "is required when given: a job id"})
+        b = _job(request, b_id) if b_id else None
+        if a is not None and b_id is None:
+            b = selectors.job_compare_partner(user=request.user, job=a)
+        jobs = {"a": a, "b": b}
         if jobs["a"] is None or jobs["b"] is None:
             return not_found("job")
         comparison = selectors.job_compare(user=request.user, a=jobs["a"], b=jobs["b"])

@@ -166,7 +166,21 @@ class SpanSerializer(s.Serializer):
         help_text="how far the two ends' clocks disagree when the span would run backwards "
         "(then `duration_ms` is null and `end` equals `start`); else null",
     )
-    lane = s.JSONField(help_text="a row number, or `awaiting <detail-type>` for a pending span")
+    state = s.CharField(
+        allow_null=True,
+        help_text="the workflow state the span ran in (its trigger's `stateName` or execution "
+        "context, through the chain of triggers); null when no event says",
+    )
+    lane = s.CharField(
+        help_text="the state where known, else the fn, else `awaiting <detail-type>` (pending)"
+    )
+    fn_lane = s.IntegerField(help_text="the lane's place, fixed per state machine for states")
+    sub_lane = s.IntegerField(help_text="the span's row inside its lane")
+    row = s.IntegerField(help_text="the span's row in the whole chart")
+    colour = s.IntegerField(
+        allow_null=True,
+        help_text="palette index (0-7) of the state (else fn), fixed per state machine",
+    )
     status = s.ChoiceField(
         ["ok", "failed", "pending"],
         help_text="failed: running when the execution failed; pending: its trigger was seen and "
@@ -255,6 +269,8 @@ class StepSideSerializer(s.Serializer):
     status = s.ChoiceField(["ok", "failed", "pending"])
     start_event = s.CharField(allow_null=True)
     end_event = s.CharField(allow_null=True)
+    skew_ms = s.IntegerField(allow_null=True, help_text="clock skew between the span's two ends")
+    why = s.CharField(allow_null=True, help_text="why the duration cannot be compared or summed")
 
 
 class FieldChangeSerializer(s.Serializer):
@@ -264,17 +280,47 @@ class FieldChangeSerializer(s.Serializer):
 
 
 class StepSerializer(s.Serializer):
+    state = s.CharField(allow_null=True, help_text="the state the step ran in, if known")
+    colour = s.IntegerField(allow_null=True, help_text="its state's colour, as in the timeline")
     lane = s.CharField(help_text="the fn, or `awaiting <detail-type>`")
-    n = s.IntegerField(help_text="the step's rank in its lane, from 0")
+    n = s.IntegerField(help_text="the step's rank in its lane in a, from 0")
+    n_b = s.IntegerField(help_text="the step's rank in its lane in b, from 0")
+    item = s.CharField(
+        allow_null=True, help_text="what a repeated step (Map iteration) worked on: paired by it"
+    )
     a = StepSideSerializer()
     b = StepSideSerializer()
-    diff_ms = s.IntegerField(allow_null=True, help_text="b's duration minus a's")
+    diff_ms = s.IntegerField(
+        allow_null=True, help_text="b's duration minus a's; null when either cannot be compared"
+    )
+    why = s.CharField(allow_null=True, help_text="why diff_ms is null (pending, clock skew)")
     fields = FieldChangeSerializer(many=True)
 
 
 class LoneStepSerializer(StepSideSerializer):
+    state = s.CharField(allow_null=True)
+    colour = s.IntegerField(allow_null=True)
     lane = s.CharField()
     n = s.IntegerField()
+    item = s.CharField(allow_null=True)
+
+
+class LeftOutSerializer(s.Serializer):
+    state = s.CharField(allow_null=True)
+    lane = s.CharField()
+    n = s.IntegerField()
+    item = s.CharField(allow_null=True)
+    why = s.CharField()
+
+
+class CompareTotalsSerializer(s.Serializer):
+    a_ms = s.IntegerField(help_text="a's comparable matched steps, summed")
+    b_ms = s.IntegerField(help_text="b's comparable matched steps, summed")
+    diff_ms = s.IntegerField()
+    steps = s.IntegerField(help_text="matched steps in the sums")
+    left_out = LeftOutSerializer(many=True, help_text="matched steps not summed, and why")
+    only_a = s.IntegerField(help_text="steps only a has (not summed)")
+    only_b = s.IntegerField(help_text="steps only b has (not summed)")
 
 
 class CompareSerializer(s.Serializer):
@@ -283,6 +329,7 @@ class CompareSerializer(s.Serializer):
     steps = StepSerializer(many=True)
     only_a = LoneStepSerializer(many=True)
     only_b = LoneStepSerializer(many=True)
+    totals = CompareTotalsSerializer()
 
 
 class ExportSerializer(s.Serializer):

@@ -259,8 +259,10 @@ def test_it_draws_the_unanswered_tenth_trigger_and_the_failed_work(page, site, j
     spans = timeline["spans"]
     assert page.locator("#timeline-svg .span-g").count() == len(spans)
     pending = [s for s in spans if s["status"] == "pending"]
-    assert [s["lane"] for s in pending] == ["awaiting getUserProfile"]
-    label = page.locator("#timeline-svg text.lane-label", has_text="awaiting getUserProfile")
+    assert [(s["lane"], s["incoming"]["detailType"]) for s in pending] == [
+        ("ProcessMultiple", "getUserProfile")
+    ]  # in the lane of the Map state that put it, as what it awaits
+    label = page.locator("#timeline-svg text.lane-sublabel", has_text="awaiting getUserProfile")
     assert label.count() == 1
     waiting = bar(page, key_of(pending[0]))
     assert waiting.get_attribute("data-status") == "pending"
@@ -276,9 +278,10 @@ def test_it_draws_the_unanswered_tenth_trigger_and_the_failed_work(page, site, j
     for span in failed:  # marked by a ✕ where the failure hit, not by colour alone
         assert bar(page, key_of(span)).locator(".span-fail text").text_content() == "✕"
     assert page.locator("#timeline-svg .span-g .span-fail").count() == len(failed)
-    assert page.locator("#span-table-body tr.status-pending td").first.text_content() == (
-        "awaiting getUserProfile"
-    )
+    cells = page.locator("#span-table-body tr.status-pending td")
+    assert (cells.nth(0).text_content(), cells.nth(1).text_content()) == (
+        "ProcessMultiple", "awaiting getUserProfile"
+    )  # fmt: skip
 
 
 def test_it_marks_the_work_cut_short_in_get_multiple(page, site, jobs):
@@ -563,11 +566,11 @@ def test_it_is_one_tab_stop_with_arrow_keys_between_bars(page, site, jobs):
     assert page.locator("#timeline-svg [tabindex='0']").count() == 1
     page.keyboard.press("Tab")  # and out again: one stop
     assert page.evaluate("document.activeElement.closest('#timeline-svg') === null")
-    # the text alternative: every span as a row of lane, start, duration and status
+    # the text alternative: every span as a row of state, work, start, duration and status
     rows = page.locator("#span-table-body tr")
     assert rows.count() == len(timeline["spans"])
-    assert page.locator("#span-table thead th").all_text_contents()[:4] == [
-        "Lane", "Start (UTC)", "Duration", "Status"]  # fmt: skip
+    assert page.locator("#span-table thead th").all_text_contents()[:5] == [
+        "State", "Work", "Start (UTC)", "Duration", "Status"]  # fmt: skip
 
 
 CONTRAST_JS = """

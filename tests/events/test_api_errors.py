@@ -278,7 +278,9 @@ def test_the_schema_names_the_top_level_keys_of_every_answer(schema):
     assert set(components["Timeline"]["properties"]) == {
         "job", "spans", "execution", "critical_path",
     }  # fmt: skip
-    assert set(components["Compare"]["properties"]) == {"a", "b", "steps", "only_a", "only_b"}
+    assert set(components["Compare"]["properties"]) == {
+        "a", "b", "steps", "only_a", "only_b", "totals",
+    }  # fmt: skip
     assert set(components["Export"]["properties"]) == {"job", "events"}
     assert set(components["Architecture"]["properties"]) == {"nodes", "edges"}
     assert set(components["ArchitectureDiff"]["properties"]) == {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from events.compare import compare_jobs, field_changes
+from events.compare import compare_jobs, compare_spans, field_changes
 
 from .test_timeline import JOB_FAILED, JOB_OK, envelopes, job_events
 
@@ -12,11 +12,11 @@ SAMPLES = "part1_jobs.jsonl"
 BUCKET = "https://bucket.example"
 
 
-def test_it_matches_steps_by_lane_and_order() -> None:
+def test_it_matches_single_steps_by_lane() -> None:
     result = compare_jobs(job_events(SAMPLES, JOB_OK), job_events(SAMPLES, JOB_FAILED))
 
     first = result["steps"][0]
-    assert (first["lane"], first["n"]) == ("getMultipleFn", 0)
+    assert (first["state"], first["lane"], first["n"]) == ("GetMultiple", "getMultipleFn", 0)
     assert (first["a"]["duration_ms"], first["b"]["duration_ms"], first["diff_ms"]) == (
         6000,
         8000,
@@ -24,19 +24,40 @@ def test_it_matches_steps_by_lane_and_order() -> None:
     )
     assert first["a"]["end_event"].startswith("7403e430")
     assert first["b"]["end_event"].startswith("c458272f")
+
+
+def test_it_pairs_map_iterations_by_their_item_not_by_position() -> None:
+    """Job A processed Ada, Ken, Jean, Tony; job B Margaret, Ken, Radia, Jean, Leslie, Ada (in
+    start order): each user's work pairs with the same user's, wherever it ran."""
+    result = compare_jobs(job_events(SAMPLES, JOB_OK), job_events(SAMPLES, JOB_FAILED))
+
     singles = [step for step in result["steps"] if step["lane"] == "processSingleFn"]
-    assert [step["n"] for step in singles] == [0, 1, 2, 3]
-    assert [step["diff_ms"] for step in singles] == [-9000, -5000, 0, 2000]
+    assert [(s["state"], s["item"], s["n"], s["n_b"]) for s in singles] == [
+        ("ProcessMultiple", "name=Ada Lovelace", 0, 5),
+        ("ProcessMultiple", "name=Ken Thompson", 1, 1),
+        ("ProcessMultiple", "name=Jean Sammet", 2, 3),
+    ]
+    assert [step["diff_ms"] for step in singles] == [-9000, -5000, 0]
+    # the answers' own details differ only by the job's name inside the profile's address
+    assert {field["path"] for step in singles for field in step["fields"]} == {"profile"}
+    # the user's chain of work pairs too: the side effect of B's Ada is the failed one
+    effects = {s["item"]: s for s in result["steps"] if s["lane"] == "sideEffectFn"}
+    assert effects["name=Ada Lovelace"]["b"]["status"] == "failed"
 
 
 def test_it_lists_the_steps_only_one_side_has() -> None:
     result = compare_jobs(job_events(SAMPLES, JOB_OK), job_events(SAMPLES, JOB_FAILED))
 
-    assert [(step["lane"], step["n"]) for step in result["only_a"]] == [("postProcessAllFn", 0)]
-    only_b = [(step["lane"], step["n"], step["status"]) for step in result["only_b"]]
-    assert ("processSingleFn", 5, "ok") in only_b
-    assert ("sideEffectFn", 4, "failed") in only_b
-    assert only_b[-1] == ("awaiting generateReport", 0, "pending")
+    only_a = [(step["lane"], step["item"]) for step in result["only_a"]]
+    assert only_a == [
+        ("processSingleFn", "name=Tony Hoare"), ("sideEffectFn", "name=Tony Hoare"),
+        ("postProcessSingleFn", "name=Tony Hoare"), ("postProcessAllFn", None),
+    ]  # fmt: skip
+    only_b = {(step["lane"], step["item"], step["status"]) for step in result["only_b"]}
+    assert ("processSingleFn", "name=Radia Perlman", "ok") in only_b
+    assert result["only_b"][-1]["lane"] == "awaiting generateReport"
+    assert result["only_b"][-1]["status"] == "pending"
+    assert result["totals"]["only_a"] == 4 and result["totals"]["only_b"] == len(only_b)
 
 
 def test_it_gives_the_detail_fields_that_differ_without_volatile_ones() -> None:
@@ -44,11 +65,10 @@ def test_it_gives_the_detail_fields_that_differ_without_volatile_ones() -> None:
 
     fields = {step["lane"] + str(step["n"]): step["fields"] for step in result["steps"]}
     assert fields["processSingleFn2"] == [
-        {"path": "name", "a": "Jean Sammet", "b": "Radia Perlman"},
         {
             "path": "profile",
             "a": f"{BUCKET}/a6a3a450-6513-470e-a69e-0d37f2a74de4/basic-Jean Sammet.json",
-            "b": f"{BUCKET}/b87e4e2b-537d-4128-83a9-e88963b759f5/basic-Radia Perlman.json",
+            "b": f"{BUCKET}/b87e4e2b-537d-4128-83a9-e88963b759f5/basic-Jean Sammet.json",
         },
     ]
     paths = {field["path"] for step in result["steps"] for field in step["fields"]}
@@ -92,3 +112,43 @@ def test_it_walks_nested_fields_and_names_absent_ones_null() -> None:
         {"path": "y", "a": None, "b": None},
     ]
     assert field_changes({"a": {"TaskToken": "1"}}, {"a": {"TaskToken": "2"}}) == []
+
+
+def span(fn: str, ms: int | None, *, skew: int | None = None, state: str = "Work") -> dict:
+    """A timeline span as h4's timelines give it: `skew_ms` set when its clocks disagree."""
+    return {
+        "fn": fn, "state": state, "lane": state, "start": "2026-11-20T09:00:00.000Z",
+        "end": "2026-11-20T09:00:01.000Z", "duration_ms": ms, "skew_ms": skew, "status": "ok",
+        "start_event": None, "end_event": f"{fn}-{ms}-{skew}", "incoming": None,
+        "fn_lane": 0, "sub_lane": 0,
+    }  # fmt: skip
+
+
+def test_it_never_subtracts_nor_sums_a_skewed_or_unknown_duration() -> None:
+    spans_a = [span("loadFn", 400), span("saveFn", 0, skew=1500), span("sendFn", 100)]
+    spans_b = [span("loadFn", 700), span("saveFn", 30), span("sendFn", None)]
+
+    result = compare_spans(spans_a, spans_b, ({}, {}))
+
+    steps = {step["lane"]: step for step in result["steps"]}
+    assert steps["loadFn"]["diff_ms"] == 300 and steps["loadFn"]["why"] is None
+    assert steps["saveFn"]["diff_ms"] is None
+    assert steps["saveFn"]["why"] == "a: clock skew 1500 ms"
+    assert steps["saveFn"]["a"]["skew_ms"] == 1500
+    assert steps["sendFn"]["diff_ms"] is None and steps["sendFn"]["why"] == "b: no duration"
+    totals = result["totals"]
+    summed = (totals["a_ms"], totals["b_ms"], totals["diff_ms"], totals["steps"])
+    assert summed == (400, 700, 300, 1)
+    assert [(left["lane"], left["why"]) for left in totals["left_out"]] == [
+        ("saveFn", "a: clock skew 1500 ms"), ("sendFn", "b: no duration"),
+    ]  # fmt: skip
+
+
+def test_it_leaves_a_pending_step_out_of_the_sums() -> None:
+    pending = {**span("x", None), "fn": None, "status": "pending", "end_event": None,
+               "start_event": "t", "incoming": {"source": "s", "detailType": "go"}}  # fmt: skip
+
+    result = compare_spans([span("runFn", 50), pending], [span("runFn", 80), pending], ({}, {}))
+
+    assert [step["why"] for step in result["steps"]] == [None, "a: no answer; b: no answer"]
+    assert result["totals"]["diff_ms"] == 30

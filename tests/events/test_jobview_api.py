@@ -50,13 +50,22 @@ def test_it_compares_two_jobs(client, superuser, events):
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"a", "b", "steps", "only_a", "only_b"}
+    assert set(body) == {"a", "b", "steps", "only_a", "only_b", "totals"}
     assert (body["a"]["id"], body["b"]["id"]) == (JOB_OK, JOB_FAILED)
     first = body["steps"][0]
-    assert (first["lane"], first["n"], first["diff_ms"]) == ("getMultipleFn", 0, 2000)
+    assert (first["state"], first["lane"], first["n"], first["diff_ms"]) == (
+        "GetMultiple",
+        "getMultipleFn",
+        0,
+        2000,
+    )
     assert first["fields"][0]["path"] == "names"
-    assert [(s["lane"], s["n"]) for s in body["only_a"]] == [("postProcessAllFn", 0)]
+    assert (body["only_a"][-1]["state"], body["only_a"][-1]["lane"]) == (
+        "PostProcessAll",
+        "postProcessAllFn",
+    )
     assert body["only_b"][-1]["lane"] == "awaiting generateReport"
+    assert body["totals"]["steps"] == len(body["steps"]) and body["totals"]["left_out"] == []
 
 
 def test_it_compares_jobs_named_by_short_forms(client, member, events):
@@ -67,7 +76,7 @@ def test_it_compares_jobs_named_by_short_forms(client, member, events):
     assert response.json()["only_a"] == []
 
 
-@pytest.mark.parametrize("query", [f"a={JOB_OK}", f"b={JOB_OK}", "", f"a=&b={JOB_OK}"])
+@pytest.mark.parametrize("query", [f"a={JOB_OK}&b=", f"b={JOB_OK}", "", f"a=&b={JOB_OK}"])
 def test_it_refuses_a_comparison_without_both_jobs(client, superuser, events, query):
     response = get(client, superuser, f"/api/jobs/compare?{query}")
 

@@ -58,7 +58,8 @@ def test_it_answers_the_timeline_shape() -> None:
     for span in timeline["spans"]:
         assert SPAN_KEYS | {"lane"} <= set(span)
         assert span["start"].endswith("Z") and span["end"].endswith("Z")
-        assert isinstance(span["lane"], int)
+        assert span["lane"] == span["state"]  # every sample event names its state
+        assert isinstance(span["row"], int)
         assert span["status"] == "ok"
 
 
@@ -197,10 +198,10 @@ def test_it_stacks_concurrent_spans_of_one_fn() -> None:
     singles = spans_of(timeline, "processSingleFn")
 
     assert [span["sub_lane"] for span in singles[:2]] == [0, 1]
-    assert singles[0]["lane"] != singles[1]["lane"]
+    assert singles[0]["row"] != singles[1]["row"]
     assert len({span["fn_lane"] for span in singles}) == 1
-    assert {span["lane"] for span in singles} == {1, 2}
-    assert spans_of(timeline, "getMultipleFn")[0]["lane"] == 0
+    assert {span["row"] for span in singles} == {1, 2}
+    assert spans_of(timeline, "getMultipleFn")[0]["row"] == 0
 
 
 def test_it_never_overlaps_spans_in_one_lane() -> None:
@@ -208,7 +209,7 @@ def test_it_never_overlaps_spans_in_one_lane() -> None:
         for job in {event.job for event in parse(envelopes(name)) if event.job}:
             rows = defaultdict(list)
             for span in job_timeline(job_events(name, job))["spans"]:
-                rows[span["lane"]].append(span)
+                rows[span["row"]].append(span)
             for spans in rows.values():
                 assert len({span["fn"] for span in spans}) == 1
                 ordered = sorted(spans, key=lambda span: span["start"])
@@ -219,8 +220,8 @@ def test_it_never_overlaps_spans_in_one_lane() -> None:
 def test_it_orders_lane_groups_by_first_start() -> None:
     timeline = job_timeline(job_events("part1_jobs.jsonl", JOB_OK))
     first_lane = {}
-    for span in sorted(timeline["spans"], key=lambda span: span["lane"]):
-        first_lane.setdefault(span["fn"], span["lane"])
+    for span in sorted(timeline["spans"], key=lambda span: span["row"]):
+        first_lane.setdefault(span["fn"], span["row"])
 
     assert list(first_lane) == [
         "getMultipleFn",
@@ -305,10 +306,14 @@ def test_it_marks_the_trigger_the_failed_job_waited_for_pending() -> None:
         "fn": None, "start": "2026-11-20T09:02:35Z", "end": None,
         "start_event": "316a2a12-7243-447c-ab64-c5c48aa1a59c", "end_event": None,
         "incoming": {"source": "project", "detailType": "generateReport"},
-        "outgoing": None, "open": False, "lane": "awaiting generateReport", "fn_lane": 0,
+        "outgoing": None, "open": False, "lane": "PostProcessAll", "fn_lane": 0,
         "sub_lane": 0, "step": "PostProcessAll", "duration_ms": None, "skew_ms": None,
-        "approx": True, "paired_by": None, "status": "pending",
+        "approx": True, "paired_by": None, "status": "pending", "state": "PostProcessAll",
+        "colour": pending[0]["colour"], "row": pending[0]["row"],
     }  # fmt: skip
+    by_state = {span["state"]: span["colour"] for span in timeline["spans"]}
+    assert len(set(by_state.values())) == len(by_state) == 3  # each state its own colour
+    assert set(by_state.values()) <= set(range(8))
     assert pending[0]["fn_lane"] > max(s["fn_lane"] for s in timeline["spans"] if s["fn"])
 
 
@@ -338,7 +343,8 @@ def test_it_awaits_a_profile_no_single_fn_answered() -> None:
 
     pending = {span["start_event"][:8]: span for span in timeline["spans"] if span["fn"] is None}
     assert set(pending) == {"aa50b96f", "316a2a12"}
-    assert pending["aa50b96f"]["lane"] == "awaiting getUserProfile"
+    assert pending["aa50b96f"]["lane"] == "ProcessMultiple"
+    assert pending["aa50b96f"]["incoming"]["detailType"] == "getUserProfile"
     assert pending["aa50b96f"]["fn_lane"] != pending["316a2a12"]["fn_lane"]
     assert pending["aa50b96f"]["status"] == "pending" and pending["aa50b96f"]["end"] is None
 
@@ -354,7 +360,7 @@ def test_it_awaits_the_get_users_of_a_job_that_failed_in_get_multiple() -> None:
     timeline = job_timeline(job_events("", JOB_FAILED, [*kept, failure]))
 
     assert [(s["lane"], s["start_event"][:8]) for s in timeline["spans"]] == [
-        ("awaiting getUsers", "bab5b373")
+        ("GetMultiple", "bab5b373")
     ]
     assert timeline["critical_path"] == [0]
 
@@ -387,7 +393,8 @@ def test_it_ends_the_critical_path_of_a_failed_job_at_what_it_waited_for() -> No
 
     assert path[0] == ("getMultipleFn", "c458272f")
     assert path[-2:] == [("postProcessSingleFn", "3f3f37ea"), (None, "")]
-    assert timeline["spans"][timeline["critical_path"][-1]]["lane"] == "awaiting generateReport"
+    last = timeline["spans"][timeline["critical_path"][-1]]
+    assert (last["lane"], last["incoming"]["detailType"]) == ("PostProcessAll", "generateReport")
     assert ("sideEffectFn", "b5b94af3") not in path  # it ended after the failure
 
 

@@ -47,7 +47,7 @@
     const rows = chart.bars().map((b) => {
       const s = b.s;
       const tr = E.el("tr", { "data-key": b.key, class: "status-" + s.status });
-      [T.laneName(s), T.wall(b.start), s.status === "pending" ? "no answer" : T.shortDuration(s, b.duration), s.status,
+      [s.state || "—", T.laneName(s), T.wall(b.start), s.status === "pending" ? "no answer" : T.shortDuration(s, b.duration), s.status,
         T.incomingType(s), s.outgoing ? s.outgoing.detailType : "—"].forEach((v) => tr.appendChild(E.el("td", {}, v)));
       return tr;
     });
@@ -113,6 +113,19 @@
     tr.focus({ preventScroll: true });
   }
 
+  /* The error box's link selects the span the execution failed on, even when the address
+     already names it (no hashchange then). */
+  const errorLink = $("error-span-link");
+  if (errorLink) {
+    errorLink.addEventListener("click", (ev) => {
+      const match = /^#span=(.+)$/.exec(errorLink.getAttribute("href") || "");
+      if (!match) return;
+      ev.preventDefault();
+      const key = decodeURIComponent(match[1]);
+      if (chart.select(key, { scroll: true, tip: true, focus: true })) setHash(key);
+    });
+  }
+
   /* A click on an event's row (not on its JSON), or Enter / Space on the row itself (each row is
      a tab stop), highlights the spans that start or end there. */
   function linkRow(tr) {
@@ -171,7 +184,7 @@
     const spans = new Set();
     chart.bars().forEach((b) => {
       const s = b.s;
-      const hay = [s.fn, s.lane, T.incomingType(s), s.outgoing && s.outgoing.detailType, s.start_event, s.end_event, s.step]
+      const hay = [s.fn, s.lane, s.state, T.incomingType(s), s.outgoing && s.outgoing.detailType, s.start_event, s.end_event, s.step]
         .filter((v) => v !== null && v !== undefined).join(" ").toLowerCase();
       if (hay.includes(q) || ids.has(s.start_event) || ids.has(s.end_event)) spans.add(b.i);
     });

@@ -1,14 +1,15 @@
 /* The job timeline: its geometry and its drawing, in this one place (the server sends the
    timeline JSON and a text table of the spans, the no-script fallback).
 
-   Rows: one group per fn_lane (a fn, or "awaiting <detail-type>" for pending work), one row per
-   sub_lane. Time runs left to right in wall-clock UTC over the view [v0, v1] (zoom and pan), the
+   Rows: one group per fn_lane: a workflow state (its name on top, each Lambda of it a sub-label on
+   its first row), or a fn, or "awaiting <detail-type>" for pending work no state claims; one row per
+   sub_lane. Bar colours come from the server (`colour`: fixed per state, events.lanes). Time runs left to right in wall-clock UTC over the view [v0, v1] (zoom and pan), the
    minimap always shows the whole job. Pending spans run to the job's end, or to now while it runs.
    Every event string goes into the page as text (textContent, setAttribute), never as markup. */
 "use strict";
 (function () {
   const E = window.edobs;
-  const ROW_H = 20, ROW_GAP = 4, GROUP_PAD = 6, AXIS_H = 30, EXEC_H = 22, EXEC_GAP = 14, RIGHT_PAD = 14;
+  const ROW_H = 20, ROW_GAP = 4, GROUP_PAD = 6, STATE_HEAD = 16, AXIS_H = 30, EXEC_H = 22, EXEC_GAP = 14, RIGHT_PAD = 14;
   const PALETTE = 8, MIN_VIEW_MS = 5, BAR_TEXT_W = 46, MINIMAP_H = 40;
   const STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 15e3, 3e4, 6e4, 12e4, 3e5, 6e5,
     9e5, 18e5, 36e5, 72e5, 216e5, 432e5, 864e5];
@@ -17,7 +18,9 @@
 
   const ms = (iso) => (iso ? Date.parse(iso) : null);
   const incomingType = (s) => (s.incoming ? s.incoming.detailType : "(not observed)");
-  const laneName = (s) => s.fn || s.lane || "";
+  /* The work's name: its fn, or what pending work awaits (its lane may be its state's). */
+  const laneName = (s) => s.fn || (s.status === "pending" && s.incoming ? "awaiting " + s.incoming.detailType : s.lane || "");
+  const colourOf = (s) => (s.colour === null || s.colour === undefined ? PALETTE - 1 : s.colour);
   /* The id a span is known by in links (#span=): its answer, or its trigger while pending. An
      answer can also be the trigger of pending work, and a trigger can wait on several consumers,
      so a key already taken gets a suffix: answered spans keep the bare id. */
@@ -101,9 +104,12 @@
   function rowsOf(bars) {
     const groups = new Map();
     bars.forEach((b) => {
-      const g = groups.get(b.s.fn_lane) || { lane: b.s.fn_lane, name: laneName(b.s), depth: 0, count: 0, pending: b.s.status === "pending" };
+      const g = groups.get(b.s.fn_lane) || { lane: b.s.fn_lane, name: b.s.state || laneName(b.s), state: b.s.state || null, depth: 0, count: 0, pending: true, subs: new Map() };
       g.depth = Math.max(g.depth, b.s.sub_lane + 1);
       g.count += 1;
+      g.pending = g.pending && b.s.status === "pending";
+      const sub = laneName(b.s);
+      if (!g.subs.has(sub) || g.subs.get(sub) > b.s.sub_lane) g.subs.set(sub, b.s.sub_lane);
       groups.set(b.s.fn_lane, g);
     });
     const ordered = Array.from(groups.values()).sort((a, b) => a.lane - b.lane);
@@ -111,8 +117,9 @@
     let y = AXIS_H + EXEC_H + EXEC_GAP;
     ordered.forEach((g, gi) => {
       g.y = y; g.odd = gi % 2 === 1;
-      g.h = g.depth * (ROW_H + ROW_GAP) - ROW_GAP + 2 * GROUP_PAD;
-      for (let sub = 0; sub < g.depth; sub++) rows.push({ lane: g.lane, sub, y: y + GROUP_PAD + sub * (ROW_H + ROW_GAP), bars: [] });
+      const head = g.state ? STATE_HEAD : 0;
+      g.h = head + g.depth * (ROW_H + ROW_GAP) - ROW_GAP + 2 * GROUP_PAD;
+      for (let sub = 0; sub < g.depth; sub++) rows.push({ lane: g.lane, sub, y: y + head + GROUP_PAD + sub * (ROW_H + ROW_GAP), bars: [] });
       y += g.h;
     });
     const index = new Map(rows.map((r, ri) => [r.lane + "/" + r.sub, ri]));
@@ -124,12 +131,13 @@
     return { groups: ordered, rows, bottom: y };
   }
 
+  /* Legend entries: each state (else fn) shown, with its fixed colour. */
   function colourKeys(bars) {
     const keys = new Map();
     bars.forEach((b) => {
       if (b.s.status === "pending") return;
-      const k = incomingType(b.s);
-      if (!keys.has(k)) keys.set(k, keys.size % PALETTE);
+      const k = b.s.state || b.s.fn || "";
+      if (!keys.has(k)) keys.set(k, colourOf(b.s));
     });
     return keys;
   }
@@ -183,7 +191,7 @@
       const s = b.s;
       let cls = "span";
       if (s.status === "pending") cls += " pending";
-      else cls += " c" + st.colours.get(incomingType(s)) + (b.alt ? " alt" : "");
+      else cls += " c" + colourOf(s) + (b.alt ? " alt" : "");
       if (s.status === "failed") cls += " failed";
       if (s.open) cls += " open";
       return cls;
@@ -203,7 +211,7 @@
 
     function barLabel(b) {
       const s = b.s;
-      return laneName(s) + ", " + s.status + ", starts " + wall(b.start) + ", " + preciseDuration(s, b.duration) +
+      return laneName(s) + (s.state ? " in state " + s.state : "") + ", " + s.status + ", starts " + wall(b.start) + ", " + preciseDuration(s, b.duration) +
         ", triggered by " + incomingType(s) + (s.outgoing ? ", answered " + s.outgoing.detailType : "");
     }
 
@@ -227,7 +235,7 @@
       const textW = text.length * 6.2 + 10;
       const visibleX = Math.max(x, g.lw), visibleW = Math.min(x + w, g.lw + g.plotW) - visibleX;
       if (visibleW >= Math.max(BAR_TEXT_W, textW)) {
-        const tone = s.status === "pending" ? " t-pending" : " t-c" + st.colours.get(incomingType(s)) + (b.alt ? " alt" : "");
+        const tone = s.status === "pending" ? " t-pending" : " t-c" + colourOf(s) + (b.alt ? " alt" : "");
         node.appendChild(E.svg("text", { class: "span-text" + tone, x: r1(visibleX + 5), y: b.y + 14, "pointer-events": "none" }, text));
       }
       if (s.status === "failed" && st.m.failedAt !== null) {
@@ -273,6 +281,7 @@
       deco.appendChild(E.svg("text", { class: "tick tick-zone", x: 10, y: 16 }, "Time (UTC)"));
       deco.appendChild(E.svg("text", { class: "lane-label exec-label", x: 10, y: AXIS_H + 15 }, "Execution"));
       lay.groups.forEach((grp) => {
+        if (grp.state) { deco.appendChild(stateLabels(grp, g)); return; }
         const label = E.svg("text", { class: "lane-label" + (grp.pending ? " pending-label" : ""), x: 10, y: grp.y + grp.h / 2, dy: "0.35em" }, fit(grp.pending ? shortPending(grp.name, g.lw - 44) : grp.name, g.lw - 44));
         label.appendChild(E.svg("tspan", { class: "lane-count", dx: 5 }, "×" + grp.count));
         deco.appendChild(label);
@@ -289,6 +298,26 @@
       drawMinimap();
       if (tipWas) showTip(tipWas);
       if (opts.onDraw) opts.onDraw(g);
+    }
+
+    /* A state lane: the state's name on top with its colour, and each Lambda (or awaited
+       detail-type) of it as a sub-label on the first of its rows. */
+    function stateLabels(grp, g) {
+      const out = E.svg("g", { class: "state-lane", "data-state": grp.state });
+      const c = colourOf(st.m.bars.find((b) => b.s.fn_lane === grp.lane).s);
+      out.appendChild(E.svg("rect", { class: "state-swatch swatch-c" + c, x: 10, y: grp.y + GROUP_PAD, width: 9, height: 9, rx: 2 }));
+      const label = E.svg("text", { class: "lane-label state-label", x: 24, y: grp.y + GROUP_PAD + 8.5 }, fit(grp.state, g.lw - 60));
+      label.appendChild(E.svg("tspan", { class: "lane-count", dx: 5 }, "×" + grp.count));
+      out.appendChild(label);
+      const rows = st.layout.rows.filter((r) => r.lane === grp.lane);
+      grp.subs.forEach((sub, name) => {
+        const row = rows[sub];
+        if (!row) return;
+        const pending = name.startsWith("awaiting ");
+        out.appendChild(E.svg("text", { class: "lane-label lane-sublabel" + (pending ? " pending-label" : ""), x: 24, y: row.y + ROW_H / 2, dy: "0.35em" },
+          fit(pending ? shortPending(name, g.lw - 34) : name, g.lw - 34)));
+      });
+      return out;
     }
 
     function drawExecution(g, height, clipId) {
@@ -463,7 +492,8 @@
         ["Trigger", s.incoming ? s.incoming.detailType + " (" + s.incoming.source + ")" : "not observed"],
         ["Answer", answer],
       ];
-      if (s.step) rows.push(["Step", s.step]);
+      if (s.state) rows.push(["State", s.state]);
+      else if (s.step) rows.push(["Step", s.step]);
       if (token) rows.push(["Task token", token]);
       return rows;
     }
