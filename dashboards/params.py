@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from django.http import HttpRequest, QueryDict
 
-from events.envelope import MalformedEvent, parse_time
+from events.envelope import MalformedEvent, parse_window_time
 from events.listing import Listing
 
 
@@ -15,9 +15,9 @@ def when(value: str, name: str, errors: list[str]) -> datetime | None:
     if not value:
         return None
     try:
-        parsed = parse_time(value, name)
-    except MalformedEvent:
-        errors.append(f"{name}: not a date and time")
+        parsed = parse_window_time(value, name)
+    except MalformedEvent as exc:
+        errors.append(f"{name}: not a date and time ({exc})")
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from events import selectors
 from events.drift import SAMPLE, Windows
-from events.envelope import MalformedEvent, parse_time
+from events.envelope import MalformedEvent, parse_window_time
 
 PRESETS = {
     "1h": timedelta(hours=1),
@@ -35,9 +35,9 @@ def _time(request: HttpRequest, name: str, errors: list[str]) -> datetime | None
     if not value:
         return None
     try:
-        return parse_time(value, name)
-    except MalformedEvent:
-        errors.append(f"{name}: not a date and time")
+        return parse_window_time(value, name)
+    except MalformedEvent as exc:
+        errors.append(f"{name}: not a date and time ({exc})")
         return None
 
 
