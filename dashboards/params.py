@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from django.core.exceptions import BadRequest
 from django.http import HttpRequest, QueryDict
 
-from events.envelope import MalformedEvent, parse_window_time
+from events.envelope import MalformedEvent, WindowOutOfRange, parse_window_time
 from events.listing import Listing
 
 
@@ -16,8 +17,10 @@ def when(value: str, name: str, errors: list[str]) -> datetime | None:
         return None
     try:
         parsed = parse_window_time(value, name)
-    except MalformedEvent as exc:
-        errors.append(f"{name}: not a date and time ({exc})")
+    except WindowOutOfRange as exc:  # its arithmetic would overflow: never a page
+        raise BadRequest(str(exc)) from None
+    except MalformedEvent:
+        errors.append(f"{name}: not a date and time")
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 

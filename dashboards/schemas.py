@@ -6,13 +6,14 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import BadRequest
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
 from events import selectors
 from events.drift import SAMPLE, Windows
-from events.envelope import MalformedEvent, parse_window_time
+from events.envelope import MalformedEvent, WindowOutOfRange, parse_window_time
 
 PRESETS = {
     "1h": timedelta(hours=1),
@@ -36,8 +37,10 @@ def _time(request: HttpRequest, name: str, errors: list[str]) -> datetime | None
         return None
     try:
         return parse_window_time(value, name)
-    except MalformedEvent as exc:
-        errors.append(f"{name}: not a date and time ({exc})")
+    except WindowOutOfRange as exc:  # its arithmetic would overflow: never a page
+        raise BadRequest(str(exc)) from None
+    except MalformedEvent:
+        errors.append(f"{name}: not a date and time")
         return None
 
 

@@ -32,6 +32,10 @@ class MalformedEvent(ValueError):
     """A permanent problem with a message body: quarantine it, never retry it."""
 
 
+class WindowOutOfRange(MalformedEvent):
+    """A window bound too near the calendar's ends (parse_window_time): a 400 everywhere."""
+
+
 @dataclass(frozen=True)
 class NormalisedEvent:
     id: str
@@ -131,10 +135,10 @@ def parse_time(value: Any, field_name: str = "time") -> datetime:
 
 def parse_window_time(value: Any, field_name: str) -> datetime:
     """A window bound (`since`, `until`, ...): parse_time, and between WINDOW_MIN and
-    WINDOW_MAX, else MalformedEvent (a 400 to whoever asked)."""
+    WINDOW_MAX, else WindowOutOfRange (a 400 to whoever asked, page or API)."""
     parsed = parse_time(value, field_name)
     if not WINDOW_MIN <= parsed < WINDOW_MAX:
-        raise MalformedEvent(
+        raise WindowOutOfRange(
             f"'{field_name}' must be from {WINDOW_MIN:%Y-%m-%d} to before {WINDOW_MAX:%Y-%m-%d}"
         )
     return parsed
