@@ -390,3 +390,26 @@ def test_the_eleventh_replay_in_a_minute_is_a_429_counted_in_the_shared_cache(
     # Another user has a rate of their own.
     client.force_login(_user(django_user_model, "olivia"))
     assert post(client, url, {"bus": "default", "dry_run": True}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "name, value, check_id",
+    [
+        ("EDOBS_REPLAY_BUSES", ["default", "bad bus!"], "events.E025"),
+        ("EDOBS_REPLAY_BUSES", ["arn:aws:events:us-east-1:12:event-bus/x"], "events.E025"),
+        ("EDOBS_REPLAY_BUSES", [], "events.E025"),
+        ("EDOBS_REPLAY_RATE", "ten/min", "events.E026"),
+        ("EDOBS_REPLAY_RATE", "10/fortnight", "events.E026"),
+        ("EDOBS_REPLAY_RATE", "0/min", "events.E026"),
+        ("EDOBS_REPLAY_RATE", "", "events.E026"),
+    ],
+)
+def test_the_replay_settings_are_checked(settings, name, value, check_id):
+    from events.checks import check_replay
+
+    assert check_replay(None) == []
+    setattr(settings, name, value)
+    assert [error.id for error in check_replay(None)] == [check_id]
+    settings.EDOBS_REPLAY_BUSES = ["default", "arn:aws:events:us-east-1:123456789012:event-bus/b"]
+    settings.EDOBS_REPLAY_RATE = "100/hour"
+    assert check_replay(None) == []
