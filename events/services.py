@@ -261,34 +261,32 @@ def conflicts_record(
     Only duplicates pay for this (one read of the stored event each). A stored envelope that
     the store had to cut down (DynamoDB, over 400 KB: `_truncated`) cannot be compared and
     counts as the same."""
-    found: dict[int, EventConflict] = {}
-    for index, event in duplicates.items():
-        digest = _stored_digest(event)
-        if digest is not None and digest != envelope_digest(event.raw):
-            found[index] = EventConflict(
-                account=event.account, event_id=event.id, digest=envelope_digest(event.raw),
-                raw=event.raw, message_id=messages[index].message_id,
-            )  # fmt: skip
-    if found:
-        try:
-            EventConflict.objects.bulk_create(found.values(), ignore_conflicts=True)
-        except DatabaseError as exc:
-            raise StoreUnavailable(f"recording conflicts failed: {exc}") from exc
-        for conflict in found.values():
-            logger.warning("event %s/%s: another envelope, kept as a conflict",
-                           conflict.account, conflict.event_id)  # fmt: skip
+    try:
+        found = {
+            index: EventConflict(
+                account=event.account, event_id=event.id, digest=digest, raw=event.raw,
+                message_id=messages[index].message_id,
+            )
+            for index, event in duplicates.items()
+            if (digest := envelope_digest(event.raw)) != _stored_digest(event, digest)
+        }  # fmt: skip
+        EventConflict.objects.bulk_create(found.values(), ignore_conflicts=True)
+    except DatabaseError as exc:  # the batch is redelivered; ingest is idempotent
+        raise StoreUnavailable(f"recording conflicts failed: {exc}") from exc
+    for conflict in found.values():
+        logger.warning(
+            "event %s/%s: another envelope, kept as a conflict", conflict.account, conflict.event_id
+        )
     return sorted(found)
 
 
-def _stored_digest(event: NormalisedEvent) -> str | None:
-    """The digest of the envelope stored for this event's account and id (None: none found,
-    or cut down by the store so it cannot be compared)."""
+def _stored_digest(event: NormalisedEvent, same: str) -> str:
+    """The digest of the envelope stored for this event's account and id; `same` (no
+    conflict) when none is found or the store cut it down so that it cannot be compared."""
     stored = get_store().get_events(event.id, accounts=frozenset({event.account}))
-    if not stored:
-        return None
-    detail = stored[0].raw.get("detail")
-    if isinstance(detail, dict) and detail.get("_truncated") is True:
-        return None
+    detail = stored[0].raw.get("detail") if stored else None
+    if not stored or (isinstance(detail, dict) and detail.get("_truncated") is True):
+        return same
     return envelope_digest(stored[0].raw)
 
 
