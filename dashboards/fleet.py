@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -43,6 +44,9 @@ def _window(request: HttpRequest, errors: list[str]) -> tuple[str, datetime, dat
         if until <= since:
             errors.append("until must be after since")
             since, until = until - WINDOWS["24h"], until
+        if until - since > BUCKETS[-1][1] * fleet.MAX_BUCKETS:  # the metrics refuse it
+            longest = (BUCKETS[-1][1] * fleet.MAX_BUCKETS).days
+            raise BadRequest(f"since/until: a window is at most {longest} days")
         return choice, since, until
     choice = choice if choice in WINDOWS else "24h"
     return choice, now - WINDOWS[choice], now

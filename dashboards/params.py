@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from django.core.exceptions import BadRequest
 from django.http import HttpRequest, QueryDict
 
-from events.envelope import MalformedEvent, parse_time
+from events.envelope import MalformedEvent, WindowOutOfRange, parse_window_time
 from events.listing import Listing
 
 
@@ -15,7 +16,9 @@ def when(value: str, name: str, errors: list[str]) -> datetime | None:
     if not value:
         return None
     try:
-        parsed = parse_time(value, name)
+        parsed = parse_window_time(value, name)
+    except WindowOutOfRange as exc:  # its arithmetic would overflow: never a page
+        raise BadRequest(str(exc)) from None
     except MalformedEvent:
         errors.append(f"{name}: not a date and time")
         return None

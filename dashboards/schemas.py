@@ -6,13 +6,14 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import BadRequest
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
 from events import selectors
 from events.drift import SAMPLE, Windows
-from events.envelope import MalformedEvent, parse_time
+from events.envelope import MalformedEvent, WindowOutOfRange, parse_window_time
 
 PRESETS = {
     "1h": timedelta(hours=1),
@@ -35,7 +36,9 @@ def _time(request: HttpRequest, name: str, errors: list[str]) -> datetime | None
     if not value:
         return None
     try:
-        return parse_time(value, name)
+        return parse_window_time(value, name)
+    except WindowOutOfRange as exc:  # its arithmetic would overflow: never a page
+        raise BadRequest(str(exc)) from None
     except MalformedEvent:
         errors.append(f"{name}: not a date and time")
         return None

@@ -201,7 +201,7 @@ if PRODUCTION:
 
     unsafe = production_problems(
         secret_key=SECRET_KEY, key_from_env=SECRET_KEY_FROM_ENV, debug=DEBUG, demo=EDOBS_DEMO,
-        allowed_hosts=ALLOWED_HOSTS,
+        allowed_hosts=ALLOWED_HOSTS, csrf_trusted_origins=CSRF_TRUSTED_ORIGINS, https=True,
     )  # fmt: skip
     if unsafe:
         from django.core.exceptions import ImproperlyConfigured
@@ -258,6 +258,20 @@ else:
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
     }
+# Caches: `default` is per process; `shared` is seen by every server process (the replay
+# throttle): Redis when REDIS_URL is set, else a table of the database (migration 0011_h2).
+SHARED_CACHE_TABLE = "edobs_shared_cache"
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "shared": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": SHARED_CACHE_TABLE,
+        }
+    ),
+}
 # Per WebSocket: frames buffered for a slow client before its oldest are dropped ("lagged"),
 # and how often its Connection row (last_seen, messages_sent) is written.
 EDOBS_WS_QUEUE_SIZE = envint("EDOBS_WS_QUEUE_SIZE", 256)
@@ -285,6 +299,12 @@ EDOBS_BUS_NAME = os.environ.get("EDOBS_BUS_NAME", "default")
 EDOBS_RULE_SOURCES = envlist("EDOBS_RULE_SOURCES", "project")
 EDOBS_TABLE_NAME = os.environ.get("EDOBS_TABLE_NAME", "edobs")
 EDOBS_ACCOUNT = os.environ.get("EDOBS_ACCOUNT", "123456789012")
+# Replays (events.replay): the only buses they may go to (names or ARNs, exactly as listed;
+# check events.E025), and how many a user may start (a DRF rate; check events.E026), counted
+# in the `shared` cache below.
+EDOBS_REPLAY_BUSES = envlist("EDOBS_REPLAY_BUSES") or [EDOBS_BUS_NAME]
+EDOBS_REPLAY_RATE = os.environ.get("EDOBS_REPLAY_RATE", "10/min").strip()
+EDOBS_REPLAY_CACHE = "shared"
 EDOBS_RETENTION_HOURS = envint("EDOBS_RETENTION_HOURS", 24)
 # A job is stuck past this many times its state machine's p99 (events.fleet).
 EDOBS_STUCK_FACTOR = envint("EDOBS_STUCK_FACTOR", 2)

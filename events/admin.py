@@ -28,6 +28,7 @@ from .models import (
     AlertRule,
     Connection,
     Event,
+    EventConflict,
     Job,
     RejectedMessage,
     Replay,
@@ -457,3 +458,25 @@ class TokenAdmin(DRFTokenAdmin):
         if db_field.name == "user" and not request.user.is_superuser:
             kwargs["queryset"] = get_user_model().objects.filter(pk=request.user.pk)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(EventConflict)
+class EventConflictAdmin(AccountScopedAdmin):
+    """Envelopes that came with the id of a stored event and other content (events.services
+    conflicts_record): kept beside it, never over it; read-only, scoped by account."""
+
+    list_display = ["received_at", "account", "event_id", "message_id"]
+    list_filter = ["account"]
+    search_fields = ["=event_id", "=message_id"]
+    fields = ["received_at", "account", "event_id", "message_id", "digest", "pretty_raw"]
+    readonly_fields = fields
+
+    @admin.display(description="envelope")
+    def pretty_raw(self, obj: EventConflict) -> str:
+        return pretty(obj.raw)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

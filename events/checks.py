@@ -1,15 +1,24 @@
 """System checks that say clearly what is misconfigured (events.E001 ...)."""
 
+import re
+
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
+from rest_framework.throttling import SimpleRateThrottle
 
 from edobs_site.safety import production_problems
 from infra.bus_policy import bad_accounts, is_organization_id
 
 from .alerts.network import parse_networks
+from .envelope import is_account
 from .stores import BACKENDS
+
+# An event bus name (1-256 of these characters) or an event bus ARN.
+BUS_NAME_PART = r"[A-Za-z0-9._\-/]{1,256}"
+BUS_NAME = re.compile(BUS_NAME_PART, re.ASCII)
+BUS_ARN = re.compile(rf"arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{{12}}:event-bus/{BUS_NAME_PART}")
 
 
 @register(Tags.compatibility)
@@ -26,7 +35,7 @@ def check_settings(app_configs, **kwargs):
         errors.append(Error("EDOBS_STORE=dynamodb needs EDOBS_TABLE_NAME.", id="events.E003"))
     if not (settings.EDOBS_QUEUE_URL or settings.EDOBS_QUEUE_NAME):
         errors.append(Error("Set EDOBS_QUEUE_URL or EDOBS_QUEUE_NAME.", id="events.E004"))
-    if not (settings.EDOBS_ACCOUNT.isdigit() and len(settings.EDOBS_ACCOUNT) == 12):
+    if not is_account(settings.EDOBS_ACCOUNT):
         errors.append(Error("EDOBS_ACCOUNT must be a 12-digit AWS account id.", id="events.E005"))
     if settings.EDOBS_RETENTION_HOURS <= 0:
         errors.append(Error("EDOBS_RETENTION_HOURS must be positive.", id="events.E006"))
@@ -82,6 +91,26 @@ def check_source_accounts(app_configs, **kwargs):
     return errors
 
 
+@register(Tags.compatibility)
+def check_replay(app_configs, **kwargs):
+    """Where replays may go and how often (events.replay, events.api.replay)."""
+    errors = []
+    bad = [bus for bus in settings.EDOBS_REPLAY_BUSES
+           if not (BUS_NAME.fullmatch(bus) or BUS_ARN.fullmatch(bus))]  # fmt: skip
+    if bad or not settings.EDOBS_REPLAY_BUSES:
+        message = f"EDOBS_REPLAY_BUSES holds {', '.join(map(repr, bad)) or 'nothing'}: "
+        errors.append(Error(message + "each must be an event bus name or ARN.", id="events.E025"))
+    rate = settings.EDOBS_REPLAY_RATE
+    try:
+        allowed, _ = SimpleRateThrottle.parse_rate(None, rate)
+        if allowed < 1:
+            raise ValueError(rate)
+    except (ValueError, KeyError, IndexError):
+        message = f"EDOBS_REPLAY_RATE is {rate!r}: it must be like 10/min (N/sec, min, hour, day)"
+        errors.append(Error(message + ", N at least 1.", id="events.E026"))
+    return errors
+
+
 @register(Tags.security, deploy=True)
 def check_production(app_configs, **kwargs):
     """`manage.py check --deploy`: what must never reach production (edobs_site.safety;
@@ -89,5 +118,6 @@ def check_production(app_configs, **kwargs):
     problems = production_problems(
         secret_key=settings.SECRET_KEY, key_from_env=settings.SECRET_KEY_FROM_ENV,
         debug=settings.DEBUG, demo=settings.EDOBS_DEMO, allowed_hosts=settings.ALLOWED_HOSTS,
+        csrf_trusted_origins=settings.CSRF_TRUSTED_ORIGINS, https=settings.PRODUCTION,
     )  # fmt: skip
     return [Error(message, id=check_id) for check_id, message in problems]

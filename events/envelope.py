@@ -7,7 +7,8 @@ shapes and types; escaping is the job of whatever shows them.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,10 +19,21 @@ from .correlation import Correlation, correlate
 MAX_BODY_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 REQUIRED_STRINGS = ("id", "detail-type", "source", "time", "region")
+# An AWS account id: exactly 12 ASCII digits. str.isdigit() and a plain `\d` also take other
+# scripts' digits ("١١١١١١١١١١١١", "²²²"), which no account has.
+ACCOUNT_ID = re.compile(r"[0-9]{12}")
+# Window parameters (since/until/base_since/base_until) stay well inside what datetime holds, so
+# that a window's arithmetic (its previous period, buckets, epochs) never overflows.
+WINDOW_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+WINDOW_MAX = datetime(3000, 1, 1, tzinfo=UTC)
 
 
 class MalformedEvent(ValueError):
     """A permanent problem with a message body: quarantine it, never retry it."""
+
+
+class WindowOutOfRange(MalformedEvent):
+    """A window bound too near the calendar's ends (parse_window_time): a 400 everywhere."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +133,22 @@ def parse_time(value: Any, field_name: str = "time") -> datetime:
         raise MalformedEvent(f"'{field_name}' is out of range: {value[:40]!r}") from None
 
 
+def parse_window_time(value: Any, field_name: str) -> datetime:
+    """A window bound (`since`, `until`, ...): parse_time, and between WINDOW_MIN and
+    WINDOW_MAX, else WindowOutOfRange (a 400 to whoever asked, page or API)."""
+    parsed = parse_time(value, field_name)
+    if not WINDOW_MIN <= parsed < WINDOW_MAX:
+        raise WindowOutOfRange(
+            f"'{field_name}' must be from {WINDOW_MIN:%Y-%m-%d} to before {WINDOW_MAX:%Y-%m-%d}"
+        )
+    return parsed
+
+
+def is_account(value: Any) -> bool:
+    """Whether `value` is an AWS account id: a string of exactly 12 ASCII digits."""
+    return isinstance(value, str) and ACCOUNT_ID.fullmatch(value) is not None
+
+
 def decode_body(body: str | bytes) -> dict[str, Any]:
     """The JSON object of an SQS body, or MalformedEvent saying why not."""
     if isinstance(body, bytes):
@@ -170,12 +198,19 @@ def validate_envelope(envelope: dict[str, Any]) -> None:
     if not isinstance(envelope.get("resources", []), list):
         raise MalformedEvent("'resources' must be a list")
     account = envelope.get("account")
-    if account is not None and not (isinstance(account, str) and account.isdigit()):
-        raise MalformedEvent("'account' must be a string of digits")
+    if account is not None and not is_account(account):
+        raise MalformedEvent("'account' must be 12 ASCII digits")
     if ":" in envelope["region"]:
         raise MalformedEvent("'region' must not contain ':'")  # it is part of the job id
     if len(envelope["id"]) > 128:
         raise MalformedEvent("'id' is longer than 128 characters")
+
+
+def with_account(event: NormalisedEvent, account: str) -> NormalisedEvent:
+    """The event stored under another account (a replay's original one, events.replay): its
+    correlation, whose job id holds the account, is worked out again."""
+    correlation = correlate(event.detail, source=event.source, account=account, region=event.region)
+    return replace(event, account=account, correlation=correlation)
 
 
 def stored_event(

@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
+from django.core.validators import RegexValidator, URLValidator
 from django.db import models
 
 from .alerts.network import form_error
@@ -18,9 +18,15 @@ class Team(models.Model):
         return self.name
 
 
+# Exactly 12 ASCII digits: `\d` and str.isdigit() would take other scripts' digits too.
+account_validator = RegexValidator(r"^[0-9]{12}\Z", "An AWS account id is exactly 12 digits 0-9.")
+
+
 class TeamAccount(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="accounts")
-    account = models.CharField(max_length=12, help_text="12-digit AWS account id")
+    account = models.CharField(
+        max_length=12, help_text="12-digit AWS account id", validators=[account_validator]
+    )
 
     class Meta:
         constraints = [
@@ -130,6 +136,32 @@ class RejectedMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_id or 'message'}: {self.reason[:60]}"
+
+
+class EventConflict(models.Model):
+    """A second envelope with the id of a stored event (in its account) and other content.
+
+    The stored event is never overwritten; this keeps the other envelope for an operator
+    (admin: Event conflicts), once per distinct content. In the ORM database whatever the
+    store, as RejectedMessage."""
+
+    account = models.CharField(max_length=12)
+    event_id = models.CharField(max_length=128)
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the canonical envelope JSON")
+    raw = models.JSONField(help_text="the conflicting envelope as received")
+    message_id = models.CharField(max_length=128, blank=True, default="")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "event_id", "digest"], name="event_conflict_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"conflict on {self.account}/{self.event_id}"
 
 
 class DeliveryFailure(models.Model):
@@ -294,6 +326,11 @@ class Replay(models.Model):
     )
     username = models.CharField(max_length=150, help_text="kept if the user is deleted")
     created_at = models.DateTimeField(auto_now_add=True)
+    # What ingest checks a replayed event's `meta.replayOf` against before it stores the event
+    # under the original account (events.replay.origin_accounts): the short id the replayed
+    # events carry, and the original envelope ids this replay put back on the bus.
+    short = models.CharField(max_length=16, blank=True, default="", db_index=True)
+    originals = models.JSONField(default=list, blank=True, help_text="original event ids sent")
     event_id = models.CharField(max_length=128, blank=True, default="")
     job_id = models.CharField(max_length=400, blank=True, default="")
     account = models.CharField(max_length=12)

@@ -22,6 +22,13 @@ refuses PutEvents from a source starting with `aws.`. Entries go in batches of a
 the original's; a dry run shows the entries before that rewrite. Per-entry
 failures in PutEvents' answer are counted; an error of a whole call counts its batch as failed,
 and the first error is recorded.
+
+Whose data a replayed event is: EventBridge stamps the envelope with the account that PutEvents
+ran in (moto leaves it out), never the original's. Ingest stores a replayed event under
+`meta.replayOf.account` only when `meta.replayOf.replay` names a Replay recorded here that sent
+that very original event (origin_accounts): so a producer cannot claim another account by
+writing `replayOf` itself. The Replay row is written before anything is sent, so a worker that
+reads the replayed event at once finds it. Replays go only to the buses EDOBS_REPLAY_BUSES names.
 """
 
 from __future__ import annotations
@@ -36,10 +43,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
 
 from .aws import events_client
 from .correlation import job_id as make_job_id
-from .envelope import NormalisedEvent
+from .envelope import NormalisedEvent, is_account, with_account
 from .models import Replay
 from .summary import JobSummary
 
@@ -75,6 +83,51 @@ def replay_of_job(detail: Any) -> str | None:
     found = replay_of(detail)
     job = found.get("job") if found else None
     return job if isinstance(job, str) and job else None
+
+
+def bus_allowed(bus: str) -> bool:
+    """Whether replays may go to `bus`: exactly one of EDOBS_REPLAY_BUSES (names or ARNs)."""
+    return bus in settings.EDOBS_REPLAY_BUSES
+
+
+def bus_refusal(bus: str) -> str:
+    allowed = ", ".join(settings.EDOBS_REPLAY_BUSES)
+    return f"{bus!r} is not a replay bus: EDOBS_REPLAY_BUSES allows {allowed}"
+
+
+def _claim(event: NormalisedEvent) -> tuple[str, str, str] | None:
+    """(replay short id, original account, original event id) a replayed event claims."""
+    found = replay_of(event.detail)
+    if not found:
+        return None
+    claim = (found.get("replay"), found.get("account"), found.get("event"))
+    if not all(isinstance(part, str) and part for part in claim) or not is_account(claim[1]):
+        return None
+    return claim  # type: ignore[return-value]
+
+
+def origin_accounts(events: Sequence[NormalisedEvent]) -> list[str | None]:
+    """For each event, the original account it is stored under when it is the replay of an
+    event that a recorded Replay sent (one query for the batch, none without `replayOf`)."""
+    claims = [_claim(event) for event in events]
+    shorts = {claim[0] for claim in claims if claim}
+    if not shorts:
+        return [None] * len(events)
+    rows = Replay.objects.filter(short__in=shorts, dry_run=False)
+    recorded = {
+        (short, account, original)
+        for short, account, originals in rows.values_list("short", "account", "originals")
+        for original in (originals if isinstance(originals, list) else [])
+    }
+    return [claim[1] if claim in recorded else None for claim in claims]
+
+
+def attributed(events: Sequence[NormalisedEvent]) -> list[NormalisedEvent]:
+    """The events, each recorded replay moved to its original account (origin_accounts)."""
+    return [
+        event if account is None or account == event.account else with_account(event, account)
+        for event, account in zip(events, origin_accounts(events), strict=True)
+    ]
 
 
 def _renamed_arn(arn: Any, suffix: str) -> Any:
@@ -235,16 +288,23 @@ def replay_record(
     *, user, events: Sequence[NormalisedEvent], job: JobSummary | None, event_id: str = "",
     bus: str, dry_run: bool,
 ) -> tuple[Replay, Outcome]:  # fmt: skip
-    """Replay (or, dry, only plan) and record it. The caller checked the permission and that
-    the user may see the event or job."""
-    outcome = plan(events, job=job, bus=bus)
-    if not dry_run:
-        send(outcome)
+    """Replay (or, dry, only plan) and record it. The caller checked the permission, that the
+    user may see the event or job, and that the bus is allowed (bus_allowed).
+
+    The record is written before anything is sent: a worker may read a replayed event before
+    PutEvents even answers, and ingest trusts its `replayOf` only once the record exists."""
+    short = uuid.uuid4().hex[:8]
+    outcome = plan(events, job=job, bus=bus, short=short)
     record = Replay.objects.create(
         user=user, username=user.get_username(), event_id=event_id,
         job_id=job.id if job else "", account=job.account if job else events[0].account,
-        new_job=outcome.new_job or "", bus=bus, dry_run=dry_run,
-        entries=len(outcome.entries), skipped=outcome.skipped, sent=outcome.sent,
-        failed=outcome.failed, error="\n".join(outcome.errors)[:10_000],
+        new_job=outcome.new_job or "", bus=bus, dry_run=dry_run, short=short,
+        originals=list(outcome.originals), entries=len(outcome.entries),
+        skipped=outcome.skipped,
     )  # fmt: skip
+    if not dry_run:
+        send(outcome)
+    record.sent, record.failed = outcome.sent, outcome.failed
+    record.error = "\n".join(outcome.errors)[:10_000]
+    record.save(update_fields=["sent", "failed", "error"])
     return record, outcome

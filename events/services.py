@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import re
@@ -14,14 +16,16 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from . import replay
 from .envelope import MalformedEvent, NormalisedEvent, parse_envelope
-from .models import DeliveryFailure, Event, Job, RejectedMessage
+from .models import DeliveryFailure, Event, EventConflict, Job, RejectedMessage
 from .stores import StoreRefused, StoreUnavailable, get_store
 from .stores.base import Outcome
 
 logger = logging.getLogger(__name__)
 
-MessageOutcome = Literal["stored", "duplicate", "quarantined"]
+MessageOutcome = Literal["stored", "duplicate", "conflict", "quarantined"]
+FLOAT_EXACT = 2**53  # integers up to this are the same number as a float or an int
 MAX_REASON = 4000  # characters: an exception's text can quote a whole body
 SURROGATE = re.compile("[\ud800-\udfff]")  # what json.loads leaves of an unpaired \udXXX escape
 
@@ -53,8 +57,10 @@ def event_ingest(*, messages: Sequence[InboundMessage]) -> IngestReport:
     Raises StoreUnavailable (nothing may be deleted then) when storage is down.
     """
     parsed, rejected = _parse_all(messages)
+    parsed = _attributed(parsed)
     stored = events_store(events=list(parsed.values()))
     report = IngestReport(outcomes=["quarantined"] * len(messages))
+    duplicates: dict[int, NormalisedEvent] = {}
     for (index, event), outcome in zip(parsed.items(), stored, strict=True):
         if isinstance(outcome, StoreRefused):
             rejected.append((index, f"the store refused it: {outcome}"))
@@ -62,6 +68,10 @@ def event_ingest(*, messages: Sequence[InboundMessage]) -> IngestReport:
         report.outcomes[index] = outcome
         if outcome == "stored":
             report.new_events.append(event)
+        else:
+            duplicates[index] = event
+    for index in conflicts_record(messages=messages, duplicates=duplicates):
+        report.outcomes[index] = "conflict"
     message_quarantine(messages=messages, rejected=sorted(rejected))
     delivery_failures_clear(messages=messages)
     report.publish_failures = _publish(report.new_events)
@@ -83,6 +93,16 @@ def _parse_all(
             logger.exception("parsing message %s raised; quarantining it", message.message_id)
             rejected.append((index, failure_reason(exc)))
     return parsed, rejected
+
+
+def _attributed(parsed: dict[int, NormalisedEvent]) -> dict[int, NormalisedEvent]:
+    """The events, a recorded replay's under its original account (events.replay.attributed:
+    one query, and only when the batch holds replayed events)."""
+    try:
+        events = replay.attributed(list(parsed.values()))
+    except DatabaseError as exc:
+        raise StoreUnavailable(f"reading replays failed: {exc}") from exc
+    return dict(zip(parsed, events, strict=True))
 
 
 def _parse(message: InboundMessage) -> NormalisedEvent:
@@ -229,6 +249,68 @@ def _unseen(rows: list[RejectedMessage], known: set[str]) -> list[RejectedMessag
             known.add(row.message_id)
         fresh.append(row)
     return fresh
+
+
+def conflicts_record(
+    *, messages: Sequence[InboundMessage], duplicates: dict[int, NormalisedEvent]
+) -> list[int]:
+    """Which duplicates (by message index) are conflicts: an event of that account and id is
+    stored with another envelope. Each is kept as an EventConflict, once per content; the
+    stored event is never touched. An exact redelivery stays a silent duplicate.
+
+    Only duplicates pay for this (one read of the stored event each). A stored envelope that
+    the store had to cut down (DynamoDB, over 400 KB: `_truncated`) cannot be compared and
+    counts as the same."""
+    try:
+        found = {
+            index: EventConflict(
+                account=event.account, event_id=event.id, digest=digest, raw=event.raw,
+                message_id=messages[index].message_id,
+            )
+            for index, event in duplicates.items()
+            if (digest := envelope_digest(event.raw)) != _stored_digest(event, digest)
+        }  # fmt: skip
+        EventConflict.objects.bulk_create(found.values(), ignore_conflicts=True)
+    except DatabaseError as exc:  # the batch is redelivered; ingest is idempotent
+        raise StoreUnavailable(f"recording conflicts failed: {exc}") from exc
+    for conflict in found.values():
+        logger.warning(
+            "event %s/%s: another envelope, kept as a conflict", conflict.account, conflict.event_id
+        )
+    return sorted(found)
+
+
+def _stored_digest(event: NormalisedEvent, same: str) -> str:
+    """The digest of the envelope stored for this event's account and id; `same` (no
+    conflict) when none is found or the store cut it down so that it cannot be compared."""
+    stored = get_store().get_events(event.id, accounts=frozenset({event.account}))
+    detail = stored[0].raw.get("detail") if stored else None
+    if not stored or (isinstance(detail, dict) and detail.get("_truncated") is True):
+        return same
+    return envelope_digest(stored[0].raw)
+
+
+def envelope_digest(raw: dict) -> str:
+    """SHA-256 of the envelope's canonical JSON: keys sorted, and numbers as the same number
+    whatever a database gave back (PostgreSQL's jsonb writes 1e300 as digits, and 1.0 may
+    come back as 1)."""
+    text = json.dumps(_canonical(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _canonical(value):
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        number = float(value) if abs(value) > FLOAT_EXACT else value
+        if isinstance(number, float) and number.is_integer() and abs(number) <= FLOAT_EXACT:
+            return int(number)
+        return number
+    if isinstance(value, dict):
+        return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_canonical(item) for item in value]
+    return value
 
 
 def _publish(events: list[NormalisedEvent]) -> int:

@@ -33,6 +33,7 @@ class Totals:
     received: int = 0
     stored: int = 0
     duplicates: int = 0
+    conflicts: int = 0  # duplicates with other content, kept as EventConflict rows
     quarantined: int = 0
     store_failures: int = 0
     delete_failures: int = 0
@@ -43,6 +44,7 @@ class Totals:
     def add(self, counts: Counter) -> None:
         self.stored += counts["stored"]
         self.duplicates += counts["duplicate"]
+        self.conflicts += counts["conflict"]
         self.quarantined += counts["quarantined"]
 
     @property
@@ -53,7 +55,8 @@ class Totals:
         rate = self.received / self.seconds if self.seconds > 0 else 0.0
         return (
             f"received={self.received} stored={self.stored} duplicates={self.duplicates} "
-            f"quarantined={self.quarantined} store_failures={self.store_failures} "
+            f"quarantined={self.quarantined} conflicts={self.conflicts} "
+            f"store_failures={self.store_failures} "
             f"publish_failures={self.publish_failures} delete_failures={self.delete_failures} "
             f"errors={self.errors} seconds={self.seconds:.1f} ({rate:.0f} messages/s)"
         )

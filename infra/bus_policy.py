@@ -23,7 +23,7 @@ ACTION = "events:PutEvents"
 ACCOUNT_SID_PREFIX = "edobs-account-"
 ORGANIZATION_SID = "edobs-organization"
 ORGANIZATION_KEY = "aws:PrincipalOrgID"
-ACCOUNT_ID = re.compile(r"\d{12}")
+ACCOUNT_ID = re.compile(r"[0-9]{12}")  # not `\d`: it matches other scripts' digits too
 ORGANIZATION_ID = re.compile(r"o-[a-z0-9]{10,32}")  # the pattern AWS Organizations documents
 
 

@@ -26,6 +26,7 @@ from .views import (
     DATE_TIME,
     LIMIT,
     MAX_JOB_ID,
+    _account,
     _answers,
     _limit,
     _page,
@@ -152,7 +153,8 @@ class EventSearchView(APIView):
         window = Window(
             since=_time(request, "since"),
             until=_time(request, "until"),
-            **{name: _filter(request, name) for name in ("source", "detail_type", "account")},
+            **{name: _filter(request, name) for name in ("source", "detail_type")},
+            account=_account(request),
             job=_filter(request, "job"),
             fn=_filter(request, "fn"),
             where=_where(request),

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.cache import caches
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers as s
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from .. import replay, selectors
+from ..envelope import is_account
 from .errors import not_found
 from .views import ACCOUNT, EVENT, JOB, _answers, _event, _job
 
@@ -28,9 +32,16 @@ class ReplayRequestSerializer(s.Serializer):
         help_text="the event's account, when its id is an event of several (event replay only)",
     )  # fmt: skip
 
+    def validate_account(self, value: str) -> str:
+        if not is_account(value):
+            raise s.ValidationError("must be an AWS account id: 12 digits 0-9")
+        return value
+
     def validate_bus(self, value: str) -> str:
         if "\x00" in value or not value.strip():
             raise s.ValidationError("must be a bus name or ARN")
+        if not replay.bus_allowed(value.strip()):
+            raise s.ValidationError(replay.bus_refusal(value.strip()))
         return value.strip()
 
 
@@ -55,6 +66,21 @@ class ReplayResultSerializer(s.Serializer):
     new_job = s.CharField(allow_null=True, help_text="the job the replayed events will form")
     replay_of = s.CharField(allow_null=True, help_text="the original job id")
     entries = ReplayEntrySerializer(many=True, help_text="dry run only: what would be sent")
+
+
+class ReplayRateThrottle(UserRateThrottle):
+    """EDOBS_REPLAY_RATE replays per user. Counted in the `shared` cache (settings.py: Redis
+    with REDIS_URL, else the database), which every server process reads: a per-process cache
+    would let each daphne process allow the rate again."""
+
+    scope = "replay"
+
+    def __init__(self) -> None:
+        self.cache = caches[settings.EDOBS_REPLAY_CACHE]
+        super().__init__()
+
+    def get_rate(self) -> str:
+        return settings.EDOBS_REPLAY_RATE
 
 
 def _refused(request: Request) -> Response | None:
@@ -85,16 +111,19 @@ def _answer(record, outcome) -> Response:
 REPLAY_NOTE = (
     "Needs the `events.replay_event` permission (403 without). Each replayed event carries "
     "`detail.meta.replayOf` and is renamed into a new job `<name>-replay-<short id>`; every "
-    "replay, dry or not, is recorded (admin: Replays)."
+    "replay, dry or not, is recorded (admin: Replays). The bus must be one of "
+    "EDOBS_REPLAY_BUSES (400 otherwise); EDOBS_REPLAY_RATE replays per user (429 beyond)."
 )
 
 
 class EventReplayView(APIView):
+    throttle_classes = [ReplayRateThrottle]
+
     @extend_schema(
         operation_id="event_replay",
         summary="Put one event back on a bus (or, dry, say what would be sent)",
         description=REPLAY_NOTE, parameters=[EVENT, ACCOUNT], request=ReplayRequestSerializer,
-        responses=_answers(ReplayResultSerializer, 400, 404),
+        responses=_answers(ReplayResultSerializer, 400, 404, 429),
     )  # fmt: skip
     def post(self, request: Request, event_id: str) -> Response:
         refused = _refused(request)
@@ -112,13 +141,15 @@ class EventReplayView(APIView):
 
 
 class JobReplayView(APIView):
+    throttle_classes = [ReplayRateThrottle]
+
     @extend_schema(
         operation_id="job_replay",
         summary="Put a job's events back on a bus, as a new job linked to it (or, dry, say "
         "what would be sent)",
         description=REPLAY_NOTE + " Step Functions' own `aws.states` events are skipped.",
         parameters=[JOB], request=ReplayRequestSerializer,
-        responses=_answers(ReplayResultSerializer, 400, 404),
+        responses=_answers(ReplayResultSerializer, 400, 404, 429),
     )  # fmt: skip
     def post(self, request: Request, job_id: str) -> Response:
         refused = _refused(request)

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import selectors
-from ..envelope import MalformedEvent, parse_time
+from ..envelope import MalformedEvent, is_account, parse_window_time
 from ..health import health_report
 from ..stores.base import MAX_LIMIT, JobFilter, Window
 from ..summary import JobSummary
@@ -66,8 +66,8 @@ def _time(request: Request, name: str) -> datetime | None:
     if not RFC3339.fullmatch(value.upper()):
         raise ValidationError({name: "must be an RFC 3339 date-time, e.g. 2026-11-19T00:00:00Z"})
     try:
-        return parse_time(value.upper(), name)
-    except MalformedEvent as exc:  # no such day, or an instant Python cannot hold
+        return parse_window_time(value.upper(), name)
+    except MalformedEvent as exc:  # no such day, or too near the calendar's ends
         raise ValidationError({name: str(exc)}) from None
 
 
@@ -76,6 +76,17 @@ def _text(request: Request, name: str) -> str | None:
     value = request.query_params.get(name)
     if value is not None and "\x00" in value:
         raise ValidationError({name: "must not contain a NUL character"})
+    return value
+
+
+def _account(request: Request) -> str | None:
+    """An `account=` parameter: 12 ASCII digits, or absent/empty (None); anything else a 400
+    (other scripts' digits included: no account has them)."""
+    value = request.query_params.get("account")
+    if not value:
+        return None
+    if not is_account(value):
+        raise ValidationError({"account": "must be an AWS account id: 12 digits 0-9"})
     return value
 
 
@@ -296,7 +307,7 @@ class EventView(APIView):
         responses=_answers(serializers.EventSerializer, 400, 404),
     )  # fmt: skip
     def get(self, request: Request, event_id: str) -> Response:
-        event = _event(request, event_id, _text(request, "account"))
+        event = _event(request, event_id, _account(request))
         if event is None:
             return not_found("event")
         return Response(shapes.normalised_event(event))

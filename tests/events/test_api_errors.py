@@ -136,7 +136,7 @@ def test_it_refuses_a_time_it_cannot_use_with_400(api, query):
     "since", ["2026-11-19T00:00:00Z", "2026-11-19t00:00:00z", "2026-11-19T01:00:00.123+01:00"]
 )
 def test_it_takes_any_rfc3339_date_time(api, since):
-    response = api.get(ARCHITECTURE, {"since": since, "until": "9999-12-31T23:59:59Z"})
+    response = api.get(ARCHITECTURE, {"since": since, "until": "2999-12-31T23:59:59Z"})
 
     assert response.status_code == 200
     assert "fn:processSingleFn" in {node["id"] for node in response.json()["nodes"]}
@@ -229,8 +229,8 @@ def test_the_schema_lists_every_status_each_endpoint_answers(schema):
         "GET /api/health/": {"200", "401", "403"},
         "GET /api/schemas/": {"200", "400", "401", "403"},
         "GET /api/schemas/{source}/{detail_type}/": {"200", "400", "401", "403", "404"},
-        "POST /api/jobs/{job_id}/replay/": {"200", "400", "401", "403", "404"},
-        "POST /api/events/{event_id}/replay/": {"200", "400", "401", "403", "404"},
+        "POST /api/jobs/{job_id}/replay/": {"200", "400", "401", "403", "404", "429"},
+        "POST /api/events/{event_id}/replay/": {"200", "400", "401", "403", "404", "429"},
     }
 
     found = {name: set(operation["responses"]) for name, operation in _operations(schema)}

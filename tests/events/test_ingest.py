@@ -24,7 +24,7 @@ from django.db import connection, connections
 
 from events import envelope as envelope_module
 from events import services
-from events.models import DeliveryFailure, Event, Job, RejectedMessage
+from events.models import DeliveryFailure, Event, EventConflict, Job, RejectedMessage
 from events.services import InboundMessage
 from events.stores import get_store
 from events.stores.dynamodb import DynamoStore
@@ -619,3 +619,38 @@ def test_it_restarts_the_in_process_worker_after_a_crash(monkeypatch):
     live._run_worker(worker)
 
     assert worker.runs == 2
+
+
+# --- one id, two contents: a conflict, never an overwrite ----------------------------------------
+
+
+@every_database
+def test_a_second_envelope_with_a_stored_id_is_kept_as_a_conflict(
+    store, request, monkeypatch, sqs_queue, client, superuser
+):
+    """Through moto's SQS and the real worker, on each store: an exact redelivery is a silent
+    duplicate, another envelope with the same id is counted and kept as a conflict (once per
+    content), and the stored event stays the first one. It used to be a silent duplicate."""
+    monkeypatch.setattr(services, "get_store", lambda: store)
+    first = _envelope(id="same-id")
+    # Same envelope, another key order and a number as PostgreSQL's jsonb gives it back.
+    again = json.dumps(dict(reversed(list(first.items()))))
+    other = {**first, "detail": {**first["detail"], "amount": 1e300, "status": "forged"}}
+    worker = Worker(client=sqs_queue.client, url=sqs_queue.url, wait_seconds=0)
+
+    sqs_queue.send([json.dumps(first)])
+    worker.run(once=True)
+    sqs_queue.send([again, json.dumps(other), json.dumps(other)])
+    worker.stop.clear()
+    summary = worker.run(once=True).summary()
+
+    assert "received=4 stored=1 duplicates=1 quarantined=0 conflicts=2" in summary, summary
+    assert sqs_queue.depth() == 0
+    [stored] = store.get_events("same-id", accounts=frozenset({first["account"]}))
+    assert stored.raw == first
+    [conflict] = EventConflict.objects.all()
+    assert (conflict.account, conflict.event_id) == (first["account"], "same-id")
+    assert conflict.raw["detail"]["status"] == "forged" and conflict.message_id
+    client.force_login(superuser)
+    listing = client.get("/admin/events/eventconflict/")
+    assert listing.status_code == 200 and "same-id" in listing.content.decode()

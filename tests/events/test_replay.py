@@ -11,12 +11,15 @@ import uuid
 import boto3
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.cache import caches
 from django.core.management import call_command
+from django.db import connection
 
 from events import replay
 from events.models import Event, Replay
-from events.stores import get_store
+from events.stores import get_store, reset_stores
 from infra.provision import Plan, provision
+from infra.table import ensure_table
 
 from .conftest import ACCOUNT_A, ingest_bodies, queue_depth, sample_lines
 
@@ -27,6 +30,15 @@ QUEUE = "edobs-replay"
 
 pytestmark = pytest.mark.django_db
 through_the_worker = pytest.mark.django_db(transaction=True)
+OTHER_ACCOUNT = "111111111111"  # team A's account, not EDOBS_ACCOUNT
+OTHER_JOB = f"{OTHER_ACCOUNT}:us-east-1:EventDrivenMachine:{JOB_NAME}"
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttle():
+    """The replay throttle counts in the shared cache (a database table), which a flush of a
+    transactional test does not empty."""
+    caches["shared"].clear()
 
 
 @pytest.fixture
@@ -182,7 +194,8 @@ def test_it_refuses_a_bad_body_with_400(client, bus, operator, body):
 
 
 @through_the_worker
-def test_a_bus_that_does_not_exist_is_recorded_as_failed(client, bus, operator):
+def test_a_bus_that_does_not_exist_is_recorded_as_failed(client, bus, operator, settings):
+    settings.EDOBS_REPLAY_BUSES = ["default", "no-such-bus"]
     client.force_login(operator)
 
     body = post(client, f"/api/jobs/{JOB}/replay", {"bus": "no-such-bus"}).json()
@@ -279,3 +292,142 @@ def test_the_command_replays_as_a_user_with_the_permission(bus, operator, django
 
     assert "would put 20 events on default (skipped 2, failed 0)" in out.getvalue()
     assert Replay.objects.get().username == "olga" and queue_depth(sqs, url) == 0
+
+
+def in_account(account: str) -> list[str]:
+    """The samples as sent from another account."""
+    return [json.dumps({**json.loads(line), "account": account}) for line in sample_lines()]
+
+
+def put_forged(events_client, *, replay_of: dict) -> str:
+    """A producer's own PutEvents whose detail claims to be a replay."""
+    answer = events_client.put_events(Entries=[{
+        "Source": "project", "DetailType": "forged", "EventBusName": "default",
+        "Detail": json.dumps({"execution": f"arn:aws:states:us-east-1:{ACCOUNT_A}:execution:"
+                              "EventDrivenMachine:forged", "meta": {"replayOf": replay_of}}),
+    }])  # fmt: skip
+    return answer["Entries"][0]["EventId"]
+
+
+@pytest.fixture(params=["orm", "dynamodb"])
+def store_name(request, settings, moto_endpoint):
+    """Replays live in the ORM database whatever the store: the check must hold on both."""
+    if request.param == "dynamodb":
+        settings.EDOBS_STORE = "dynamodb"
+        settings.EDOBS_TABLE_NAME = f"edobs-replay-{uuid.uuid4().hex[:8]}"
+        client = boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name="us-east-1")
+        ensure_table(client, settings.EDOBS_TABLE_NAME)
+    reset_stores()
+    yield request.param
+    reset_stores()
+
+
+def stored(event_id: str):
+    [event] = get_store().get_events(event_id, accounts=frozenset({ACCOUNT_A, OTHER_ACCOUNT}))
+    return event
+
+
+@through_the_worker
+def test_a_replay_is_stored_under_the_original_account_and_a_forged_one_is_not(
+    client, bus, moto_endpoint, django_user_model, store_name
+):
+    """moto delivers a replayed event without `account`, as AWS delivers it with the account
+    PutEvents ran in: either way it used to be stored under EDOBS_ACCOUNT, readable by whoever
+    holds that account, and the replaying team got 404 for its own replay."""
+    ingest_bodies(in_account(OTHER_ACCOUNT))
+    team_a = _user(django_user_model, "alice", account=OTHER_ACCOUNT)
+    holder = _user(django_user_model, "hugo", account=ACCOUNT_A, allowed=False)
+    client.force_login(team_a)
+
+    answer = post(client, f"/api/jobs/{OTHER_JOB}/replay", {"bus": "default"}).json()
+    short = Replay.objects.get().short
+    events_client = boto3.client("events", endpoint_url=moto_endpoint, region_name="us-east-1")
+    claim = {"replay": short, "account": OTHER_ACCOUNT, "job": OTHER_JOB}
+    forged = [
+        put_forged(events_client, replay_of={**claim, "event": "not-an-event-it-sent"}),
+        put_forged(events_client, replay_of={**claim, "replay": "feedf00d", "event": EVENT}),
+    ]
+    summary = consume()
+
+    assert answer["sent"] == answer["count"] > 0 and answer["failed"] == 0, answer
+    assert f"stored={answer['count'] + 2}" in summary, summary
+    new_job = answer["new_job"]
+    assert new_job.startswith(f"{OTHER_JOB}-replay-{short}")
+    replayed = client.get(f"/api/jobs/{new_job}/events?limit=500").json()["results"]
+    assert len(replayed) == answer["count"]
+    assert {event["account"] for event in replayed} == {OTHER_ACCOUNT}
+    assert client.get(f"/api/jobs/{new_job}/timeline").json()["job"]["replay_of"] == OTHER_JOB
+    # Whoever holds EDOBS_ACCOUNT sees none of it.
+    client.force_login(holder)
+    assert client.get(f"/api/jobs/{new_job}/timeline").status_code == 404
+    seen = [event["id"] for event in client.get("/api/events?limit=500").json()["results"]]
+    assert not set(seen) & {event["id"] for event in replayed}
+    # A replayOf naming no recorded replay of that event: the envelope's account, as before.
+    for event_id in forged:
+        assert stored(event_id).account == ACCOUNT_A
+
+
+def test_a_bus_not_in_the_setting_is_a_400_naming_it(client, bus, operator, settings):
+    sqs, url = bus
+    client.force_login(operator)
+    foreign = "arn:aws:events:us-east-1:999999999999:event-bus/default"
+
+    responses = [
+        post(client, f"/api/jobs/{JOB}/replay", {"bus": foreign}),
+        post(client, f"/api/events/{EVENT}/replay", {"bus": "someone-elses-bus"}),
+    ]
+
+    for response in responses:
+        assert response.status_code == 400 and set(response.json()) == {"error"}
+        assert "EDOBS_REPLAY_BUSES" in response.json()["error"]
+    with pytest.raises(Exception, match="EDOBS_REPLAY_BUSES"):
+        call_command("replay", "--job", JOB, "--user", "olga", "--bus", foreign)
+    assert Replay.objects.count() == 0 and queue_depth(sqs, url) == 0
+    settings.EDOBS_REPLAY_BUSES = ["default", foreign]
+    allowed = post(client, f"/api/jobs/{JOB}/replay", {"bus": foreign, "dry_run": True})
+    assert allowed.status_code == 200, allowed.content
+
+
+def test_the_eleventh_replay_in_a_minute_is_a_429_counted_in_the_shared_cache(
+    client, bus, operator, django_user_model
+):
+    client.force_login(operator)
+    url = f"/api/events/{EVENT}/replay"
+
+    statuses = [post(client, url, {"bus": "default", "dry_run": True}).status_code
+                for _ in range(11)]  # fmt: skip
+
+    assert statuses == [200] * 10 + [429]
+    refused = post(client, f"/api/jobs/{JOB}/replay", {"bus": "default", "dry_run": True})
+    assert refused.status_code == 429 and set(refused.json()) == {"error"}
+    assert Replay.objects.count() == 10
+    # Counted where every server process reads it: the database cache's table, not memory.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT cache_key FROM edobs_shared_cache")
+        assert any("replay" in key for (key,) in cursor.fetchall())
+    # Another user has a rate of their own.
+    client.force_login(_user(django_user_model, "olivia"))
+    assert post(client, url, {"bus": "default", "dry_run": True}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "name, value, check_id",
+    [
+        ("EDOBS_REPLAY_BUSES", ["default", "bad bus!"], "events.E025"),
+        ("EDOBS_REPLAY_BUSES", ["arn:aws:events:us-east-1:12:event-bus/x"], "events.E025"),
+        ("EDOBS_REPLAY_BUSES", [], "events.E025"),
+        ("EDOBS_REPLAY_RATE", "ten/min", "events.E026"),
+        ("EDOBS_REPLAY_RATE", "10/fortnight", "events.E026"),
+        ("EDOBS_REPLAY_RATE", "0/min", "events.E026"),
+        ("EDOBS_REPLAY_RATE", "", "events.E026"),
+    ],
+)
+def test_the_replay_settings_are_checked(settings, name, value, check_id):
+    from events.checks import check_replay
+
+    assert check_replay(None) == []
+    setattr(settings, name, value)
+    assert [error.id for error in check_replay(None)] == [check_id]
+    settings.EDOBS_REPLAY_BUSES = ["default", "arn:aws:events:us-east-1:123456789012:event-bus/b"]
+    settings.EDOBS_REPLAY_RATE = "100/hour"
+    assert check_replay(None) == []

@@ -4,11 +4,13 @@ DJANGO_HTTPS=true refuse to load at all; a safe production config turns on the p
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from django.core.management.utils import get_random_secret_key
 
 from events.checks import check_production
 
@@ -27,6 +29,25 @@ UNSAFE = {
     ),
     "placeholder": ({"DJANGO_SECRET_KEY": STRONG_KEY + "-changeme"}, "events.E011"),
     "any host": ({"DJANGO_ALLOWED_HOSTS": "edobs.example.com,*"}, "events.E012"),
+    # 55 characters, 5 distinct: long enough and varied enough by count, 128 bits at most.
+    "low-entropy key": ({"DJANGO_SECRET_KEY": "aebcd" * 11}, "events.E010"),
+    "host wildcard on a public suffix": ({"DJANGO_ALLOWED_HOSTS": ".com"}, "events.E027"),
+    "host wildcard on two-label suffix": ({"DJANGO_ALLOWED_HOSTS": ".co.uk"}, "events.E027"),
+    "host wildcard on a shared host": ({"DJANGO_ALLOWED_HOSTS": ".github.io"}, "events.E027"),
+    "host wildcard on one label": ({"DJANGO_ALLOWED_HOSTS": ".internal"}, "events.E027"),
+    "origin wildcard on a public suffix": (
+        {"DJANGO_CSRF_TRUSTED_ORIGINS": "https://*.com"}, "events.E028",
+    ),
+    "origin wildcard on one label": (
+        {"DJANGO_CSRF_TRUSTED_ORIGINS": "https://*.corp"}, "events.E028",
+    ),
+    "http origin under https": (
+        {"DJANGO_CSRF_TRUSTED_ORIGINS": "http://evil.example"}, "events.E029",
+    ),
+}  # fmt: skip
+SAFE_VARIANTS = {
+    "DJANGO_ALLOWED_HOSTS": ".example.com,edobs.example.co.uk",
+    "DJANGO_CSRF_TRUSTED_ORIGINS": "https://*.example.com,https://edobs.example.com:8443",
 }
 
 
@@ -35,6 +56,7 @@ def safe(settings):
     settings.SECRET_KEY, settings.SECRET_KEY_FROM_ENV = STRONG_KEY, True
     settings.DEBUG = settings.EDOBS_DEMO = False
     settings.ALLOWED_HOSTS = ["edobs.example.com"]
+    settings.CSRF_TRUSTED_ORIGINS, settings.PRODUCTION = [], True
     return settings
 
 
@@ -46,9 +68,26 @@ def apply(settings, env: dict) -> None:
     settings.DEBUG = env.get("DJANGO_DEBUG") == "true"
     settings.EDOBS_DEMO = env.get("EDOBS_DEMO") == "true"
     settings.ALLOWED_HOSTS = env.get("DJANGO_ALLOWED_HOSTS", "edobs.example.com").split(",")
+    settings.CSRF_TRUSTED_ORIGINS = [
+        o for o in env.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o
+    ]
 
 
 def test_it_passes_a_safe_config(safe):
+    assert check_production(None) == []
+
+
+def test_it_passes_wildcards_on_the_sites_own_domain_and_generated_keys(safe):
+    apply(safe, SAFE_VARIANTS)
+    assert check_production(None) == []
+    for key in (secrets.token_hex(25), secrets.token_urlsafe(50), get_random_secret_key()):
+        apply(safe, {"DJANGO_SECRET_KEY": key})
+        assert check_production(None) == [], key
+
+
+def test_http_origins_are_refused_only_under_https(safe):
+    apply(safe, {"DJANGO_CSRF_TRUSTED_ORIGINS": "http://edobs.example.com"})
+    safe.PRODUCTION = False
     assert check_production(None) == []
 
 
@@ -101,8 +140,9 @@ def test_production_settings_turn_on_the_protections(tmp_path):
     assert result.stdout.strip() == "True True True 3600 ('HTTP_X_FORWARDED_PROTO', 'https')"
 
 
-def test_check_deploy_passes_a_safe_production_config(tmp_path):
-    env = SAFE_ENV | {"DJANGO_HTTPS": "true"}
+@pytest.mark.parametrize("variants", [{}, SAFE_VARIANTS])
+def test_check_deploy_passes_a_safe_production_config(tmp_path, variants):
+    env = SAFE_ENV | variants | {"DJANGO_HTTPS": "true"}
 
     result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], env, tmp_path)
 

@@ -29,6 +29,8 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username=options["user"], is_active=True).first()
         if user is None or not user.has_perm(replay.PERMISSION):
             raise CommandError(f"{options['user']} may not replay ({replay.PERMISSION})")
+        if not replay.bus_allowed(options["bus"]):
+            raise CommandError(replay.bus_refusal(options["bus"]))
         job, events, event_id = self._what(user, options)
         record, outcome = replay.replay_record(
             user=user, events=events, job=job, event_id=event_id, bus=options["bus"],
