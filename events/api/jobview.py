@@ -20,8 +20,7 @@ from rest_framework.views import APIView
 from .. import selectors
 from ..export import export_filename
 from . import serializers, shapes
-from .errors import not_found
-from .views import DENIED, ERROR, JOB, _job, _text
+from .params import DENIED, ERROR, JOB, job_or_404, text_param
 
 FORMATS = ("json", "mermaid")
 JSON = "application/json"
@@ -47,7 +46,7 @@ def _errors(*statuses: int) -> dict:
 
 
 def _required(request: Request, name: str) -> str:
-    value = _text(request, name)
+    value = text_param(request, name)
     if not value:
         raise ValidationError({name: "is required: a job id"})
     return value
@@ -66,9 +65,7 @@ class JobCompareView(APIView):
     )
     def get(self, request: Request) -> Response:
         ids = {name: _required(request, name) for name in ("a", "b")}
-        jobs = {name: _job(request, job_id) for name, job_id in ids.items()}
-        if jobs["a"] is None or jobs["b"] is None:
-            return not_found("job")
+        jobs = {name: job_or_404(request, job_id) for name, job_id in ids.items()}
         comparison = selectors.job_compare(user=request.user, a=jobs["a"], b=jobs["b"])
         summaries = {name: shapes.job_summary(job) for name, job in jobs.items()}
         return Response({**summaries, **comparison})
@@ -93,9 +90,7 @@ class JobExportView(APIView):
         wanted = request.query_params.get("format", "json")
         if wanted not in FORMATS:
             raise ValidationError({"format": f"must be one of {', '.join(FORMATS)}"})
-        job = _job(request, job_id)
-        if job is None:
-            return not_found("job")
+        job = job_or_404(request, job_id)
         if wanted == "mermaid":
             chart = selectors.job_mermaid(user=request.user, job=job)
             return HttpResponse(chart, content_type="text/plain; charset=utf-8")
