@@ -44,7 +44,7 @@
     return step < 60000 ? iso.slice(11, 19) : iso.slice(11, 16);
   }
 
-  /* Rounded for a bar's label: no more precision than the clocks had (as svg.span_duration). */
+  /* Rounded for a bar's label: no more precision than the clocks had (as formatting.span_duration). */
   function shortDuration(s, duration) {
     if (s.status === "pending") return "waiting " + E.humanMs(duration);
     if (!s.approx || duration === null || duration === undefined) return E.humanMs(duration);
