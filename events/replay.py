@@ -41,7 +41,7 @@ from .aws import events_client
 from .correlation import job_id as make_job_id
 from .envelope import NormalisedEvent
 from .models import Replay
-from .replay_marks import replay_of, replay_of_job  # noqa: F401  (callers may import them here)
+from .replay_marks import replay_of, replay_of_job  # noqa: F401  (re-exported)
 from .summary import JobSummary
 
 logger = logging.getLogger(__name__)
