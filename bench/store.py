@@ -372,7 +372,8 @@ def dynamo_backend(events: list, sample: int) -> dict[str, float]:
     import boto3
     from moto import mock_aws
 
-    from events.stores.dynamodb import DynamoStore, _dump
+    from events.stores.dynamodb import DynamoStore
+    from events.stores.dynamodb_codec import dump
     from infra.table import ensure_table
 
     with mock_aws():
@@ -380,7 +381,7 @@ def dynamo_backend(events: list, sample: int) -> dict[str, float]:
         ensure_table(client, "bench-raw")
         store = DynamoStore(client=client, table_name="bench-raw")
         head = events[:sample]
-        items = [_dump(store._item(e, n)) for n, e in enumerate(head)]
+        items = [dump(store._item(e, n)) for n, e in enumerate(head)]
 
         def raw(batch: list) -> None:
             store._batch_write([{"PutRequest": {"Item": item}} for item in batch])

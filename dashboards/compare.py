@@ -22,7 +22,7 @@ from django.shortcuts import render
 from events import compare, fleet, selectors
 from events.summary import JobSummary
 
-from .svg import human_ms, skew_text, status_css
+from .formatting import human_ms, skew_text, status_css
 
 PICK_JOBS = 50  # a state machine's newest jobs offered in the picker
 PICK_MACHINES_FROM = 200  # the newest jobs whose state machines the picker offers

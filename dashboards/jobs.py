@@ -17,8 +17,8 @@ from events.envelope import iso
 from events.stores.base import JobFilter
 from events.summary import JobSummary
 
+from .formatting import duration_between, human_ms, status_css
 from .params import page_number, paging, sort_columns, when
-from .svg import duration_between, human_ms, status_css
 
 STATUSES = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "UNKNOWN"]
 PAGE_SIZE = 50

@@ -22,8 +22,8 @@ from events.export import export_filename
 from events.stores.base import Window
 from events.summary import JobSummary
 
+from .formatting import duration_between, human_ms, span_duration, status_css
 from .params import page_number, when, with_query
-from .svg import duration_between, human_ms, span_duration, status_css
 
 logger = logging.getLogger(__name__)
 

@@ -34,17 +34,25 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .clock import ENVELOPE
 from .envelope import NormalisedEvent, iso
 
-if TYPE_CHECKING:
-    from .timeline import Span
-
 STEP_FUNCTIONS = "aws.states"
 FAILURES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
 OK, FAILED, PENDING = "ok", "failed", "pending"
+
+
+class PairedSpan(Protocol):
+    """What `pending_rows` reads of a span (events.timeline.Span has it). A protocol rather
+    than an import of Span: timeline imports this module, and the layers allow no cycle."""
+
+    @property
+    def start_event(self) -> NormalisedEvent | None: ...
+
+    @property
+    def end_event(self) -> NormalisedEvent: ...
 
 
 @dataclass(frozen=True)
@@ -116,7 +124,7 @@ def pending_dict(trigger: NormalisedEvent, fn_lane: int, sub_lane: int) -> dict[
 
 
 def pending_rows(
-    events: list[NormalisedEvent], spans: Sequence[Span], first_lane: int
+    events: list[NormalisedEvent], spans: Sequence[PairedSpan], first_lane: int
 ) -> list[tuple[dict[str, Any], Link]]:
     """The pending spans, by trigger time, one group of rows per awaited detail-type."""
     answered = {span.start_event.id for span in spans if span.start_event}

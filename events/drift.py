@@ -8,22 +8,22 @@ the current window is new (a new producer or consumer): all its fields are added
 window holds no events at all (it lies before the retention, or traffic began since), nothing
 can be compared: every type's drift is empty and the answer says `comparable: false`.
 
-The reads are bounded: at most SAMPLE events per window, oldest first (so the first event of a
-change is exact within what was read), filtered to the accounts given. An answer says
-`sampled` when a window held more. So are the answers: at most events.schemas.MAX_FIELDS fields
-per type and window (the first seen; `fields_more` and `base_fields_more` count the rest, whose
-drift is not followed) and as many properties in the JSON Schema (`schema_more`).
+The reads (events.drift_reads) are bounded: at most SAMPLE events per window, oldest first (so
+the first event of a change is exact within what was read), filtered to the accounts given. An
+answer says `sampled` when a window held more. So are the answers: at most
+events.schemas.MAX_FIELDS fields per type and window (the first seen; `fields_more` and
+`base_fields_more` count the rest, whose drift is not followed) and as many properties in the
+JSON Schema (`schema_more`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .schemas import MAX_FIELDS, EventRef, TypeStats, capped_schema, infer_types
-from .stores import get_store
-from .stores.base import Accounts, Window
+from .schemas import MAX_FIELDS, EventRef, TypeStats, capped_schema
 
 SAMPLE = 2_000  # events read per window: two full windows take ~0.5 s on SQLite (5 000: ~1.2 s)
 
@@ -57,31 +57,6 @@ class Windows:
 class Sample:
     types: dict[tuple[str, str], TypeStats]
     sampled: bool
-
-
-def read_types(
-    accounts: Accounts, since: datetime, until: datetime, *, source: str | None = None,
-    detail_type: str | None = None, with_schema: bool = False,
-) -> Sample:  # fmt: skip
-    """The inferred schemas of the events in [since, until) (envelope time) in these accounts."""
-    if accounts == frozenset():
-        return Sample({}, False)
-    window = Window(since=since, until=until, source=source, detail_type=detail_type, limit=SAMPLE)
-    events = get_store().events_window(window, accounts=accounts)
-    # Not every store pushes the type down (DynamoDB reads by time): checked here as well.
-    wanted = [
-        event for event in events
-        if (source is None or event.source == source)
-        and (detail_type is None or event.detail_type == detail_type)
-    ]  # fmt: skip
-    return Sample(infer_types(wanted, with_schema=with_schema), len(events) >= SAMPLE)
-
-
-def _any_events(accounts: Accounts, since: datetime, until: datetime) -> bool:
-    if accounts == frozenset():
-        return False
-    window = Window(since=since, until=until, limit=1)
-    return bool(get_store().events_window(window, accounts=accounts))
 
 
 def _ref(ref: EventRef | None) -> dict[str, Any] | None:
@@ -155,10 +130,8 @@ def type_summary(
     }
 
 
-def schema_list(accounts: Accounts, windows: Windows) -> dict[str, Any]:
-    """Every event type seen in either window, busiest first."""
-    now = read_types(accounts, windows.since, windows.until)
-    then = read_types(accounts, windows.base_since, windows.base_until)
+def schema_list_of(now: Sample, then: Sample) -> dict[str, Any]:
+    """Every event type seen in either window's sample, busiest first."""
     keys = sorted(set(now.types) | set(then.types))
     comparable = bool(then.types)
     items = [
@@ -169,17 +142,16 @@ def schema_list(accounts: Accounts, windows: Windows) -> dict[str, Any]:
             "field_cap": MAX_FIELDS}  # fmt: skip
 
 
-def schema_detail(
-    accounts: Accounts, windows: Windows, *, source: str, detail_type: str
-) -> dict[str, Any] | None:
-    """One type's fields, drift and inferred JSON Schema; None when neither window has it."""
-    scope = {"source": source, "detail_type": detail_type}
-    now = read_types(accounts, windows.since, windows.until, **scope, with_schema=True)
-    then = read_types(accounts, windows.base_since, windows.base_until, **scope)
+def schema_detail_of(
+    now: Sample, then: Sample, *, source: str, detail_type: str,
+    base_has_events: Callable[[], bool],
+) -> dict[str, Any] | None:  # fmt: skip
+    """One type's fields, drift and inferred JSON Schema; None when neither sample has it.
+    `base_has_events` is asked only when the base sample lacks the type (it reads a store)."""
     current, base = now.types.get((source, detail_type)), then.types.get((source, detail_type))
     if current is None and base is None:
         return None
-    comparable = base is not None or _any_events(accounts, windows.base_since, windows.base_until)
+    comparable = base is not None or base_has_events()
     changes = diff(base, current) if comparable else NO_DRIFT
     schema, schema_more = capped_schema(current.json_schema() if current else None)
     return {
@@ -196,15 +168,10 @@ def schema_detail(
     }
 
 
-def drift_counts(
-    accounts: Accounts, since: datetime, until: datetime, base_since: datetime | None = None,
-    base_until: datetime | None = None,
-) -> dict[str, int]:  # fmt: skip
-    """{"event:<source>/<detail-type>": drifted fields} of the types seen in [since, until),
-    the architecture's node ids (events.architecture); types without drift are left out."""
-    windows = Windows.make(since=since, until=until, base_since=base_since, base_until=base_until)
-    found = schema_list(accounts, windows)["types"]
+def drift_counts_of(listed: dict[str, Any]) -> dict[str, int]:
+    """{"event:<source>/<detail-type>": drifted fields} of a schema list's types seen in its
+    current window, the architecture's node ids (events.architecture); no drift, left out."""
     return {
         f"event:{item['source']}/{item['detail_type']}": item["drift"]
-        for item in found if item["drift"] and item["events"]
+        for item in listed["types"] if item["drift"] and item["events"]
     }  # fmt: skip

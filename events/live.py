@@ -1,4 +1,5 @@
-"""Live-stream services: connection tracking, admin disconnects, the in-process ingest loop.
+"""Live-stream services: connection tracking and admin disconnects (the in-process ingest loop
+is events.inprocess).
 
 The consumers stay thin and call these (through database_sync_to_async).
 """
@@ -8,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 from datetime import timedelta
 
 from asgiref.sync import async_to_sync
@@ -23,7 +23,6 @@ from .models import Connection
 logger = logging.getLogger(__name__)
 
 CLOSE_MESSAGE = {"type": "connection.close"}
-RESTART = 5.0  # seconds before the in-process worker starts again after a crash
 
 
 def server_id() -> str:
@@ -114,36 +113,3 @@ def connection_disconnect(*, channel_names: list[str]) -> int:
         except Exception as exc:
             logger.warning("could not reach %s: %s", channel_name, exc)
     return sent
-
-
-def start_inprocess_worker(stop: threading.Event, **worker_options) -> threading.Thread:
-    """Run the ingest loop in a daemon thread of this (server) process.
-
-    For the single-process demo with the in-memory channel layer: the worker thread publishes
-    on the server's event loop (see events.broadcast), so consumers in this process get every
-    new event.  Stop it by setting `stop`; it finishes the batch in hand.
-    """
-    from .worker import Worker
-
-    worker_options.setdefault("wait_seconds", 1)
-    worker = Worker(stop=stop, **worker_options)
-    thread = threading.Thread(target=_run_worker, args=(worker,), name="edobs-ingest", daemon=True)
-    thread.start()
-    return thread
-
-
-def _run_worker(worker) -> None:
-    """Run the worker until stopped. Its loop survives any batch; should it still raise, it
-    is logged and started again: a dead thread would leave the pages "live" and empty."""
-    try:
-        while not worker.stop.is_set():
-            try:
-                totals = worker.run()
-                logger.info("in-process worker stopped: %s", totals.summary())
-            except Exception:
-                logger.exception("in-process worker crashed; restarting it in %.0fs", RESTART)
-                worker.stop.wait(RESTART)
-    finally:
-        from django.db import connections
-
-        connections.close_all()

@@ -8,7 +8,7 @@ So that the replayed events form a NEW job instead of merging into the original 
 field that correlation (events.correlation) reads the execution name from is renamed to
 `<name>-replay-<short id>`: `execution` and `executionArn` (the name part of the ARN),
 `executionContext` (`id`, `name`, `context.Execution.Id/Name`) and `meta.job`. edobs then links
-the new job to the original through `meta.replayOf.job` (events.replay.replay_of).
+the new job to the original through `meta.replayOf.job` (events.replay_marks.replay_of).
 
 Times keep their shape: every event's envelope `Time` and its `meta.emittedAt` (the producer's
 clock, events.clock) move by the same offset, so that the first replayed event happens now and
@@ -49,6 +49,7 @@ from .aws import events_client
 from .correlation import job_id as make_job_id
 from .envelope import NormalisedEvent, is_account, with_account
 from .models import Replay
+from .replay_marks import replay_of, replay_of_job  # noqa: F401  (re-exported)
 from .summary import JobSummary
 
 logger = logging.getLogger(__name__)
@@ -69,20 +70,6 @@ class Outcome:
     sent: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-def replay_of(detail: Any) -> dict[str, Any] | None:
-    """The `meta.replayOf` of a replayed event's detail, or None."""
-    meta = detail.get("meta") if isinstance(detail, dict) else None
-    found = meta.get("replayOf") if isinstance(meta, dict) else None
-    return found if isinstance(found, dict) else None
-
-
-def replay_of_job(detail: Any) -> str | None:
-    """The original job id a replayed event names, or None."""
-    found = replay_of(detail)
-    job = found.get("job") if found else None
-    return job if isinstance(job, str) and job else None
 
 
 def bus_allowed(bus: str) -> bool:

@@ -8,13 +8,19 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 
-from . import fleet, search
+from . import drift_reads, fleet, search
+from .architecture_diff import architecture_diff as diff_architectures
+from .compare import compare_jobs, partner
 from .correlation import TERMINAL_STATUSES, JobRef, parse_job_ref
 from .envelope import NormalisedEvent
+from .export import mermaid_gantt
+from .lanes import first_seen_states, lane_order
 from .models import TeamAccount
 from .stores import Page, get_store
 from .stores.base import Accounts, JobFilter, Window
 from .summary import JobSummary
+from .timeline import in_order
+from .timeline import job_timeline as timeline_of
 
 MAX_JOB_ID = 1000  # bytes: no job id is longer, and DynamoDB refuses keys past 1-2 KiB
 JOB_EVENTS_MAX = 100_000
@@ -226,8 +232,6 @@ def event_get(*, user, event_id: str, account: str | None = None) -> NormalisedE
 
 
 def _known_accounts() -> frozenset[str]:
-    from django.conf import settings
-
     granted = TeamAccount.objects.values_list("account", flat=True).distinct()
     return frozenset([*granted, settings.EDOBS_ACCOUNT, *settings.EDOBS_SOURCE_ACCOUNTS])
 
@@ -265,9 +269,6 @@ def state_lane_order(*, user, jobs: list[tuple[JobSummary, list[NormalisedEvent]
     """The lane order of the jobs' state machine (events.lanes): from its STATE_ORDER_JOBS newest
     jobs the user may see plus the given ones (with their events), each read to its first page
     of events, so two jobs of the machine shown now get the same order."""
-    from .lanes import first_seen_states, lane_order
-    from .timeline import in_order
-
     machine, given = jobs[0][0].state_machine, {job.id for job, _ in jobs}
     recent = job_list_latest(user=user, limit=STATE_ORDER_JOBS, state_machine=machine).items
     sequences = [first_seen_states(in_order(events)) for _, events in jobs]
@@ -278,10 +279,8 @@ def state_lane_order(*, user, jobs: list[tuple[JobSummary, list[NormalisedEvent]
 
 
 def job_timeline(*, user, job: JobSummary) -> dict:
-    from .timeline import job_timeline as compute
-
     events = _job_events_stored(user=user, job=job, limit=JOB_EVENTS_MAX)
-    return compute(events, state_order=state_lane_order(user=user, jobs=[(job, events)]))
+    return timeline_of(events, state_order=state_lane_order(user=user, jobs=[(job, events)]))
 
 
 def architecture_graph(*, user, window: Window) -> dict:
@@ -331,8 +330,6 @@ def event_search(*, user, window: Window, text: str = "") -> list[NormalisedEven
 
 def job_compare(*, user, a: JobSummary, b: JobSummary) -> dict:
     """Two visible jobs step by step (events.compare)."""
-    from .compare import compare_jobs
-
     events_a = _job_events_stored(user=user, job=a, limit=JOB_EVENTS_MAX)
     events_b = _job_events_stored(user=user, job=b, limit=JOB_EVENTS_MAX)
     order = state_lane_order(user=user, jobs=[(a, events_a), (b, events_b)])
@@ -342,16 +339,12 @@ def job_compare(*, user, a: JobSummary, b: JobSummary) -> dict:
 def job_compare_partner(*, user, job: JobSummary) -> JobSummary | None:
     """The job to compare `job` with by default (events.compare.partner), among the newest
     jobs of its state machine the user may see."""
-    from .compare import partner
-
     recent = job_list_latest(user=user, limit=PARTNER_JOBS, state_machine=job.state_machine)
     return partner(job, recent.items)
 
 
 def job_mermaid(*, user, job: JobSummary) -> str:
     """The job's timeline as a Mermaid Gantt chart (events.export)."""
-    from .export import mermaid_gantt
-
     return mermaid_gantt(f"{job.state_machine} {job.name}", job_timeline(user=user, job=job))
 
 
@@ -360,28 +353,23 @@ def job_mermaid(*, user, job: JobSummary) -> str:
 
 def schema_list(*, user, windows) -> dict:
     """Every event type the user may see in either window, with its fields and drift count."""
-    from .drift import schema_list as compute
-
-    return compute(visible_accounts(user), windows)
+    return drift_reads.schema_list(visible_accounts(user), windows)
 
 
 def schema_detail(*, user, windows, source: str, detail_type: str) -> dict | None:
     """One event type's fields, drift and JSON Schema; None when neither window holds it."""
-    from .drift import schema_detail as compute
-
-    return compute(visible_accounts(user), windows, source=source, detail_type=detail_type)
+    accounts = visible_accounts(user)
+    return drift_reads.schema_detail(accounts, windows, source=source, detail_type=detail_type)
 
 
 def architecture_drift(*, user, graph: dict, window: Window) -> dict:
     """The graph with `drift` (fields drifted, events.drift) on each event-type node: the
     window's types against the window of equal length just before (a window without an end
     ends now)."""
-    from .drift import drift_counts
-
     since = window.since or datetime.now(UTC) - timedelta(hours=settings.EDOBS_RETENTION_HOURS)
     until = window.until or datetime.now(UTC)
     try:
-        counts = drift_counts(visible_accounts(user), since, until)
+        counts = drift_reads.drift_counts(visible_accounts(user), since, until)
     except (ValueError, OverflowError):  # an empty window, or a base before year 1
         counts = {}
     for node in graph["nodes"]:
@@ -392,7 +380,5 @@ def architecture_drift(*, user, graph: dict, window: Window) -> dict:
 
 def architecture_diff(*, user, window: Window, base: Window) -> dict:
     """What changed between the architecture of `base` and that of `window` (both scoped)."""
-    from .architecture_diff import architecture_diff as compare
-
     graph = architecture_graph(user=user, window=window)
-    return compare(graph=graph, base=architecture_graph(user=user, window=base))
+    return diff_architectures(graph=graph, base=architecture_graph(user=user, window=base))

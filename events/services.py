@@ -17,6 +17,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from . import replay
+from .broadcast import publish_events
 from .envelope import MalformedEvent, NormalisedEvent, parse_envelope
 from .models import DeliveryFailure, Event, EventConflict, Job, RejectedMessage
 from .stores import StoreRefused, StoreUnavailable, get_store
@@ -36,6 +37,24 @@ class InboundMessage:
     message_id: str = ""
     receive_count: int = 1
     sent_at: int | None = None  # SQS SentTimestamp (epoch ms): when EventBridge delivered it
+
+    @classmethod
+    def from_sqs(cls, message: dict) -> InboundMessage:
+        """A message of ReceiveMessage's answer (the worker's queue or the dead-letter queue)."""
+        attributes = message.get("Attributes", {})
+        return cls(
+            body=message.get("Body", ""),
+            message_id=message.get("MessageId", ""),
+            receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
+            sent_at=_epoch_ms(attributes.get("SentTimestamp")),
+        )
+
+
+def _epoch_ms(value: str | None) -> int | None:
+    """SentTimestamp as a number; anything else is no clock (events.clock falls back)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 16:
+        return int(value)
+    return None
 
 
 @dataclass
@@ -317,8 +336,6 @@ def _publish(events: list[NormalisedEvent]) -> int:
     """Hand new events to the live stream; a failure there never loses or delays storage."""
     if not events:
         return 0
-    from .broadcast import publish_events
-
     try:
         return publish_events(events)
     except Exception:
@@ -387,7 +404,7 @@ def dead_letter_import(*, client, dlq_url: str, limit: int = 1000) -> int:
         messages = response.get("Messages", [])
         if not messages:
             break
-        inbound = [_dead_letter(message) for message in messages]
+        inbound = [InboundMessage.from_sqs(message) for message in messages]
         _dead_letters_quarantine(inbound)
         entries = [
             {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
@@ -416,11 +433,3 @@ def _dead_letter_reason(last_failure: str | None) -> str:
         return DEAD_LETTER_REASON
     return f"{DEAD_LETTER_REASON}; last failure: {last_failure}"
 
-
-def _dead_letter(message: dict) -> InboundMessage:
-    attributes = message.get("Attributes", {})
-    return InboundMessage(
-        body=message.get("Body", ""),
-        message_id=message.get("MessageId", ""),
-        receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
-    )

@@ -143,7 +143,7 @@ class Worker:
 
     def _handle(self, messages: list[dict]) -> None:
         self._refresh_connections()
-        inbound = [_inbound(message) for message in messages]
+        inbound = [InboundMessage.from_sqs(message) for message in messages]
         try:
             report = event_ingest(messages=inbound)
         except StoreUnavailable as exc:
@@ -246,20 +246,3 @@ class Deleter:
             self.pending.put(None)
             self.thread.join()
             self.thread = None
-
-
-def _inbound(message: dict) -> InboundMessage:
-    attributes = message.get("Attributes", {})
-    return InboundMessage(
-        body=message.get("Body", ""),
-        message_id=message.get("MessageId", ""),
-        receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
-        sent_at=_epoch_ms(attributes.get("SentTimestamp")),
-    )
-
-
-def _epoch_ms(value: str | None) -> int | None:
-    """SentTimestamp as a number; anything else is no clock (events.clock falls back)."""
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 16:
-        return int(value)
-    return None

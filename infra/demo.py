@@ -14,7 +14,7 @@ from events.aws import dynamodb_client, events_client, sqs_client
 from events.stores import reset_stores
 
 from .provision import Plan, provision
-from .traffic import run_traffic
+from .traffic_send import run_traffic
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class Demo:
         return provision(plan, sqs=sqs_client(), events=events_client(), dynamodb=client)
 
     def start_worker(self) -> None:
-        from events.live import start_inprocess_worker
+        from events.inprocess import start_inprocess_worker
 
         self.threads.append(start_inprocess_worker(self.stop))
 

@@ -15,16 +15,14 @@ from __future__ import annotations
 import http.client
 import logging
 import ssl
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from ..models import AlertDelivery, AlertFiring
-from ..stores.orm import LOCK_RETRY_PAUSES, lost_lock_race
+from ..stores.locking import atomic_retrying_locks
 from . import network
 
 logger = logging.getLogger(__name__)
@@ -108,19 +106,15 @@ def attempt(firing: AlertFiring) -> AlertDelivery:
     else:
         state, retry = AlertFiring.PENDING, timezone.now() + backoff(number)
     # The webhook has answered: a lost lock race must not leave the firing to be posted again.
-    for pause in (*LOCK_RETRY_PAUSES, None):
-        try:
-            with transaction.atomic():
-                delivery = AlertDelivery.objects.create(
-                    firing=firing, attempt=number, at=at, status=answer.status,
-                    response=answer.response, error=answer.error, next_retry_at=retry,
-                )  # fmt: skip
-                AlertFiring.objects.filter(pk=firing.pk).update(
-                    attempts=number, state=state, next_attempt_at=retry
-                )
-            return delivery
-        except OperationalError as exc:
-            if pause is None or not lost_lock_race(exc):
-                raise
-            time.sleep(pause)
-    raise AssertionError("unreachable")
+
+    def record() -> AlertDelivery:
+        delivery = AlertDelivery.objects.create(
+            firing=firing, attempt=number, at=at, status=answer.status,
+            response=answer.response, error=answer.error, next_retry_at=retry,
+        )  # fmt: skip
+        AlertFiring.objects.filter(pk=firing.pk).update(
+            attempts=number, state=state, next_attempt_at=retry
+        )
+        return delivery
+
+    return atomic_retrying_locks(record)

@@ -16,21 +16,21 @@ from .. import selectors
 from ..architecture_diff import previous_period
 from ..stores.base import Window
 from . import serializers
-from .views import DATE_TIME, _answers, _text, _time
+from .params import DATE_TIME, answers, text_param, time_param
 
 
 def diff_windows(request: Request, *, now: datetime) -> tuple[Window, Window]:
     """The window and its base from the query; 400 when either ends before it starts."""
-    since = _time(request, "since") or now - timedelta(hours=settings.EDOBS_RETENTION_HOURS)
-    until = _time(request, "until") or now
+    since = time_param(request, "since") or now - timedelta(hours=settings.EDOBS_RETENTION_HOURS)
+    until = time_param(request, "until") or now
     default_since, default_until = previous_period(since, until)
-    base_since = _time(request, "base_since") or default_since
-    base_until = _time(request, "base_until") or default_until
+    base_since = time_param(request, "base_since") or default_since
+    base_until = time_param(request, "base_until") or default_until
     if since >= until:
         raise ValidationError({"since": "must be before until"})
     if base_since >= base_until:
         raise ValidationError({"base_since": "must be before base_until"})
-    machine = _text(request, "state_machine") or None
+    machine = text_param(request, "state_machine") or None
     return (
         Window(since=since, until=until, state_machine=machine),
         Window(since=base_since, until=base_until, state_machine=machine),
@@ -50,7 +50,7 @@ class ArchitectureDiffView(APIView):
             OpenApiParameter("base_until", DATE_TIME, description="default: since"),
             OpenApiParameter("state_machine", OpenApiTypes.STR, description="in both windows"),
         ],
-        responses=_answers(serializers.ArchitectureDiffSerializer, 400),
+        responses=answers(serializers.ArchitectureDiffSerializer, 400),
     )  # fmt: skip
     def get(self, request: Request) -> Response:
         window, base = diff_windows(request, now=datetime.now(UTC))

@@ -20,18 +20,18 @@ from ..envelope import iso
 from ..stores.base import Window
 from . import serializers, shapes
 from .errors import not_found
-from .views import (
+from .params import (
     BUDGET_NOTE,
     CURSOR,
     DATE_TIME,
     LIMIT,
     MAX_JOB_ID,
-    _account,
-    _answers,
-    _limit,
-    _page,
-    _text,
-    _time,
+    account_param,
+    answers,
+    limit_param,
+    page_response,
+    text_param,
+    time_param,
 )
 
 MAX_WHERE_TEXT = 1000
@@ -82,14 +82,15 @@ class StateMachineMetricsView(APIView):
                 f"and at most {fleet.MAX_BUCKETS} buckets between since and until",
             ),
         ],
-        responses=_answers(serializers.MetricsSerializer, 400, 404),
+        responses=answers(serializers.MetricsSerializer, 400, 404),
     )  # fmt: skip
     def get(self, request: Request, name: str) -> Response:
         if _state_machine(name) is None:
             return not_found("state machine")
         now = datetime.now(UTC)
-        since = _time(request, "since") or now - timedelta(hours=settings.EDOBS_RETENTION_HOURS)
-        until = _time(request, "until") or now
+        retention = timedelta(hours=settings.EDOBS_RETENTION_HOURS)
+        since = time_param(request, "since") or now - retention
+        until = time_param(request, "until") or now
         text, size = _bucket(request)
         try:
             answer = selectors.state_machine_metrics(
@@ -119,7 +120,7 @@ def _where(request: Request) -> tuple[search.Where, ...]:
 
 
 def _filter(request: Request, name: str) -> str | None:
-    value = _text(request, name)
+    value = text_param(request, name)
     if value is not None and len(value.encode(errors="replace")) > MAX_JOB_ID:
         raise ValidationError({name: f"must be at most {MAX_JOB_ID} bytes"})
     return value or None
@@ -147,22 +148,22 @@ class EventSearchView(APIView):
             OpenApiParameter("until", DATE_TIME, description="envelope time, exclusive"),
             CURSOR, LIMIT,
         ],
-        responses=_answers(serializers.EventPageSerializer, 400),
+        responses=answers(serializers.EventPageSerializer, 400),
     )  # fmt: skip
     def get(self, request: Request) -> Response:
         window = Window(
-            since=_time(request, "since"),
-            until=_time(request, "until"),
+            since=time_param(request, "since"),
+            until=time_param(request, "until"),
             **{name: _filter(request, name) for name in ("source", "detail_type")},
-            account=_account(request),
+            account=account_param(request),
             job=_filter(request, "job"),
             fn=_filter(request, "fn"),
             where=_where(request),
         )
         page = selectors.event_search_page(
-            user=request.user, window=window, text=_text(request, "q") or "",
-            limit=_limit(request, 100), cursor=request.query_params.get("cursor"),
+            user=request.user, window=window, text=text_param(request, "q") or "",
+            limit=limit_param(request, 100), cursor=request.query_params.get("cursor"),
         )  # fmt: skip
         limit = settings.EDOBS_API_EVENT_BYTES
         events = [shapes.normalised_event_within(event, limit=limit) for event in page.items]
-        return _page(request, "results", events, page.next_cursor)
+        return page_response(request, "results", events, page.next_cursor)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,8 +20,7 @@ from rest_framework.views import APIView
 from .. import selectors
 from ..export import export_filename
 from . import serializers, shapes
-from .errors import not_found
-from .views import DENIED, ERROR, JOB, _job, _text
+from .params import DENIED, ERROR, JOB, job_or_404, text_param
 
 FORMATS = ("json", "mermaid")
 JSON = "application/json"
@@ -47,7 +46,7 @@ def _errors(*statuses: int) -> dict:
 
 
 def _required(request: Request, name: str) -> str:
-    value = _text(request, name)
+    value = text_param(request, name)
     if not value:
         raise ValidationError({name: "is required: a job id"})
     return value
@@ -71,16 +70,16 @@ class JobCompareView(APIView):
         responses={(200, JSON): serializers.CompareSerializer, **_errors(400, 404)},
     )
     def get(self, request: Request) -> Response:
-        a = _job(request, _required(request, "a"))
-        b_id = _text(request, "b") if "b" in request.query_params else None
+        a = job_or_404(request, _required(request, "a"))
+        b_id = text_param(request, "b") if "b" in request.query_params else None
         if b_id is not None and not b_id:
             raise ValidationError({"b": "is required when given: a job id"})
-        b = _job(request, b_id) if b_id else None
-        if a is not None and b_id is None:
-            b = selectors.job_compare_partner(user=request.user, job=a)
+        b = job_or_404(request, b_id) if b_id else selectors.job_compare_partner(
+            user=request.user, job=a
+        )
+        if b is None:
+            raise NotFound("job not found")
         jobs = {"a": a, "b": b}
-        if jobs["a"] is None or jobs["b"] is None:
-            return not_found("job")
         comparison = selectors.job_compare(user=request.user, a=jobs["a"], b=jobs["b"])
         summaries = {name: shapes.job_summary(job) for name, job in jobs.items()}
         return Response({**summaries, **comparison})
@@ -105,9 +104,7 @@ class JobExportView(APIView):
         wanted = request.query_params.get("format", "json")
         if wanted not in FORMATS:
             raise ValidationError({"format": f"must be one of {', '.join(FORMATS)}"})
-        job = _job(request, job_id)
-        if job is None:
-            return not_found("job")
+        job = job_or_404(request, job_id)
         if wanted == "mermaid":
             chart = selectors.job_mermaid(user=request.user, job=job)
             return HttpResponse(chart, content_type="text/plain; charset=utf-8")

@@ -14,8 +14,7 @@ from rest_framework.views import APIView
 
 from .. import replay, selectors
 from ..envelope import is_account
-from .errors import not_found
-from .views import ACCOUNT, EVENT, JOB, _answers, _event, _job
+from .params import ACCOUNT, EVENT, JOB, answers, event_or_404, job_or_404
 
 MAX_BUS = 1600  # characters: an event bus ARN is at most 1600
 
@@ -123,16 +122,14 @@ class EventReplayView(APIView):
         operation_id="event_replay",
         summary="Put one event back on a bus (or, dry, say what would be sent)",
         description=REPLAY_NOTE, parameters=[EVENT, ACCOUNT], request=ReplayRequestSerializer,
-        responses=_answers(ReplayResultSerializer, 400, 404, 429),
+        responses=answers(ReplayResultSerializer, 400, 404, 429),
     )  # fmt: skip
     def post(self, request: Request, event_id: str) -> Response:
         refused = _refused(request)
         if refused:
             return refused
         body = _body(request)
-        event = _event(request, event_id, body.get("account"))
-        if event is None:
-            return not_found("event")
+        event = event_or_404(request, event_id, body.get("account"))
         record, outcome = replay.replay_record(
             user=request.user, events=[event], job=None, event_id=event.id, bus=body["bus"],
             dry_run=body["dry_run"],
@@ -149,16 +146,14 @@ class JobReplayView(APIView):
         "what would be sent)",
         description=REPLAY_NOTE + " Step Functions' own `aws.states` events are skipped.",
         parameters=[JOB], request=ReplayRequestSerializer,
-        responses=_answers(ReplayResultSerializer, 400, 404, 429),
+        responses=answers(ReplayResultSerializer, 400, 404, 429),
     )  # fmt: skip
     def post(self, request: Request, job_id: str) -> Response:
         refused = _refused(request)
         if refused:
             return refused
         body = _body(request)
-        job = _job(request, job_id)
-        if job is None:
-            return not_found("job")
+        job = job_or_404(request, job_id)
         events = selectors.job_event_list(user=request.user, job=job)
         record, outcome = replay.replay_record(
             user=request.user, events=events, job=job, bus=body["bus"], dry_run=body["dry_run"]

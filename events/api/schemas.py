@@ -17,7 +17,7 @@ from .. import selectors
 from ..drift import SAMPLE, Windows
 from ..envelope import iso
 from .errors import not_found
-from .views import DATE_TIME, _answers, _time, _unstorable
+from .params import DATE_TIME, answers, time_param, unstorable
 
 WINDOW_NOTE = (
     " The current window is [since, until) of envelope time (default: the newer half of the "
@@ -104,8 +104,8 @@ class SchemaDetailSerializer(WindowsSerializer, SchemaSummarySerializer):
 def windows_of(request: Request) -> Windows:
     """The windows a request asks for; ValidationError (400) for an empty one, or one that
     reaches past the calendar."""
-    until, since = _time(request, "until"), _time(request, "since")
-    base_since, base_until = _time(request, "base_since"), _time(request, "base_until")
+    until, since = time_param(request, "until"), time_param(request, "since")
+    base_since, base_until = time_param(request, "base_since"), time_param(request, "base_until")
     half = timedelta(hours=settings.EDOBS_RETENTION_HOURS) / 2
     try:
         until = until or (since + half if since else datetime.now(UTC))
@@ -129,7 +129,7 @@ class SchemaListView(APIView):
         "and how many fields drifted",
         description=WINDOW_NOTE,
         parameters=WINDOW_PARAMETERS,
-        responses=_answers(SchemaListSerializer, 400),
+        responses=answers(SchemaListSerializer, 400),
     )  # fmt: skip
     def get(self, request: Request) -> Response:
         windows = windows_of(request)
@@ -144,10 +144,10 @@ class SchemaDetailView(APIView):
         "with the first event that showed it), and its inferred JSON Schema",
         description=WINDOW_NOTE + " 404 when neither window holds the type.",
         parameters=WINDOW_PARAMETERS,
-        responses=_answers(SchemaDetailSerializer, 400, 404),
+        responses=answers(SchemaDetailSerializer, 400, 404),
     )  # fmt: skip
     def get(self, request: Request, source: str, detail_type: str) -> Response:
-        if _unstorable(source) or _unstorable(detail_type):
+        if unstorable(source) or unstorable(detail_type):
             return not_found("event type")
         windows = windows_of(request)
         answer = selectors.schema_detail(

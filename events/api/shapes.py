@@ -9,6 +9,7 @@ from .. import budgets
 from ..clock import ms
 from ..envelope import NormalisedEvent, iso
 from ..fleet import Health
+from ..replay_marks import replay_of_job
 from ..summary import JobSummary
 
 
@@ -93,8 +94,6 @@ def job_summary(job: JobSummary, health: Health | None = None) -> dict[str, Any]
 
 def job_replay_of(job: JobSummary) -> str | None:
     """The original job id when this job is a replay (its events carry `meta.replayOf`)."""
-    from ..replay import replay_of_job
-
     return replay_of_job(job.latest.detail) if job.latest is not None else None
 
 

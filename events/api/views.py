@@ -12,96 +12,34 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import selectors
-from ..envelope import MalformedEvent, is_account, parse_window_time
 from ..health import health_report
-from ..stores.base import MAX_LIMIT, JobFilter, Window
+from ..stores.base import JobFilter, Window
 from ..summary import JobSummary
 from . import serializers, shapes
-from .errors import not_found
-
-JOB = OpenApiParameter("job_id", OpenApiTypes.STR, OpenApiParameter.PATH)
-LIMIT = OpenApiParameter(
-    "limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, description="page size"
-)
-CURSOR = OpenApiParameter(
-    "cursor", OpenApiTypes.STR, description="`next_cursor` of the previous page of this listing"
-)
-DATE_TIME = {"type": "string", "format": "date-time"}
-# RFC 3339's date-time, what `format: date-time` promises; fromisoformat alone takes more.
-RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", re.ASCII)
-MAX_JOB_ID = selectors.MAX_JOB_ID
-
-ERROR = OpenApiResponse(serializers.ErrorSerializer, description='`{"error": "..."}`')
-DENIED = {401: ERROR, 403: ERROR}  # not logged in: 403, or 401 for a token scheme first
-
-
-def _answers(ok, *errors: int) -> dict:
-    """The responses of an endpoint: 200 with `ok`, each error status with the error shape."""
-    return {200: ok, **DENIED, **{status: ERROR for status in errors}}
-
-
-def _limit(request: Request, default: int) -> int:
-    value = request.query_params.get("limit", default)
-    try:
-        limit = int(value)
-    except (TypeError, ValueError):
-        raise ValidationError({"limit": "must be a whole number"}) from None
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ValidationError({"limit": f"must be between 1 and {MAX_LIMIT}"})
-    return limit
-
-
-def _time(request: Request, name: str) -> datetime | None:
-    """An RFC 3339 date-time with its offset; absent is None, anything else (empty too) a 400."""
-    value = request.query_params.get(name)
-    if value is None:
-        return None
-    if not RFC3339.fullmatch(value.upper()):
-        raise ValidationError({name: "must be an RFC 3339 date-time, e.g. 2026-11-19T00:00:00Z"})
-    try:
-        return parse_window_time(value.upper(), name)
-    except MalformedEvent as exc:  # no such day, or too near the calendar's ends
-        raise ValidationError({name: str(exc)}) from None
-
-
-def _text(request: Request, name: str) -> str | None:
-    """A text filter; one holding a NUL is refused here, as PostgreSQL would refuse it (a 500)."""
-    value = request.query_params.get(name)
-    if value is not None and "\x00" in value:
-        raise ValidationError({name: "must not contain a NUL character"})
-    return value
-
-
-def _account(request: Request) -> str | None:
-    """An `account=` parameter: 12 ASCII digits, or absent/empty (None); anything else a 400
-    (other scripts' digits included: no account has them)."""
-    value = request.query_params.get("account")
-    if not value:
-        return None
-    if not is_account(value):
-        raise ValidationError({"account": "must be an AWS account id: 12 digits 0-9"})
-    return value
-
-
-def _job(request: Request, job_id: str) -> JobSummary | None:
-    """The visible job, or None (404), also for an id no job can have (selectors.job_get)."""
-    return selectors.job_get(user=request.user, job_id=job_id)
-
-
-def _page(request: Request, key: str, items: list, next_cursor: str | None) -> Response:
-    next_url = None
-    if next_cursor:
-        query = request.query_params.copy()
-        query["cursor"] = next_cursor
-        next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
-    return Response({key: items, "next_cursor": next_cursor, "next": next_url})
+from .params import (
+    ACCOUNT,
+    BUDGET_NOTE,
+    CURSOR,
+    DATE_TIME,
+    EVENT,
+    JOB,
+    LIMIT,
+    account_param,
+    answers,
+    event_or_404,
+    job_or_404,
+    limit_param,
+    page_response,
+    text_param,
+    time_param,
+)  # fmt: skip
 
 
 def _latest_within(job: JobSummary) -> dict:
@@ -120,21 +58,15 @@ def _original_within(event, item: dict) -> dict:
     )
 
 
-BUDGET_NOTE = (
-    " An event over EDOBS_API_EVENT_BYTES (16 KiB) has its largest fields replaced by"
-    ' `{"truncated": true, "bytes": N, "full": URL}`; GET `full` for the whole event.'
-)
-
-
 class LatestView(APIView):
     @extend_schema(
         summary="Latest jobs in the original design's shape",
         description="The keys stay; big detail fields are cut." + BUDGET_NOTE,
         parameters=[LIMIT],
-        responses=_answers(serializers.OriginalLatestSerializer, 400),
+        responses=answers(serializers.OriginalLatestSerializer, 400),
     )
     def get(self, request: Request) -> Response:
-        page = selectors.job_list_latest(user=request.user, limit=_limit(request, 100))
+        page = selectors.job_list_latest(user=request.user, limit=limit_param(request, 100))
         return Response({"latest": [_latest_within(job) for job in page.items]})
 
 
@@ -142,12 +74,10 @@ class OriginalJobView(APIView):
     @extend_schema(
         summary="A job's events in the original design's shape",
         description="The keys stay; big detail fields are cut." + BUDGET_NOTE,
-        parameters=[JOB], responses=_answers(serializers.OriginalJobSerializer, 404),
+        parameters=[JOB], responses=answers(serializers.OriginalJobSerializer, 404),
     )  # fmt: skip
     def get(self, request: Request, job_id: str) -> Response:
-        job = _job(request, job_id)
-        if job is None:
-            return not_found("job")
+        job = job_or_404(request, job_id)
         events = selectors.job_event_list(user=request.user, job=job)
         items = zip(events, shapes.original_event_items(events), strict=True)
         return Response({"events": [_original_within(event, item) for event, item in items]})
@@ -178,7 +108,7 @@ def _statuses(request: Request) -> tuple[str, ...]:
 def _job_filter(request: Request) -> JobFilter:
     filters = JobFilter(
         statuses=_statuses(request),
-        state_machine=_text(request, "state_machine") or None,
+        state_machine=text_param(request, "state_machine") or None,
         min_duration_ms=_duration(request, "min_duration_ms"),
         max_duration_ms=_duration(request, "max_duration_ms"),
     )
@@ -218,18 +148,18 @@ class JobListView(APIView):
                 description="at most this long (ms); leaves out jobs of unknown duration",
             ),
         ],
-        responses=_answers(serializers.JobPageSerializer, 400),
+        responses=answers(serializers.JobPageSerializer, 400),
     )  # fmt: skip
     def get(self, request: Request) -> Response:
         page, health = selectors.job_list_health(
             user=request.user,
-            limit=_limit(request, 50),
+            limit=limit_param(request, 50),
             cursor=request.query_params.get("cursor"),
             filters=_job_filter(request),
             stuck=_stuck(request),
         )
         jobs = [shapes.job_summary(job, health[job.id]) for job in page.items]
-        return _page(request, "results", jobs, page.next_cursor)
+        return page_response(request, "results", jobs, page.next_cursor)
 
 
 class JobEventsView(APIView):
@@ -237,30 +167,26 @@ class JobEventsView(APIView):
         summary="A job's normalised events in order",
         description="`detail` and `raw` go first." + BUDGET_NOTE,
         parameters=[JOB, LIMIT, CURSOR],
-        responses=_answers(serializers.EventPageSerializer, 400, 404),
+        responses=answers(serializers.EventPageSerializer, 400, 404),
     )  # fmt: skip
     def get(self, request: Request, job_id: str) -> Response:
-        job = _job(request, job_id)
-        if job is None:
-            return not_found("job")
+        job = job_or_404(request, job_id)
         page = selectors.job_event_page(
-            user=request.user, job=job, limit=_limit(request, 100),
+            user=request.user, job=job, limit=limit_param(request, 100),
             cursor=request.query_params.get("cursor"),
         )  # fmt: skip
         limit = settings.EDOBS_API_EVENT_BYTES
         events = [shapes.normalised_event_within(event, limit=limit) for event in page.items]
-        return _page(request, "results", events, page.next_cursor)
+        return page_response(request, "results", events, page.next_cursor)
 
 
 class JobTimelineView(APIView):
     @extend_schema(
         summary="A job's timeline: spans and the execution bar",
-        parameters=[JOB], responses=_answers(serializers.TimelineSerializer, 404),
+        parameters=[JOB], responses=answers(serializers.TimelineSerializer, 404),
     )  # fmt: skip
     def get(self, request: Request, job_id: str) -> Response:
-        job = _job(request, job_id)
-        if job is None:
-            return not_found("job")
+        job = job_or_404(request, job_id)
         timeline = selectors.job_timeline(user=request.user, job=job)
         health = selectors.job_health(user=request.user, jobs=[job])[job.id]
         return Response({"job": shapes.job_summary(job, health), **timeline})
@@ -274,27 +200,19 @@ class ArchitectureView(APIView):
             OpenApiParameter("until", DATE_TIME, description="default: no end"),
             OpenApiParameter("state_machine", OpenApiTypes.STR),
         ],
-        responses=_answers(serializers.ArchitectureSerializer, 400),
+        responses=answers(serializers.ArchitectureSerializer, 400),
     )  # fmt: skip
     def get(self, request: Request) -> Response:
-        since = _time(request, "since")
+        since = time_param(request, "since")
         if since is None:
             since = datetime.now(UTC) - timedelta(hours=settings.EDOBS_RETENTION_HOURS)
         window = Window(
             since=since,
-            until=_time(request, "until"),
-            state_machine=_text(request, "state_machine") or None,
+            until=time_param(request, "until"),
+            state_machine=text_param(request, "state_machine") or None,
         )
         graph = selectors.architecture_graph(user=request.user, window=window)
         return Response(selectors.architecture_drift(user=request.user, graph=graph, window=window))
-
-
-EVENT = OpenApiParameter("event_id", OpenApiTypes.STR, OpenApiParameter.PATH)
-ACCOUNT = OpenApiParameter(
-    "account", OpenApiTypes.STR,
-    description="The event's account, when its id is an event of several (the links edobs "
-    "makes always name it)",
-)  # fmt: skip
 
 
 class EventView(APIView):
@@ -304,38 +222,17 @@ class EventView(APIView):
         description="Resolved among the accounts you may see; 400 when the id is an event of "
         "several of them and `account` does not say which; 404 when unknown or not yours.",
         parameters=[EVENT, ACCOUNT],
-        responses=_answers(serializers.EventSerializer, 400, 404),
+        responses=answers(serializers.EventSerializer, 400, 404),
     )  # fmt: skip
     def get(self, request: Request, event_id: str) -> Response:
-        event = _event(request, event_id, _account(request))
-        if event is None:
-            return not_found("event")
+        event = event_or_404(request, event_id, account_param(request))
         return Response(shapes.normalised_event(event))
-
-
-def _event(request: Request, event_id: str, account: str | None):
-    """The visible event, or None (404), also for an id or account no store can hold; an id
-    that several visible accounts share without `account` is a 400 that names them."""
-    if _unstorable(event_id) or (account is not None and _unstorable(account)):
-        return None
-    try:
-        return selectors.event_get(user=request.user, event_id=event_id, account=account)
-    except selectors.AmbiguousEvent as exc:
-        raise ValidationError({"account": f"required: the id is an event of {exc}"}) from None
-
-
-def _unstorable(value: str) -> bool:
-    """A key no store holds and some would refuse: too long, a NUL, a lone surrogate."""
-    try:
-        return len(value.encode()) > MAX_JOB_ID or "\x00" in value
-    except UnicodeEncodeError:
-        return True
 
 
 class HealthView(APIView):
     @extend_schema(
         summary="The workers' health: ok, degraded (backlog growing) or down (none polling)",
-        responses=_answers(serializers.HealthSerializer),
+        responses=answers(serializers.HealthSerializer),
     )
     def get(self, request: Request) -> Response:
         return Response(health_report())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -14,7 +13,6 @@ from django.db import (
     DatabaseError,
     DataError,
     IntegrityError,
-    OperationalError,
     connections,
     transaction,
 )
@@ -41,6 +39,7 @@ from .base import (
     encode_cursor,
     filtered_page,
 )
+from .locking import atomic_retrying_locks
 from .orm_rows import read_events
 from .orm_sql import insert_new, select_locked, upsert
 
@@ -50,7 +49,6 @@ logger = logging.getLogger(__name__)
 # integrity constraint (the expected conflicts never raise: ON CONFLICT DO NOTHING), 54 program
 # limit exceeded (an index row too large), which psycopg files under OperationalError.
 REFUSED_SQLSTATES = ("22", "23", "54")
-LOCK_RETRY_PAUSES = (0.05, 0.2, 0.5)  # seconds before each new try of a batch that lost a lock
 
 SUMMARY_FIELDS = [
     "execution_arn", "status", "status_at", "started_at", "stopped_at", "error", "cause",
@@ -103,26 +101,18 @@ class OrmStore:
         return _outcomes(events, inserted)
 
     def _insert_retrying_locks(self, events: list[NormalisedEvent]) -> dict[tuple[str, str], int]:
-        """One transaction, tried again after a short pause when it lost a race for a lock.
+        """One transaction, tried again after a short pause when it lost a race for a lock
+        (events.stores.locking)."""
 
-        SQLite's shared cache (in-memory databases) reports a held table lock at once instead of
-        waiting out the busy timeout, and PostgreSQL aborts one side of a deadlock. Both clear in
-        milliseconds; without this the batch waited out its SQS visibility timeout.
-        """
-        for pause in (*LOCK_RETRY_PAUSES, None):
-            try:
-                with transaction.atomic(using=self.using):
-                    jobs = self._lock_jobs(events)
-                    inserted = self._insert(events)
-                    new = [e for e in events if _key(e) in inserted]
-                    self._touch_jobs(new, inserted, jobs)
-                    orm_rollups.record(self.using, new)
-                return inserted
-            except OperationalError as exc:
-                if pause is None or not lost_lock_race(exc):
-                    raise
-                time.sleep(pause)
-        raise AssertionError("unreachable")
+        def insert() -> dict[tuple[str, str], int]:
+            jobs = self._lock_jobs(events)
+            inserted = self._insert(events)
+            new = [e for e in events if _key(e) in inserted]
+            self._touch_jobs(new, inserted, jobs)
+            orm_rollups.record(self.using, new)
+            return inserted
+
+        return atomic_retrying_locks(insert, using=self.using)
 
     def _lock_jobs(self, events: list[NormalisedEvent]) -> dict[str, tuple[JobSummary, int | None]]:
         """The summaries of the events' jobs, their rows locked (PostgreSQL) until the batch
@@ -337,14 +327,6 @@ def refused(exc: BaseException) -> bool:
     return sqlstate[:2] in REFUSED_SQLSTATES
 
 
-def lost_lock_race(exc: BaseException) -> bool:
-    """A lock conflict reported without waiting, which clears by itself: SQLite's shared-cache
-    "database table is locked", PostgreSQL's deadlock (40P01) or serialization failure (40001).
-    SQLite's "database is locked" is not one: it comes after the busy timeout was waited out."""
-    sqlstate = getattr(exc.__cause__, "sqlstate", None) or ""
-    return sqlstate in ("40P01", "40001") or "database table is locked" in str(exc)
-
-
 def database_message(exc: BaseException) -> str:
     """The database's message on one line, without PostgreSQL's `LINE n:` excerpt of the
     statement and its caret (they quote other events' values)."""
@@ -419,18 +401,6 @@ def _by_duration(jobs: QuerySet, low: int | None, high: int | None) -> QuerySet:
 
 def _scoped(rows: QuerySet, accounts: Accounts) -> QuerySet:
     return rows if accounts is None else rows.filter(account__in=accounts)
-
-
-def _job_row(event: NormalisedEvent) -> Job:
-    execution = event.correlation.execution
-    assert execution is not None
-    return Job(
-        id=event.job,
-        state_machine=execution.state_machine,
-        name=execution.name,
-        account=event.account,
-        region=event.region,
-    )
 
 
 def _event_row(event: NormalisedEvent, batch: uuid.UUID) -> Event:

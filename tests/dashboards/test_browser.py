@@ -231,7 +231,8 @@ class QueueAsBus:
 def simulate_one_job(site: Site) -> str:
     """One demo job in real time, its Lambda events built by the kit (meta.emittedAt): the
     timeline of milliseconds that the job screenshot shows. Returns the job id."""
-    from infra.traffic import plan_job, run_traffic
+    from infra.traffic import plan_job
+    from infra.traffic_send import run_traffic
 
     seed = 7  # three names, about 7 s
     run_traffic(client=QueueAsBus(site), jobs=1, seed=seed, speed=1)

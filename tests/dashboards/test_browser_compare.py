@@ -59,7 +59,8 @@ def run_job(site, *, seed: int, fail_rate: float, ahead: timedelta):
     The machine's events are timed by their delivery to the queue, the Lambdas' by the kit's
     clock; `ahead` sets the kit's clock ahead by this bus's measured sending time, as a Lambda
     starts only once its trigger is delivered, so no answer is stamped before its trigger."""
-    from infra.traffic import plan_job, run_traffic
+    from infra.traffic import plan_job
+    from infra.traffic_send import run_traffic
 
     start = datetime.now(UTC) + ahead
     run_traffic(client=QueueAsBus(site), jobs=1, seed=seed, fail_rate=fail_rate, speed=1,

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dashboards.svg import human_ms
+from dashboards.formatting import human_ms
 from infra.instrument import event_detail
 from infra.traffic import JobPlan, plan_job
 from tests.dashboards.test_browser import (  # noqa: F401 (site, browser: fixtures)

@@ -224,7 +224,12 @@ def test_the_previous_period_is_as_long_and_ends_where_the_window_starts():
 
 def test_the_previous_period_of_a_window_from_year_one_starts_at_year_one(client, member, db):
     client.force_login(member)
+    widest = {"since": "1970-01-01T00:00:00Z", "until": "2999-12-31T23:59:59Z"}
     far = {"since": "0001-01-02T00:00:00Z", "until": "9999-12-31T23:59:59Z"}
 
     assert previous_period(START, START + (START - datetime.min.replace(tzinfo=UTC)))[0].year == 1
-    assert client.get(URL, far).status_code == 200
+    assert client.get(URL, widest).status_code == 200
+    # bounds near the calendar's ends are refused before any arithmetic (issue 24 section 5)
+    answer = client.get(URL, far)
+    assert answer.status_code == 400
+    assert "since" in answer.json()["error"]

@@ -17,7 +17,7 @@ from django.test import Client
 
 from edobs_site.asgi import application
 from events import tracking
-from events.live import start_inprocess_worker
+from events.inprocess import start_inprocess_worker
 from events.models import Connection
 from events.routing import websocket_urlpatterns
 from tests.conftest import need

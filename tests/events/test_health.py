@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from events.health import backlog_growing, health_report
-from events.live import start_inprocess_worker
+from events.inprocess import start_inprocess_worker
 from events.models import WorkerHeartbeat
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

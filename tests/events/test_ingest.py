@@ -601,7 +601,7 @@ def test_it_keeps_polling_after_a_failed_receive_and_a_batch_that_raises(sqs_que
 
 
 def test_it_restarts_the_in_process_worker_after_a_crash(monkeypatch):
-    from events import live
+    from events import inprocess
 
     class CrashingOnce:
         stop = threading.Event()
@@ -614,9 +614,9 @@ def test_it_restarts_the_in_process_worker_after_a_crash(monkeypatch):
             self.stop.set()
             return Totals()
 
-    monkeypatch.setattr(live, "RESTART", 0)
+    monkeypatch.setattr(inprocess, "RESTART", 0)
     worker = CrashingOnce()
-    live._run_worker(worker)
+    inprocess._run_worker(worker)
 
     assert worker.runs == 2
 

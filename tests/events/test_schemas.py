@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from events import drift as drift_module
-from events.drift import Windows, diff, drift_counts, schema_detail, schema_list
+from events import drift_reads as drift_module
+from events.drift import Windows, diff
+from events.drift_reads import drift_counts, schema_detail, schema_list
 from events.envelope import parse_envelope
 from events.schemas import MAX_FIELDS, capped_schema, detail_fields, infer_types
 

@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 
 from events import drift
-from events.drift import Windows, schema_list
+from events.drift import Windows
+from events.drift_reads import schema_list
 
 from .conftest import ingest_bodies
 from .drift_traffic import drift_traffic

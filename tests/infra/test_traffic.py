@@ -19,8 +19,8 @@ from infra.traffic import (
     TrafficError,
     iter_jobs,
     plan_jobs,
-    run_traffic,
 )
+from infra.traffic_send import run_traffic
 
 REGION = "us-east-1"
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -448,7 +448,7 @@ def test_plan_jobs_is_in_sending_order():
 
 def test_it_gives_up_with_a_clear_error_when_eventbridge_keeps_refusing(bus, monkeypatch):
     events, drain = bus
-    monkeypatch.setattr("infra.traffic.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("infra.traffic_send.time.sleep", lambda seconds: None)
     withheld = refuse_on_the_way(
         events, lambda entry: True, code="ThrottlingException", message="slow down"
     )

@@ -52,7 +52,7 @@
     return "clock skew " + Math.round(s.skew_ms) + " ms";
   }
 
-  /* Rounded for a bar's label: no more precision than the clocks had (as svg.span_duration). */
+  /* Rounded for a bar's label: no more precision than the clocks had (as formatting.span_duration). */
   function shortDuration(s, duration) {
     if (s.skew_ms) return skewText(s);
     if (s.status === "pending") return "waiting " + E.humanMs(duration);

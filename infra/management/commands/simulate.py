@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from events.aws import events_client
-from infra.traffic import run_traffic
+from infra.traffic_send import run_traffic
 
 
 class Command(BaseCommand):

@@ -1,10 +1,10 @@
-"""Span labels show the precision their clocks had (dashboards.svg, mirrored by timeline.js)."""
+"""Span labels show the precision their clocks had (dashboards.formatting; timeline.js too)."""
 
 from __future__ import annotations
 
 import pytest
 
-from dashboards.svg import span_duration
+from dashboards.formatting import span_duration
 
 
 @pytest.mark.parametrize(
