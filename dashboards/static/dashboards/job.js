@@ -272,7 +272,7 @@
 
   async function refetch() {
     try {
-      const data = await E.getJson("/api/jobs/" + encodeURI(job.id) + "/timeline");
+      const data = await E.getJson("/api/jobs/" + encodeURIComponent(job.id) + "/timeline");
       timeline = data;
       const j = data.job || {};
       Object.assign(job, j);
@@ -299,7 +299,7 @@
 
   // A snapshot may come in chunks under the frame budget: "more": true until the last one.
   let snapshotAdded = false;
-  E.liveSocket("/ws/jobs/" + encodeURI(job.id) + "/", (msg) => {
+  E.liveSocket("/ws/jobs/" + encodeURIComponent(job.id) + "/", (msg) => {
     if (msg.type === "snapshot") {
       (msg.events || []).forEach((ev) => { snapshotAdded = addEvent(ev) || snapshotAdded; });
       if (msg.more) return;
