@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -87,6 +88,15 @@ def _exports(job: JobSummary) -> list[dict]:
     ]
 
 
+def _parent(request: HttpRequest, job) -> dict | None:
+    """The job that started this one: its id, and whether the user can open it (a parent in
+    an account the user does not see is named, never linked)."""
+    if not job.parent:
+        return None
+    found = selectors.job_get(user=request.user, job_id=job.parent)
+    return {"id": job.parent, "known": found is not None}
+
+
 @login_required
 def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     job = selectors.job_get(user=request.user, job_id=job_id)
@@ -94,6 +104,8 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
         raise Http404("No such job")
     events = selectors.job_event_list(user=request.user, job=job)
     timeline = selectors.job_timeline(user=request.user, job=job)
+    job = selectors.with_map_run(user=request.user, job=job)
+    map_runs, nested = selectors.job_children(user=request.user, job=job)
     context = {
         "job": job,
         "css": status_css(job.status),
@@ -109,6 +121,12 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
         "replay_of": shapes.job_replay_of(job),
         "replay_bus": settings.EDOBS_BUS_NAME,
         "span_count": len(timeline["spans"]),
+        "parent": _parent(request, job),
+        "map_runs": [
+            {**run, "query": urlencode({"map_run": run["state_machine"]})} for run in map_runs
+        ],
+        "nested": nested,
+        "map_run_query": urlencode({"map_run": job.state_machine}) if job.map_run else "",
         "nav": "home",
     }
     return render(request, "dashboards/job.html", context)

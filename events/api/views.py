@@ -123,7 +123,9 @@ class LatestView(APIView):
         responses=_answers(serializers.OriginalLatestSerializer, 400),
     )
     def get(self, request: Request) -> Response:
-        page = selectors.job_list_latest(user=request.user, limit=_limit(request, 100))
+        page = selectors.job_list_latest(
+            user=request.user, limit=_limit(request, 100), group_map_runs=True
+        )
         return Response({"latest": [_latest_within(job) for job in page.items]})
 
 
@@ -216,6 +218,7 @@ class JobListView(APIView):
             cursor=request.query_params.get("cursor"),
             filters=_job_filter(request),
             stuck=_stuck(request),
+            group_map_runs=True,  # a Map Run is one row; `state_machine=Parent/Label` lists it
         )
         jobs = [shapes.job_summary(job, health[job.id]) for job in page.items]
         return _page(request, "results", jobs, page.next_cursor)
@@ -252,6 +255,7 @@ class JobTimelineView(APIView):
             return not_found("job")
         timeline = selectors.job_timeline(user=request.user, job=job)
         health = selectors.job_health(user=request.user, jobs=[job])[job.id]
+        job = selectors.with_map_run(user=request.user, job=job)
         return Response({"job": shapes.job_summary(job, health), **timeline})
 
 

@@ -208,12 +208,21 @@ class DynamoStore:
         for job_id, job_events in by_job.items():
             current, version = summaries.get(job_id, (None, 0))
             arrived = max(event.received_at for event in job_events)
-            item = self._summary_item(apply_events(current, job_events), version + 1, arrived)
+            summary = apply_events(current, job_events)
+            item = self._summary_item(summary, version + 1, arrived)
             values = {":v": _serializer.serialize(version)}
             condition = "attribute_not_exists(pk)" if version == 0 else "version = :v"
             actions.append(_put(self.table, item, condition, values if version else None))
             owners.append(None)
+            if summary.parent and summary.parent != (current.parent if current else None):
+                actions.append(_put(self.table, self._child_link(summary, item["ttl"])))
+                owners.append(None)
         return actions, owners
+
+    def _child_link(self, summary: JobSummary, ttl: int) -> dict[str, Any]:
+        """The item that finds a job from its parent (no index of the table has `parent`):
+        written once, when the job's parent first becomes known."""
+        return {"pk": f"CHILDREN#{summary.parent}", "sk": summary.id, "ttl": ttl}
 
     def _read_summaries(self, job_ids: set[str]) -> dict[str, tuple[JobSummary | None, int]]:
         """{job id: (summary or None when expired, version)} read consistently."""
@@ -272,6 +281,8 @@ class DynamoStore:
             "first_event_at": iso(summary.first_event_at),
             "last_event_at": iso(summary.last_event_at),
             "event_count": summary.event_count,
+            "parent": summary.parent,
+            "attempts": json.dumps(list(summary.attempts)),
             "latest": _latest_json(summary.latest),
             "ttl": self._ttl(arrived),
             "gsi1pk": f"JOBS#{zlib.crc32(summary.id.encode()) % self.shards}",
@@ -330,6 +341,24 @@ class DynamoStore:
                 scope=self._scope(accounts, filters), want=limit,
                 keep=None if until is None else lambda item: _time(item["first_event_at"]) < until,
             )  # fmt: skip
+        found.sort(key=lambda item: item["gsi1sk"], reverse=True)
+        return [_summary(item) for item in found[:limit]]
+
+    def child_jobs(self, parent: str, *, accounts: Accounts, limit: int = 1000) -> list[JobSummary]:
+        """The parent's link items (`_child_link`), then their jobs' summaries."""
+        if accounts == frozenset():
+            return []
+        links = self._query(
+            key="pk = :pk", values={":pk": f"CHILDREN#{parent}"}, scope=None, want=limit,
+            consistent=True,
+        )  # fmt: skip
+        keys = [_key(f"JOB#{link['sk']}", "JOB") for link in links]
+        found = []
+        for start in range(0, len(keys), 100):
+            found += [
+                item for item in self._batch_get(keys[start : start + 100])
+                if self._live(item) and _visible(item, accounts)
+            ]  # fmt: skip
         found.sort(key=lambda item: item["gsi1sk"], reverse=True)
         return [_summary(item) for item in found[:limit]]
 
@@ -664,7 +693,8 @@ def _chunks_by_size(events: list[NormalisedEvent], make_item) -> Iterator[list[t
         last_arrival = max(int(event.received_at.timestamp() * 1_000_000), last_arrival + 1)
         item = make_item(event, last_arrival)
         item_size = len(item["raw"]) + 2048
-        if chunk and (size + item_size > TRANSACTION_BYTES or len(chunk) >= 30):
+        # 25 events: a marker and an item each, a summary and a parent link per job: 100 actions.
+        if chunk and (size + item_size > TRANSACTION_BYTES or len(chunk) >= 25):
             yield chunk
             chunk, size = [], 0
         chunk.append((event, item))
@@ -734,6 +764,8 @@ def _summary(item: dict[str, Any]) -> JobSummary:
         first_event_at=_time(item.get("first_event_at")),
         last_event_at=_time(item.get("last_event_at")),
         event_count=_int(item.get("event_count")),
+        parent=item.get("parent") or None,
+        attempts=tuple(json.loads(item.get("attempts") or "[]")),
         latest=LatestEvent(**{**latest, "time": _time(latest["time"])}) if latest else None,
     )
 

@@ -64,9 +64,18 @@ def test_it_serves_every_page_and_route_of_a_child_with_url_significant_characte
     ):  # fmt: skip
         assert admin_client.get(url).status_code == 200, url
     assert admin_client.get(f"/api/jobs/{quoted}/timeline").json()["job"]["id"] == job
-    # The links the pages make lead back to the same job and state machine.
-    home = admin_client.get("/").content.decode()
-    assert f"/jobs/{quoted}/" in hrefs(home) or f"/?map_run={quote(machine, safe='')}" in home
+    # The links the pages make lead to the Map Run's children, the child, its state machine.
+    run_link = next(h for h in hrefs(admin_client.get("/").content.decode()) if "map_run=" in h)
+    children = admin_client.get("/" + run_link)
+    assert children.status_code == 200
+    child_link = next(
+        h for h in hrefs(children.content.decode()) if h.startswith(f"/jobs/{traffic.ACCOUNT}:")
+    )
+    child = admin_client.get(child_link)
+    assert child.status_code == 200
+    assert child.context["job"].id == job
+    machine_link = next(h for h in hrefs(child.content.decode()) if "/state-machines/" in h)
+    assert admin_client.get(machine_link).status_code == 200
 
 
 def test_it_lists_links_and_draws_an_express_execution(admin_client):

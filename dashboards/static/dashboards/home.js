@@ -74,6 +74,7 @@
     const q = new URLSearchParams({ limit: "200" });
     for (const s of live.statuses || []) q.append("status", s);
     if (live.stuck) q.set("stuck", "1");
+    if (live.map_run) q.set("state_machine", live.map_run);  // exact: one Map Run's children
     if (live.min_duration_ms !== null) q.set("min_duration_ms", live.min_duration_ms);
     if (live.max_duration_ms !== null) q.set("max_duration_ms", live.max_duration_ms);
     return "/api/jobs?" + q.toString();
