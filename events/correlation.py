@@ -15,6 +15,7 @@ STATUS_SOURCE = "aws.states"
 # the execution whose StartExecution task started it.
 STARTED_BY = "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"
 MAX_INPUT = 262_144  # characters of `detail.input` read for STARTED_BY: AWS sends at most 256 KiB
+MAX_PARENT = 400  # characters of a parent job id: the longest a job id column holds
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
@@ -158,7 +159,8 @@ def started_by(detail: dict[str, Any]) -> str | None:
         data = json.loads(text)
     except (ValueError, RecursionError):
         return None
-    return execution_job_id(data.get(STARTED_BY)) if isinstance(data, dict) else None
+    parent = execution_job_id(data.get(STARTED_BY)) if isinstance(data, dict) else None
+    return parent if parent and len(parent) <= MAX_PARENT else None
 
 
 def _from_status(detail: dict[str, Any]) -> Execution | None:

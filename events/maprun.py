@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .correlation import TERMINAL_STATUSES
+from .envelope import iso
 from .summary import JobSummary
 
 SUCCEEDED = "SUCCEEDED"
@@ -76,8 +77,6 @@ def child_spans(
 
 
 def _child_span(job: JobSummary, run: dict | None, jobs: list[JobSummary], lane: int) -> dict:
-    from .envelope import iso
-
     starts = [j.started_at or j.first_event_at for j in jobs]
     stops = [j.stopped_at or j.last_event_at for j in jobs]
     start = min(filter(None, starts), default=None)

@@ -13,6 +13,10 @@ from typing import Any
 from .correlation import TERMINAL_STATUSES, Execution
 from .envelope import NormalisedEvent, iso
 
+# Attempts kept per job, the latest ones: a job summary stays one small item (DynamoDB's limit is
+# 400 KB) even when some producer sends `redriveCount` values that no real execution reaches.
+MAX_ATTEMPTS = 100
+
 
 @dataclass(frozen=True)
 class LatestEvent:
@@ -91,7 +95,7 @@ def _merge_attempt(attempts: tuple[dict[str, Any], ...], execution: Execution) -
     old = known.get(execution.attempt) or new
     chosen = old if status_rank(old["status"]) > status_rank(new["status"]) else new
     known[execution.attempt] = {**chosen, "start": chosen["start"] or old["start"]}
-    return tuple(known[n] for n in sorted(known))
+    return tuple(known[n] for n in sorted(known)[-MAX_ATTEMPTS:])
 
 
 def _apply_status(summary: JobSummary, execution: Execution, at: datetime) -> JobSummary:

@@ -191,6 +191,14 @@ class SpanSerializer(s.Serializer):
         help_text="failed: running when the execution failed; pending: its trigger was seen and "
         "no answer came (no fn, no end)",
     )
+    kind = s.ChoiceField(
+        ["execution"], required=False,
+        help_text="only on the spans of the executions this job started (after the others)",
+    )  # fmt: skip
+    child = s.CharField(
+        required=False, help_text="the started execution's job id (a Map Run's newest child)"
+    )
+    map_run = MapRunSerializer(allow_null=True, required=False)
 
 
 class ExecutionSerializer(s.Serializer):

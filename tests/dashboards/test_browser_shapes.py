@@ -9,6 +9,7 @@ pages' own reads (the job page's timeline and socket) find the child.
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 
@@ -94,6 +95,18 @@ def test_it_clicks_from_home_through_a_map_run_to_its_child_parent_and_state_mac
     page.wait_for_selector("#job-children")
     assert page.locator("#job-name").inner_text() == "batch-1"
     assert "Map Run" in page.locator("#job-children").inner_text()
+
+    # The parent's timeline has the Map Run as a span that opens a child.
+    parent_id = traffic.job_id("MapFlow", "batch-1")
+    spans = loaded.api(f"/api/jobs/{parent_id}/timeline")["spans"]
+    run_span = next(s for s in spans if s.get("map_run"))
+    page.goto(f"{page.url.split('#')[0]}#span={quote(run_span['end_event'], safe='')}")
+    page.reload()
+    page.locator("#open-child").click()
+    page.wait_for_selector("#job-map-run")
+    assert page.locator("#job-name").inner_text() == run_span["child"].rsplit(":", 1)[1]
+    page.go_back()
+    page.wait_for_selector("#job-children")
 
     page.locator("#job-state-machine").click()
     page.wait_for_url(f"{base}/state-machines/MapFlow/")

@@ -6,14 +6,18 @@ rounds: send a few dozen, let the worker drain them, send the next."""
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
+from django.core.management import call_command
 
+from events.models import Job
 from events.worker import Worker
 
 from . import shapes_traffic as traffic
+from .conftest import ingest_bodies
 
 worker_db = pytest.mark.django_db(transaction=True)
 ROUND = 40  # messages per round: moto drains a shallow queue fast
@@ -132,3 +136,24 @@ def test_it_shows_a_redriven_execution_as_one_job_with_its_attempts(sqs_queue, c
     page = client.get(f"/jobs/{job_id}/").content.decode()
     assert 'id="job-attempts"' in page
     assert "redriven 1 time" in page
+
+
+@worker_db
+def test_it_rebuilds_parent_and_attempts_of_jobs_stored_before_them():
+    start = traffic.now()
+    parent_arn = traffic.execution_arn("Orders", "order-1")
+    arn = traffic.execution_arn("Payments", "pay-1")
+    ingest_bodies(traffic.bodies([
+        *traffic.run(arn, start=start, seconds=5, status="FAILED",
+                     input={traffic.STARTED_BY: parent_arn}),
+        traffic.status_event(arn, "RUNNING", start=start, redrive_count=1,
+                             redrive_date=start + timedelta(seconds=9)),
+    ]))  # fmt: skip
+    Job.objects.update(parent="", attempts=[])  # as migration 0010 leaves older jobs
+
+    call_command("rebuild_jobs", stdout=io.StringIO())
+
+    job = Job.objects.get()
+    assert job.parent == traffic.job_id("Orders", "order-1")
+    assert [(a["attempt"], a["status"]) for a in job.attempts] == [(0, "FAILED"), (1, "RUNNING")]
+    assert job.status == "RUNNING"

@@ -62,7 +62,11 @@
       dl.appendChild(E.el("dd", { class: k === "Task token" ? "mono token" : "" }, v));
     });
     const links = E.el("p", { class: "panel-links" });
-    [["Trigger event", b.s.start_event], ["Answer event", b.s.end_event]].forEach(([label, id]) => {
+    if (b.s.child) {  // an execution this job started: its span opens it
+      const label = b.s.map_run ? "Open the Map Run's newest child" : "Open the started execution";
+      links.appendChild(E.el("a", { class: "btn btn-small", id: "open-child", href: "/jobs/" + encodeURIComponent(b.s.child) + "/" }, label));
+    }
+    [["Trigger event", b.s.start_event], ["Answer event", b.s.kind === "execution" ? null : b.s.end_event]].forEach(([label, id]) => {
       if (!id) return;
       const button = E.el("button", { type: "button", class: "btn btn-small", "data-event": id }, label);
       button.addEventListener("click", () => {
