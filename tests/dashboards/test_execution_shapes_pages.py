@@ -29,7 +29,7 @@ def hrefs(html: str) -> list[str]:
 @pytest.fixture
 def map_child(admin_client):
     start = traffic.now()
-    ingest(traffic.map_run("MapFlow", "run-label", 3, start=start))
+    ingest(traffic.map_run("MapFlow", "run-label", 3, start=start, failed=1))
     return traffic.job_id("MapFlow/run-label", "child-2")
 
 
@@ -44,6 +44,11 @@ def test_it_serves_the_state_machine_page_of_a_map_run(admin_client, map_child):
     response = admin_client.get("/state-machines/MapFlow/run-label/")
     assert response.status_code == 200
     assert "MapFlow/run-label" in response.content.decode()
+    # Its "failed" link lists the run's failed children, one by one.
+    failed = next(h for h in hrefs(response.content.decode()) if "status=FAILED" in h)
+    assert "map_run=MapFlow%2Frun-label" in failed
+    listed = admin_client.get(failed).content.decode()
+    assert "/jobs/123456789012:us-east-1:MapFlow/run-label:child-0/" in hrefs(listed)
     metrics = admin_client.get("/api/state-machines/MapFlow/run-label/metrics")
     assert metrics.status_code == 200
     assert metrics.json()["total"]["started"] == 3
