@@ -79,6 +79,14 @@ def test_it_clicks_from_home_through_a_map_run_to_its_child_parent_and_state_mac
     run = page.locator("a.map-run-link")
     assert run.inner_text() == f"Map Run {LABEL}"
     assert "2 failed" in page.locator(".map-run-counts").inner_text()
+    # The running child ends: the run's row counts it, live, though its newest child changed.
+    running = traffic.execution_arn(f"MapFlow/{LABEL}", "child-0")
+    start = traffic.now() + timedelta(minutes=1)
+    loaded.send([traffic.status_event(running, "SUCCEEDED", start=start, stop=start)])
+    page.wait_for_function(
+        "document.querySelector('.map-run-counts .running').textContent === '0 running'"
+    )
+    assert "10 succeeded" in page.locator(".map-run-counts").inner_text()
 
     run.click()
     page.wait_for_selector("#map-run-head")
