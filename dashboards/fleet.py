@@ -14,6 +14,7 @@ from django.shortcuts import render
 
 from events import fleet, selectors
 from events.envelope import iso
+from events.maprun import is_map_child
 from events.stores.base import JobFilter
 
 from .params import when
@@ -69,12 +70,14 @@ def _job_lists(request: HttpRequest, name: str) -> dict:
     stuck, health = selectors.job_list_health(
         user=request.user, limit=JOB_LINKS, filters=JobFilter(state_machine=name), stuck=True
     )
+    # A Map Run's children are listed one by one only under `map_run` (the home page groups them).
+    key = "map_run" if is_map_child(name) else "state_machine"
     return {
         "failed_jobs": failed.items,
         "stuck_jobs": [(job, health[job.id]) for job in stuck.items],
-        "failed_link": "/?" + urlencode([("state_machine", name), *(
+        "failed_link": "/?" + urlencode([(key, name), *(
             ("status", s) for s in sorted(fleet.FAILED_STATUSES))]),
-        "stuck_link": "/?" + urlencode({"state_machine": name, "stuck": "1"}),
+        "stuck_link": "/?" + urlencode({key: name, "stuck": "1"}),
     }  # fmt: skip
 
 

@@ -6,6 +6,7 @@ Reads through events.listing and events.selectors; home.js keeps the rows up to 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -48,7 +49,7 @@ def _query(request: HttpRequest, errors: list[str]) -> tuple[listing.JobQuery, d
         "statuses": statuses, "state_machine": get.get("state_machine", "").strip(),
         "stuck": get.get("stuck") == "1", "min_duration": get.get("min_duration", ""),
         "max_duration": get.get("max_duration", ""), "since": get.get("since", ""),
-        "until": get.get("until", ""),
+        "until": get.get("until", ""), "map_run": get.get("map_run", "").strip(),
     }  # fmt: skip
     filters = JobFilter(
         statuses=tuple(statuses),
@@ -58,7 +59,7 @@ def _query(request: HttpRequest, errors: list[str]) -> tuple[listing.JobQuery, d
     query = listing.JobQuery(
         filters=filters, state_machine=form["state_machine"], stuck=form["stuck"],
         since=when(form["since"], "since", errors), until=when(form["until"], "until", errors),
-        sort=get.get("sort", "-last"),
+        sort=get.get("sort", "-last"), map_run=form["map_run"],
     )  # fmt: skip
     form["active"] = any(form[k] for k in form if k != "statuses") or bool(statuses)
     return query, form
@@ -74,6 +75,7 @@ def _row(job: JobSummary, health) -> dict:
         "health": health,
         "duration": human_ms(health.duration_ms) if known else duration_between(start, stop),
         "latest_type": latest.detail_type if latest else "",
+        "map_run_query": urlencode({"map_run": job.state_machine}) if job.map_run else "",
     }
 
 
@@ -106,7 +108,7 @@ def home(request: HttpRequest) -> HttpResponse:
     live = {
         "now": iso(now), "statuses": form["statuses"], "state_machine": form["state_machine"],
         "stuck": form["stuck"], "min_duration_ms": query.filters.min_duration_ms,
-        "max_duration_ms": query.filters.max_duration_ms,
+        "max_duration_ms": query.filters.max_duration_ms, "map_run": form["map_run"],
         "jobs": [shapes.job_summary(job, health[job.id]) for job in jobs],
     }  # fmt: skip
     context = {

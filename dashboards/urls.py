@@ -12,7 +12,8 @@ urlpatterns = [
     re_path(r"^jobs/(?P<job_id>.+)/$", views.job_detail, name="job-detail"),
     path("architecture/", views.architecture, name="architecture"),
     path("events/", event_search.event_list, name="events"),
-    path("state-machines/<str:name>/", fleet.state_machine, name="state-machine"),
+    # Distributed Map children run under `Parent/MapRunLabel`: the name may hold a "/".
+    path("state-machines/<path:name>/", fleet.state_machine, name="state-machine"),
     # Browsers ask for /favicon.ico whatever the page says; public, like the login page's icon.
     path("favicon.ico", RedirectView.as_view(url=static("dashboards/favicon.svg")), name="favicon"),
     path("schemas/", schemas.schema_list, name="schemas"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -151,6 +152,15 @@ def _events_paging(request: HttpRequest, offset: int, total: int) -> dict:
     }
 
 
+def _parent(request: HttpRequest, job) -> dict | None:
+    """The job that started this one: its id, and whether the user can open it (a parent in
+    an account the user does not see is named, never linked)."""
+    if not job.parent:
+        return None
+    found = selectors.job_get(user=request.user, job_id=job.parent)
+    return {"id": job.parent, "known": found is not None}
+
+
 @login_required
 def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     job = selectors.job_get(user=request.user, job_id=job_id)
@@ -159,6 +169,8 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     events = selectors.job_event_list(user=request.user, job=job)
     timeline = selectors.job_timeline(user=request.user, job=job)
     offset = _events_offset(request, events)
+    job = selectors.with_map_run(user=request.user, job=job)
+    map_runs, nested = selectors.job_children(user=request.user, job=job)
     context = {
         "job": job,
         "css": status_css(job.status),
@@ -178,6 +190,12 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
         "span_count": len(timeline["spans"]),
         "failed_span": _failed_span(timeline),
         "health": selectors.job_health(user=request.user, jobs=[job])[job.id],
+        "parent": _parent(request, job),
+        "map_runs": [
+            {**run, "query": urlencode({"map_run": run["state_machine"]})} for run in map_runs
+        ],
+        "nested": nested,
+        "map_run_query": urlencode({"map_run": job.state_machine}) if job.map_run else "",
         "nav": "home",
     }
     return render(request, "dashboards/job.html", context)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -10,6 +11,11 @@ from typing import Any
 from infra.instrument import parse_execution_arn as _parse_arn
 
 STATUS_SOURCE = "aws.states"
+# The input field through which Step Functions (and its console) links a child execution to
+# the execution whose StartExecution task started it.
+STARTED_BY = "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"
+MAX_INPUT = 262_144  # characters of `detail.input` read for STARTED_BY: AWS sends at most 256 KiB
+MAX_PARENT = 400  # characters of a parent job id: the longest a job id column holds
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
@@ -25,6 +31,9 @@ class Execution:
     stopped_at: datetime | None = None
     error: str | None = None
     cause: str | None = None
+    attempt: int = 0  # `redriveCount`: 0 for the first run, n for the n-th redrive
+    redriven_at: datetime | None = None  # `redriveDate`: when this attempt started
+    parent: str | None = None  # job id of the execution that started this one (its input says)
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,35 @@ def _parsed_execution(arn: str) -> Execution | None:
 _arn_execution = functools.lru_cache(maxsize=4096)(_parsed_execution)
 
 
+def _count(value: Any) -> int:
+    return value if type(value) is int and 0 <= value < 10_000 else 0
+
+
+def execution_job_id(arn: Any) -> str | None:
+    """The job id of an execution ARN (account and region from the ARN itself), else None."""
+    execution = _from_arn(arn)
+    if execution is None:
+        return None
+    parts = execution.arn.split(":")
+    if not parts[3] or not parts[4] or not parts[4].isascii():
+        return None
+    return job_id(parts[4], parts[3], execution.state_machine, execution.name)
+
+
+def started_by(detail: dict[str, Any]) -> str | None:
+    """The parent's job id, from `AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID` in the status
+    event's `input` (a JSON string); None when the input is absent, cut or says nothing."""
+    text = detail.get("input")
+    if not isinstance(text, str) or STARTED_BY not in text or len(text) > MAX_INPUT:
+        return None
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    parent = execution_job_id(data.get(STARTED_BY)) if isinstance(data, dict) else None
+    return parent if parent and len(parent) <= MAX_PARENT else None
+
+
 def _from_status(detail: dict[str, Any]) -> Execution | None:
     execution = _from_arn(detail.get("executionArn"))
     if execution is None:
@@ -139,6 +177,9 @@ def _from_status(detail: dict[str, Any]) -> Execution | None:
         stopped_at=_ms(detail.get("stopDate")),
         error=_text(detail.get("error")),
         cause=_text(detail.get("cause")),
+        attempt=_count(detail.get("redriveCount")),
+        redriven_at=_ms(detail.get("redriveDate")),
+        parent=started_by(detail),
     )
 
 

@@ -64,6 +64,9 @@ class JobQuery:
     since: datetime | None = None  # activity (first to last event) touches [since, until)
     until: datetime | None = None
     sort: str = "-last"
+    # Exactly one Map Run's state machine (`Parent/Label`): its children, one row each.
+    # Otherwise each Map Run is one row (events.selectors.job_list_latest, group_map_runs).
+    map_run: str = ""
 
 
 def _started(job: JobSummary) -> datetime | None:
@@ -128,9 +131,11 @@ def _job_matches(
     *, user, query: JobQuery, baselines: selectors.Baselines, cap: int
 ) -> tuple[list[JobSummary], bool]:
     found: list[JobSummary] = []
+    filters = replace(query.filters, state_machine=query.map_run or None)
     jobs = _newest_jobs(
-        user=user, read=JOB_READ, filters=query.filters, stuck=query.stuck, baselines=baselines
-    )
+        user=user, read=JOB_READ, filters=filters, stuck=query.stuck, baselines=baselines,
+        group_map_runs=not query.map_run,
+    )  # fmt: skip
     for job in jobs:
         if job is None:
             return found, True

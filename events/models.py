@@ -58,10 +58,16 @@ class Job(models.Model):
     latest_event = models.ForeignKey(
         "Event", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Execution shapes (DESIGN section 10): the job id of the execution that started this one
+    # ("" when unknown), and the runs of a redriven execution (events.summary).
+    parent = models.CharField(max_length=400, blank=True, default="")
+    attempts = models.JSONField(default=list, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["-last_event_at", "-id"], name="job_latest"),
+            # A parent's children (nested executions and Map Runs on the parent's page).
+            models.Index(fields=["parent", "-last_event_at"], name="job_parent_latest"),
             models.Index(fields=["account", "-last_event_at"], name="job_account_latest"),
             models.Index(fields=["name", "-last_event_at"], name="job_name_latest"),
             # A state machine's jobs over a window (metrics, baselines): bench/search.py.

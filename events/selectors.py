@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 
-from . import drift_reads, fleet, search
+from . import drift_reads, fleet, maprun, search
 from .architecture_diff import architecture_diff as diff_architectures
 from .compare import compare_jobs, partner
 from .correlation import TERMINAL_STATUSES, JobRef, parse_job_ref
@@ -30,6 +30,10 @@ STUCK_PAGE = 100
 STATE_ORDER_JOBS = 5  # newest jobs of a state machine whose states give its lane order
 STATE_ORDER_EVENTS = 500  # events read of each of them
 PARTNER_JOBS = 50  # newest jobs of a state machine a comparison's default partner is taken from
+MAP_RUN_CHILDREN = 20_000  # children of one Map Run counted (a Map Run may start 10,000)
+GROUP_SCAN_PAGES = 50  # store pages a grouped listing reads before it answers short
+GROUP_PAGE = 500
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # {state machine name: {(account, region): baseline}}: one name may run in several accounts.
 Baselines = dict[str, dict[tuple[str, str], fleet.Baseline]]
 NO_BASELINE = fleet.Baseline(p99_ms=None, samples=0)
@@ -63,16 +67,21 @@ def can_see_account(user, account: str) -> bool:
 def job_list_latest(
     *, user, limit: int = 50, cursor: str | None = None, status: str | None = None,
     state_machine: str | None = None, filters: JobFilter | None = None, stuck: bool = False,
-    baselines: Baselines | None = None,
+    baselines: Baselines | None = None, group_map_runs: bool = False,
 ) -> Page[JobSummary]:  # fmt: skip
     """Job summaries, newest activity first. `filters` wins over `status`/`state_machine`.
 
     `stuck` keeps the stuck jobs only: judged here (events.fleet) while paging through the
     store, reading at most STUCK_SCAN_PAGES pages, so a page may come back short with a cursor.
+    `group_map_runs` lists each Distributed Map run as one row (see `grouped_jobs`).
     """
     if filters is None:
         filters = JobFilter(status=status or None, state_machine=state_machine or None)
     store, accounts = get_store(), visible_accounts(user)
+    grouped = group_map_runs and not stuck and not filters.state_machine and not filters.by_duration
+    if grouped:
+        return grouped_jobs(store=store, accounts=accounts, limit=limit, cursor=cursor,
+                             filters=filters)  # fmt: skip
     if not stuck:
         return store.latest_jobs(accounts=accounts, limit=limit, cursor=cursor, filters=filters)
     unfinished = _unfinished(filters)
@@ -84,14 +93,84 @@ def job_list_latest(
     )
 
 
+def grouped_jobs(
+    *, store, accounts: Accounts, limit: int, cursor: str | None, filters: JobFilter
+) -> Page[JobSummary]:
+    """Newest activity first, a Map Run's children as one row: its newest child (of the
+    statuses asked for) with `map_run` set. Whether a child is its run's row is decided from
+    the run's own children, not from what this call has read, so the row is the same one on
+    every page and a cursor never shows a run twice. Store pages of at least GROUP_PAGE jobs:
+    10,000 children read in 20 pages."""
+    size = max(limit, GROUP_PAGE)
+    found: list[JobSummary] = []
+    runs: dict[tuple[str, str, str], tuple[str | None, dict]] = {}
+    for _ in range(GROUP_SCAN_PAGES):
+        page = store.latest_jobs(accounts=accounts, limit=size, cursor=cursor, filters=filters)
+        for job in page.items:
+            row = _listed(store, accounts, job, runs, filters)
+            if row is None:
+                continue
+            found.append(row)
+            if len(found) == limit:
+                more = job is not page.items[-1] or page.next_cursor is not None
+                return Page(found, store.job_cursor(job) if more else None)
+        cursor = page.next_cursor
+        if cursor is None:
+            return Page(found)
+    return Page(found, cursor)
+
+
+def _listed(store, accounts, job: JobSummary, runs: dict, filters: JobFilter) -> JobSummary | None:
+    """The job, its Map Run's row when it is the run's newest child, or None (another child)."""
+    if not maprun.is_map_child(job.state_machine):
+        return job
+    key = maprun.map_run_key(job)
+    if key not in runs:
+        children = _run_children(store, accounts, job)
+        wanted = filters.wanted_statuses()
+        shown = [c for c in children if not wanted or (c.status or "") in wanted]
+        runs[key] = (shown[0].id if shown else None, maprun.counts(job.state_machine, children))
+    newest, counts = runs[key]
+    return replace(job, map_run=counts) if job.id == newest else None
+
+
+def _run_children(store, accounts: Accounts, job: JobSummary) -> list[JobSummary]:
+    """The children of a child's Map Run, newest activity first."""
+    found = store.state_machine_jobs(
+        job.state_machine, accounts=accounts, since=EPOCH, limit=MAP_RUN_CHILDREN
+    )
+    return [c for c in found if (c.account, c.region) == (job.account, job.region)]
+
+
+def with_map_run(*, user, job: JobSummary) -> JobSummary:
+    """A Map Run child with `map_run` (its run's counts) filled in; other jobs as they are."""
+    if not maprun.is_map_child(job.state_machine):
+        return job
+    children = _run_children(get_store(), visible_accounts(user), job)
+    return replace(job, map_run=maprun.counts(job.state_machine, children))
+
+
+def job_children(*, user, job: JobSummary) -> tuple[list[dict], list[JobSummary]]:
+    """The executions this job started: its Map Runs (`{"state_machine", "map_run",
+    "newest"}`, counted over all their children) and its nested executions, newest first."""
+    store, accounts = get_store(), visible_accounts(user)
+    runs, nested = maprun.child_groups(store.child_jobs(job.id, accounts=accounts))
+    for run in runs:
+        run["children"] = _run_children(store, accounts, run["newest"])
+        run["map_run"] = maprun.counts(run["state_machine"], run["children"])
+    return runs, nested
+
+
 def job_list_health(
-    *, user, limit: int = 50, cursor: str | None = None, filters: JobFilter, stuck: bool = False
-) -> tuple[Page[JobSummary], dict[str, fleet.Health]]:
+    *, user, limit: int = 50, cursor: str | None = None, filters: JobFilter, stuck: bool = False,
+    group_map_runs: bool = False,
+) -> tuple[Page[JobSummary], dict[str, fleet.Health]]:  # fmt: skip
     """job_list_latest with each job's health, each state machine's baseline read once."""
     baselines: Baselines = {}
     page = job_list_latest(
-        user=user, limit=limit, cursor=cursor, filters=filters, stuck=stuck, baselines=baselines
-    )
+        user=user, limit=limit, cursor=cursor, filters=filters, stuck=stuck, baselines=baselines,
+        group_map_runs=group_map_runs,
+    )  # fmt: skip
     return page, job_health(user=user, jobs=page.items, baselines=baselines)
 
 
@@ -279,8 +358,17 @@ def state_lane_order(*, user, jobs: list[tuple[JobSummary, list[NormalisedEvent]
 
 
 def job_timeline(*, user, job: JobSummary) -> dict:
+    """The timeline of the job's events (in the lane order of its state machine), and a span for
+    each execution it started (a nested execution or a Map Run, events.maprun.child_spans)."""
     events = _job_events_stored(user=user, job=job, limit=JOB_EVENTS_MAX)
-    return timeline_of(events, state_order=state_lane_order(user=user, jobs=[(job, events)]))
+    answer = timeline_of(events, state_order=state_lane_order(user=user, jobs=[(job, events)]))
+    runs, nested = job_children(user=user, job=job)
+    first_lane = max((span["fn_lane"] for span in answer["spans"]), default=-1) + 1
+    first_row = max((span["row"] for span in answer["spans"]), default=-1) + 1
+    answer["spans"] += maprun.child_spans(
+        runs, nested, first_lane=first_lane, first_row=first_row
+    )
+    return answer
 
 
 def architecture_graph(*, user, window: Window) -> dict:

@@ -11,7 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from .correlation import TERMINAL_STATUSES, Execution
-from .envelope import NormalisedEvent
+from .envelope import NormalisedEvent, iso
+
+# Attempts kept per job, the latest ones: a job summary stays one small item (DynamoDB's limit is
+# 400 KB) even when some producer sends `redriveCount` values that no real execution reaches.
+MAX_ATTEMPTS = 100
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,14 @@ class JobSummary:
     last_event_at: datetime | None = None
     event_count: int = 0
     latest: LatestEvent | None = None
+    # The job id of the execution that started this one (events.correlation.started_by).
+    parent: str | None = None
+    # One per run of a redriven execution, oldest first: {"attempt", "start", "stop", "status",
+    # "error"} (times ISO-8601), JSON as stored; the job's status is the latest attempt's.
+    attempts: tuple[dict[str, Any], ...] = ()
+    # A Distributed Map child's Map Run with its children's counts; never stored, filled by
+    # events.selectors when it reads a child (events.maprun).
+    map_run: dict[str, Any] | None = None
 
 
 def status_rank(status: str | None) -> int:
@@ -62,18 +74,50 @@ def new_summary(event: NormalisedEvent) -> JobSummary:
     )
 
 
+def latest_attempt(summary: JobSummary) -> int:
+    return summary.attempts[-1]["attempt"] if summary.attempts else 0
+
+
+def _attempt(execution: Execution) -> dict[str, Any]:
+    start = execution.redriven_at if execution.attempt else execution.started_at
+    return {
+        "attempt": execution.attempt, "start": iso(start),
+        "stop": iso(execution.stopped_at) if execution.status in TERMINAL_STATUSES else None,
+        "status": execution.status, "error": execution.error,
+    }  # fmt: skip
+
+
+def _merge_attempt(attempts: tuple[dict[str, Any], ...], execution: Execution) -> tuple:
+    """The attempts with this status event's run merged in: within a run, a status wins if it
+    is further along (status events arrive in any order)."""
+    new = _attempt(execution)
+    known = {a["attempt"]: a for a in attempts}
+    old = known.get(execution.attempt) or new
+    chosen = old if status_rank(old["status"]) > status_rank(new["status"]) else new
+    known[execution.attempt] = {**chosen, "start": chosen["start"] or old["start"]}
+    return tuple(known[n] for n in sorted(known)[-MAX_ATTEMPTS:])
+
+
 def _apply_status(summary: JobSummary, execution: Execution, at: datetime) -> JobSummary:
-    """A status wins if it is further along, or as far along and no older."""
-    rank, current = status_rank(execution.status), status_rank(summary.status)
+    """A status wins if it is of a later attempt (a redrive), or of the same attempt and
+    further along, or as far along and no older."""
+    current_attempt = latest_attempt(summary)
+    rank = (execution.attempt, status_rank(execution.status))
+    current = (current_attempt, status_rank(summary.status))
     started = min(filter(None, [summary.started_at, execution.started_at]), default=None)
-    summary = replace(summary, started_at=started)
+    summary = replace(
+        summary, started_at=started, attempts=_merge_attempt(summary.attempts, execution),
+        parent=summary.parent or execution.parent,
+    )  # fmt: skip
     if rank < current or (rank == current and summary.status_at and at < summary.status_at):
         return summary
+    kept_stop = summary.stopped_at if execution.attempt == current_attempt else None
+    stop = execution.stopped_at if execution.status in TERMINAL_STATUSES else None
     return replace(
         summary,
         status=execution.status,
         status_at=at,
-        stopped_at=execution.stopped_at or summary.stopped_at,
+        stopped_at=stop or kept_stop,
         error=execution.error,
         cause=execution.cause,
     )

@@ -332,9 +332,12 @@ def _stack(spans: list[Span]) -> list[int]:
 
 
 def _statuses(events: Sequence[NormalisedEvent]) -> list[tuple[datetime, Execution]]:
-    """(event `at`, execution) of every Step Functions status event, in order."""
+    """(event `at`, execution) of the Step Functions status events of the latest attempt (a
+    redriven execution runs again: its earlier failure is not how it ends), in order."""
     found = ((event.at, event.correlation.execution) for event in events)
-    return [(time, execution) for time, execution in found if execution and execution.status]
+    rows = [(time, execution) for time, execution in found if execution and execution.status]
+    last = max((execution.attempt for _, execution in rows), default=0)
+    return [(time, execution) for time, execution in rows if execution.attempt == last]
 
 
 def execution_bar(events: Sequence[NormalisedEvent]) -> dict[str, Any]:

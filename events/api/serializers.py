@@ -12,6 +12,21 @@ class ErrorSerializer(s.Serializer):
     error = s.CharField(help_text="What was wrong, for a person to read")
 
 
+class MapRunSerializer(s.Serializer):
+    label = s.CharField()
+    running = s.IntegerField(help_text="children without a terminal status")
+    succeeded = s.IntegerField()
+    failed = s.IntegerField(help_text="FAILED, TIMED_OUT or ABORTED children")
+
+
+class AttemptSerializer(s.Serializer):
+    attempt = s.IntegerField(help_text="`redriveCount` of the status events: 0 for the first run")
+    start = s.DateTimeField(allow_null=True, help_text="startDate, or redriveDate of a redrive")
+    stop = s.DateTimeField(allow_null=True)
+    status = s.CharField(allow_null=True)
+    error = s.CharField(allow_null=True)
+
+
 class JobSummarySerializer(s.Serializer):
     id = s.CharField()
     execution_arn = s.CharField(allow_null=True)
@@ -43,6 +58,20 @@ class JobSummarySerializer(s.Serializer):
     stuck_reason = s.CharField(
         allow_null=True, help_text='e.g. "running 12 min, 2x the p99 of 6 min"'
     )
+    parent = s.CharField(
+        allow_null=True, required=False,
+        help_text="the job id of the execution that started this one (input field "
+        "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID); null when unknown",
+    )  # fmt: skip
+    map_run = MapRunSerializer(
+        allow_null=True, required=False,
+        help_text="a Distributed Map child's Map Run (state machine `Parent/Label`) with its "
+        "children's counts; in lists this row stands for the whole run",
+    )  # fmt: skip
+    attempts = AttemptSerializer(
+        many=True, required=False,
+        help_text="the runs of the execution, oldest first; more than one when it was redriven",
+    )  # fmt: skip
 
 
 class EventSerializer(s.Serializer):
@@ -186,6 +215,14 @@ class SpanSerializer(s.Serializer):
         help_text="failed: running when the execution failed; pending: its trigger was seen and "
         "no answer came (no fn, no end)",
     )
+    kind = s.ChoiceField(
+        ["execution"], required=False,
+        help_text="only on the spans of the executions this job started (after the others)",
+    )  # fmt: skip
+    child = s.CharField(
+        required=False, help_text="the started execution's job id (a Map Run's newest child)"
+    )
+    map_run = MapRunSerializer(allow_null=True, required=False)
 
 
 class ExecutionSerializer(s.Serializer):

@@ -89,6 +89,9 @@ def job_summary(job: JobSummary, health: Health | None = None) -> dict[str, Any]
         "stuck": health.stuck if health else None,
         "stuck_reason": health.stuck_reason if health else None,
         "replay_of": job_replay_of(job),
+        "parent": job.parent,
+        "map_run": dict(job.map_run) if job.map_run else None,
+        "attempts": [dict(attempt) for attempt in job.attempts],
     }
 
 

@@ -66,7 +66,9 @@ class LatestView(APIView):
         responses=answers(serializers.OriginalLatestSerializer, 400),
     )
     def get(self, request: Request) -> Response:
-        page = selectors.job_list_latest(user=request.user, limit=limit_param(request, 100))
+        page = selectors.job_list_latest(
+            user=request.user, limit=limit_param(request, 100), group_map_runs=True
+        )
         return Response({"latest": [_latest_within(job) for job in page.items]})
 
 
@@ -157,6 +159,7 @@ class JobListView(APIView):
             cursor=request.query_params.get("cursor"),
             filters=_job_filter(request),
             stuck=_stuck(request),
+            group_map_runs=True,  # a Map Run is one row; `state_machine=Parent/Label` lists it
         )
         jobs = [shapes.job_summary(job, health[job.id]) for job in page.items]
         return page_response(request, "results", jobs, page.next_cursor)
@@ -189,6 +192,7 @@ class JobTimelineView(APIView):
         job = job_or_404(request, job_id)
         timeline = selectors.job_timeline(user=request.user, job=job)
         health = selectors.job_health(user=request.user, jobs=[job])[job.id]
+        job = selectors.with_map_run(user=request.user, job=job)
         return Response({"job": shapes.job_summary(job, health), **timeline})
 
 

@@ -99,6 +99,10 @@ class Store(Protocol):
 
     def get_job(self, job_id: str, *, accounts: Accounts) -> JobSummary | None: ...
 
+    def child_jobs(self, parent: str, *, accounts: Accounts, limit: int = 1000) -> list[JobSummary]:
+        """The jobs whose `parent` is this job id (nested executions, Map Run children),
+        newest activity first, at most `limit`."""
+
     def find_job(
         self, *, name: str, state_machine: str | None, accounts: Accounts
     ) -> JobSummary | None:

@@ -163,6 +163,24 @@ class DynamoStore(DynamoWrites):
         found.sort(key=lambda item: item["gsi1sk"], reverse=True)
         return [summary_from(item) for item in found[:limit]]
 
+    def child_jobs(self, parent: str, *, accounts: Accounts, limit: int = 1000) -> list[JobSummary]:
+        """The parent's link items (`_child_link`), then their jobs' summaries."""
+        if accounts == frozenset():
+            return []
+        links = self._query(
+            key="pk = :pk", values={":pk": f"CHILDREN#{parent}"}, scope=None, want=limit,
+            consistent=True,
+        )  # fmt: skip
+        keys = [key_of(f"JOB#{link['sk']}", "JOB") for link in links]
+        found = []
+        for start in range(0, len(keys), 100):
+            found += [
+                item for item in self._batch_get(keys[start : start + 100])
+                if self._live(item) and visible(item, accounts)
+            ]  # fmt: skip
+        found.sort(key=lambda item: item["gsi1sk"], reverse=True)
+        return [summary_from(item) for item in found[:limit]]
+
     def get_job(self, job_id: str, *, accounts: Accounts) -> JobSummary | None:
         key = key_of(f"JOB#{job_id}", "JOB")
         response = self._call("get_item", TableName=self.table, Key=key, ConsistentRead=True)

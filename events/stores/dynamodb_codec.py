@@ -139,7 +139,8 @@ def chunks_by_size(events: list[NormalisedEvent], make_item) -> Iterator[list[tu
         last_arrival = max(int(event.received_at.timestamp() * 1_000_000), last_arrival + 1)
         item = make_item(event, last_arrival)
         item_size = len(item["raw"]) + 2048
-        if chunk and (size + item_size > TRANSACTION_BYTES or len(chunk) >= 30):
+        # 25 events: a marker and an item each, a summary and a parent link per job: 100 actions.
+        if chunk and (size + item_size > TRANSACTION_BYTES or len(chunk) >= 25):
             yield chunk
             chunk, size = [], 0
         chunk.append((event, item))
@@ -209,6 +210,8 @@ def summary_from(item: dict[str, Any]) -> JobSummary:
         first_event_at=time_of(item.get("first_event_at")),
         last_event_at=time_of(item.get("last_event_at")),
         event_count=as_int(item.get("event_count")),
+        parent=item.get("parent") or None,
+        attempts=tuple(json.loads(item.get("attempts") or "[]")),
         latest=LatestEvent(**{**latest, "time": time_of(latest["time"])}) if latest else None,
     )
 

@@ -6,6 +6,7 @@ readable at once; the item layout is described in events.stores.dynamodb's docst
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -133,12 +134,21 @@ class DynamoWrites:
         for job_id, job_events in by_job.items():
             current, version = summaries.get(job_id, (None, 0))
             arrived = max(event.received_at for event in job_events)
-            item = self._summary_item(apply_events(current, job_events), version + 1, arrived)
+            summary = apply_events(current, job_events)
+            item = self._summary_item(summary, version + 1, arrived)
             values = {":v": serialize(version)}
             condition = "attribute_not_exists(pk)" if version == 0 else "version = :v"
             actions.append(put_request(self.table, item, condition, values if version else None))
             owners.append(None)
+            if summary.parent and summary.parent != (current.parent if current else None):
+                actions.append(put_request(self.table, self._child_link(summary, item["ttl"])))
+                owners.append(None)
         return actions, owners
+
+    def _child_link(self, summary: JobSummary, ttl: int) -> dict[str, Any]:
+        """The item that finds a job from its parent (no index of the table has `parent`):
+        written once, when the job's parent first becomes known."""
+        return {"pk": f"CHILDREN#{summary.parent}", "sk": summary.id, "ttl": ttl}
 
     def _read_summaries(self, job_ids: set[str]) -> dict[str, tuple[JobSummary | None, int]]:
         """{job id: (summary or None when expired, version)} read consistently."""
@@ -197,6 +207,8 @@ class DynamoWrites:
             "first_event_at": iso(summary.first_event_at),
             "last_event_at": iso(summary.last_event_at),
             "event_count": summary.event_count,
+            "parent": summary.parent,
+            "attempts": json.dumps(list(summary.attempts)),
             "latest": latest_json(summary.latest),
             "ttl": self._ttl(arrived),
             "gsi1pk": f"JOBS#{zlib.crc32(summary.id.encode()) % self.shards}",

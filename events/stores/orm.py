@@ -52,7 +52,7 @@ REFUSED_SQLSTATES = ("22", "23", "54")
 
 SUMMARY_FIELDS = [
     "execution_arn", "status", "status_at", "started_at", "stopped_at", "error", "cause",
-    "first_event_at", "last_event_at", "event_count",
+    "first_event_at", "last_event_at", "event_count", "parent", "attempts",
 ]  # fmt: skip
 JOB_COLUMNS = ["id", "state_machine", "name", "account", "region"]
 EVENT_COLUMNS = [
@@ -60,7 +60,7 @@ EVENT_COLUMNS = [
     "received_at", "fn", "raw", "batch", "search_text",
 ]  # fmt: skip
 JOB_ROW = [*JOB_COLUMNS, *SUMMARY_FIELDS, "latest_event"]  # what _summary_values gives
-BLANK_FOR_NONE = ("execution_arn", "status", "error", "cause")  # text columns: "" means unset
+BLANK_FOR_NONE = ("execution_arn", "status", "error", "cause", "parent")  # "" means unset
 SEARCH_CHUNK = 500  # rows an event search reads per query
 
 
@@ -211,6 +211,10 @@ class OrmStore:
             jobs = jobs.filter(status__in=JobFilter(statuses=statuses).wanted_statuses())
         rows = jobs.order_by("-last_event_at", "-id")[:limit]
         return [_stored_summary(row) for row in rows.values_list(*JOB_COLUMNS, *SUMMARY_FIELDS)]
+
+    def child_jobs(self, parent: str, *, accounts: Accounts, limit: int = 1000) -> list[JobSummary]:
+        jobs = _scoped(self._jobs(), accounts).filter(parent=parent)
+        return _summaries(jobs.order_by("-last_event_at", "-id")[:limit])
 
     def get_job(self, job_id: str, *, accounts: Accounts) -> JobSummary | None:
         found = _summaries(_scoped(self._jobs(), accounts).filter(id=job_id)[:1])
@@ -436,6 +440,7 @@ def _stored_summary(values: Sequence[Any], latest: LatestEvent | None = None) ->
     fields = dict(zip([*JOB_COLUMNS, *SUMMARY_FIELDS], values, strict=True))
     for name in BLANK_FOR_NONE:
         fields[name] = fields[name] or None
+    fields["attempts"] = tuple(fields["attempts"] or ())
     return JobSummary(**fields, latest=latest)
 
 
@@ -470,6 +475,8 @@ def _summary_values(summary: JobSummary, latest_seq: int | None) -> tuple:
 
 def _column(summary: JobSummary, name: str) -> Any:
     value = getattr(summary, name)
+    if name == "attempts":
+        return list(value)
     return (value or "") if name in BLANK_FOR_NONE else value
 
 

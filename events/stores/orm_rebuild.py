@@ -23,10 +23,11 @@ from ..summary import JobSummary, apply_event, new_summary
 logger = logging.getLogger(__name__)
 
 CHUNK = 2000
-TEXT_FIELDS = ("execution_arn", "status", "error", "cause")  # "" means unset in the rows
+TEXT_FIELDS = ("execution_arn", "status", "error", "cause", "parent")  # "" means unset
+SHAPE_FIELDS = ("parent", "attempts")  # since migration 0010: not on older historical models
 SUMMARY_FIELDS = (
     "state_machine", "name", "account", "region", "status_at", "started_at", "stopped_at",
-    "first_event_at", "last_event_at", "event_count",
+    "first_event_at", "last_event_at", "event_count", "attempts",
 )  # fmt: skip
 UPDATED = [*SUMMARY_FIELDS, *TEXT_FIELDS, "latest_event"]
 
@@ -37,12 +38,13 @@ def rebuild_jobs(
 ) -> int:  # fmt: skip
     """Recompute every job from its events; returns how many jobs there are afterwards."""
     summaries, latest_seq, moves = _replay(event_model, using, progress)
+    updated = [name for name in UPDATED if name not in SHAPE_FIELDS or _has_field(job_model, name)]
     with transaction.atomic(using=using):
         jobs = job_model.objects.using(using)
         # Never delete a job before its events moved: the foreign key cascades.
         jobs.bulk_create(
             [_row(job_model, s, latest_seq.get(job)) for job, s in summaries.items()],
-            batch_size=500, update_conflicts=True, unique_fields=["id"], update_fields=UPDATED,
+            batch_size=500, update_conflicts=True, unique_fields=["id"], update_fields=updated,
         )  # fmt: skip
         events = event_model.objects.using(using)
         for job_id, seqs in moves.items():
@@ -89,4 +91,8 @@ def _has_field(model, name: str) -> bool:
 def _row(job_model, summary: JobSummary, latest_seq: int | None):
     values = {name: getattr(summary, name) for name in ("id", *SUMMARY_FIELDS)}
     values.update({name: getattr(summary, name) or "" for name in TEXT_FIELDS})
+    values["attempts"] = list(summary.attempts)
+    for name in SHAPE_FIELDS:
+        if not _has_field(job_model, name):
+            values.pop(name)
     return job_model(**values, latest_event_id=latest_seq)

@@ -15,6 +15,7 @@ from botocore.config import Config
 from django.core.management import call_command
 from django.db import connections
 
+from events import selectors
 from events.envelope import parse_envelope
 from events.models import Event, Job
 from events.services import InboundMessage, event_ingest
@@ -23,6 +24,7 @@ from events.stores.base import BadCursor, JobFilter, StoreUnavailable, Window, e
 from events.stores.dynamodb import DynamoStore
 from events.stores.orm import OrmStore
 from infra.table import ensure_table, table_spec
+from tests.events import shapes_traffic as shapes
 from tests.events.store_fixtures import (  # noqa: F401  (fixtures)
     ACCOUNT_A,
     ACCOUNT_B,
@@ -808,3 +810,95 @@ def test_it_orders_answers_after_their_triggers_and_counts_no_skewed_latency(sto
     consumed = [edge for edge in graph["edges"] if edge["target"].startswith("fn:")]
     assert len(consumed) == 3
     assert all((edge["count"], edge["p50_ms"]) == (1, None) for edge in consumed), consumed
+
+
+# ---- execution shapes (DESIGN section 10): parent, attempts, Map Runs ------------------------
+
+
+def _shaped(envelopes: list[dict]) -> list:
+    return [parse_envelope(e, default_account=ACCOUNT_A) for e in envelopes]
+
+
+def test_it_keeps_a_redriven_execution_as_one_job_with_its_attempts(store):
+    start = now_second() - timedelta(minutes=10)
+    arn = shapes.execution_arn("Nightly", "run-1")
+    redriven = start + timedelta(minutes=5)
+    first = shapes.run(arn, start=start, seconds=30, status="FAILED")
+    second = shapes.run(
+        arn, start=start, seconds=400, redrive_count=1, redrive_date=redriven
+    )  # the stop of the second attempt is 400 s after the first start
+    # Out of order, as SQS delivers: the first attempt's failure arrives last.
+    store.ingest(_shaped([second[0], first[0], second[1]]))
+    store.ingest(_shaped([first[1]]))
+
+    job = store.get_job(shapes.job_id("Nightly", "run-1"), accounts=ALL)
+    assert job.status == "SUCCEEDED"
+    assert job.stopped_at == start + timedelta(seconds=400)
+    assert [(a["attempt"], a["status"], a["error"]) for a in job.attempts] == [
+        (0, "FAILED", "States.TaskFailed"), (1, "SUCCEEDED", None),
+    ]  # fmt: skip
+    assert job.attempts[1]["start"] == redriven.isoformat().replace("+00:00", "Z")
+    assert job.attempts[0]["stop"] == (start + timedelta(seconds=30)).isoformat().replace(
+        "+00:00", "Z"
+    )
+    assert [j.id for j in all_jobs(store, limit=10)] == [job.id]
+
+
+def test_it_shows_a_redriven_execution_running_again(store):
+    start = now_second() - timedelta(minutes=10)
+    arn = shapes.execution_arn("Nightly", "run-2")
+    store.ingest(_shaped(shapes.run(arn, start=start, seconds=30, status="FAILED")))
+    again = shapes.status_event(
+        arn, "RUNNING", start=start, redrive_count=1, redrive_date=start + timedelta(minutes=1)
+    )
+    store.ingest(_shaped([again]))
+    job = store.get_job(shapes.job_id("Nightly", "run-2"), accounts=ALL)
+    assert (job.status, job.stopped_at, job.error) == ("RUNNING", None, None)
+    assert [a["status"] for a in job.attempts] == ["FAILED", "RUNNING"]
+
+
+def test_it_finds_a_jobs_children_by_their_parent(store):
+    start = now_second() - timedelta(minutes=10)
+    parent_arn = shapes.execution_arn("Orders", "order-7")
+    child_arn = shapes.execution_arn("Payments", "pay-7")
+    started_by = {shapes.STARTED_BY: parent_arn, "order": 7}
+    store.ingest(_shaped(shapes.run(parent_arn, start=start, seconds=60)))
+    store.ingest(_shaped(shapes.run(child_arn, start=start, seconds=20, input=started_by)))
+    parent = shapes.job_id("Orders", "order-7")
+
+    child = store.get_job(shapes.job_id("Payments", "pay-7"), accounts=ALL)
+    assert child.parent == parent
+    assert store.get_job(parent, accounts=ALL).parent is None
+    assert [j.id for j in store.child_jobs(parent, accounts=ALL)] == [child.id]
+    assert store.child_jobs(parent, accounts=frozenset({ACCOUNT_B})) == []
+    assert store.child_jobs(child.id, accounts=ALL) == []
+
+
+def test_it_groups_a_map_runs_children_into_one_row(store):
+    start = now_second() - timedelta(minutes=10)
+    parent_arn = shapes.execution_arn("MapFlow", "batch-1")
+    store.ingest(_shaped(shapes.run(parent_arn, start=start, seconds=1)))
+    children = shapes.map_run(
+        "MapFlow", "run-label", 40, start=start + timedelta(seconds=2), failed=3, running=5,
+        parent_arn=parent_arn,
+    )  # fmt: skip
+    for n in range(0, len(children), 25):
+        store.ingest(_shaped(children[n : n + 25]))
+    other = shapes.execution_arn("Other", "o-1")
+    store.ingest(_shaped(shapes.run(other, start=start + timedelta(minutes=1), seconds=1)))
+
+    rows = selectors.grouped_jobs(store=store, accounts=ALL, limit=2, cursor=None,
+                                  filters=NO_FILTER)  # fmt: skip
+    assert [r.state_machine for r in rows.items] == ["Other", "MapFlow/run-label"]
+    run = rows.items[1]
+    assert run.map_run == {"label": "run-label", "running": 5, "succeeded": 32, "failed": 3}
+    assert run.parent == shapes.job_id("MapFlow", "batch-1")
+    rest = selectors.grouped_jobs(store=store, accounts=ALL, limit=2, cursor=rows.next_cursor,
+                                  filters=NO_FILTER)  # fmt: skip
+    assert [r.id for r in rest.items] == [shapes.job_id("MapFlow", "batch-1")]
+    assert rest.next_cursor is None
+    failed = selectors.grouped_jobs(
+        store=store, accounts=ALL, limit=10, cursor=None, filters=JobFilter(statuses=("FAILED",))
+    )
+    assert [r.map_run["failed"] for r in failed.items] == [3]
+    assert len(store.child_jobs(shapes.job_id("MapFlow", "batch-1"), accounts=ALL)) == 40

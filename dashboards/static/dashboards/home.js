@@ -45,6 +45,11 @@
     tr.classList.toggle("stuck", !!job.stuck);
     setText(tr.querySelector("td.duration"), duration(job));
     setText(tr.querySelector("td.events"), job.event_count);
+    const counts = tr.querySelector(".map-run-counts");  // a Map Run's row: its children's counts
+    if (counts && job.map_run) {
+      for (const key of ["running", "succeeded", "failed"]) setText(counts.querySelector("." + key), job.map_run[key] + " " + key);
+      counts.querySelector(".failed").classList.toggle("text-failed", job.map_run.failed > 0);
+    }
     const time = tr.querySelector("td.last time");
     if (job.last_event_at && time.getAttribute("datetime") !== job.last_event_at) {
       time.setAttribute("datetime", job.last_event_at);
@@ -74,6 +79,7 @@
     const q = new URLSearchParams({ limit: "200" });
     for (const s of live.statuses || []) q.append("status", s);
     if (live.stuck) q.set("stuck", "1");
+    if (live.map_run) q.set("state_machine", live.map_run);  // exact: one Map Run's children
     if (live.min_duration_ms !== null) q.set("min_duration_ms", live.min_duration_ms);
     if (live.max_duration_ms !== null) q.set("max_duration_ms", live.max_duration_ms);
     return "/api/jobs?" + q.toString();
@@ -89,7 +95,10 @@
     }
     E.markApi(null);
     for (const job of data.results) {
-      const tr = body.querySelector('tr[data-job-id="' + CSS.escape(job.id) + '"]');
+      // A Map Run's row stands for the run, whichever child is its newest now.
+      const run = job.map_run ? [job.account, job.region, job.state_machine].join(":") : null;
+      const tr = body.querySelector('tr[data-job-id="' + CSS.escape(job.id) + '"]') ||
+        (run && body.querySelector('tr[data-map-run="' + CSS.escape(run) + '"]'));
       if (tr) update(tr, job);
       else if (!shown.has(job.id) && matches(job) && Date.parse(job.first_event_at) >= loadedAt - 1000) fresh.add(job.id);
     }

@@ -66,7 +66,11 @@
       dl.appendChild(E.el("dd", { class: k === "Task token" ? "mono token" : "" }, v));
     });
     const links = E.el("p", { class: "panel-links" });
-    [["Trigger event", b.s.start_event], ["Answer event", b.s.end_event]].forEach(([label, id]) => {
+    if (b.s.child) {  // an execution this job started: its span opens it
+      const label = b.s.map_run ? "Open the Map Run's newest child" : "Open the started execution";
+      links.appendChild(E.el("a", { class: "btn btn-small", id: "open-child", href: "/jobs/" + encodeURIComponent(b.s.child) + "/" }, label));
+    }
+    [["Trigger event", b.s.start_event], ["Answer event", b.s.kind === "execution" ? null : b.s.end_event]].forEach(([label, id]) => {
       if (!id) return;
       const here = rowOf(id);
       const button = E.el("button", { type: "button", class: "btn btn-small", "data-event": id }, here ? label : label + " (another page)");
@@ -316,7 +320,7 @@
 
   async function refetch() {
     try {
-      const data = await E.getJson("/api/jobs/" + encodeURI(job.id) + "/timeline");
+      const data = await E.getJson("/api/jobs/" + encodeURIComponent(job.id) + "/timeline");
       timeline = data;
       const j = data.job || {};
       Object.assign(job, j);
@@ -347,7 +351,7 @@
 
   // A snapshot may come in chunks under the frame budget: "more": true until the last one.
   let snapshotAdded = false;
-  E.liveSocket("/ws/jobs/" + encodeURI(job.id) + "/", (msg) => {
+  E.liveSocket("/ws/jobs/" + encodeURIComponent(job.id) + "/", (msg) => {
     if (msg.type === "snapshot") {
       (msg.events || []).forEach((ev) => { snapshotAdded = addEvent(ev) || snapshotAdded; });
       if (msg.more) return;
