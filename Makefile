@@ -26,6 +26,7 @@ run: install
 # pytest's exit 5 (no tests collected) is not a failure.
 test: install
 	scripts/test-services
+	$(VENV)/bin/lint-imports  # the layers of events/ (events/README.md)
 	$(PY) -m pytest $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests collected" || exit $$rc; }
 
 bench: install

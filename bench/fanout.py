@@ -4,7 +4,7 @@
 
 Every run here has the same parts: a redis-server (started here, on a free port), N clients on
 `/ws/events/` (asyncio + `websockets`, no compression, spread over --procs client processes with
-a loop each) and one producer publishing events through `events.broadcast.publish_events` (what
+a loop each) and one producer publishing events through `events.live.broadcast.publish_events` (what
 the worker calls after each stored batch: the frames are encoded there, once, and published on
 the Redis pub/sub channel layer) in batches of 10.  Only the server changes:
 
@@ -120,7 +120,7 @@ def measure(*, clients: int, seconds: float, offer: float, procs: int = 4, profi
     env.pop("DATABASE_URL", None)
     os.environ.update(env)
     session_key = setup_django()
-    from events.groups import ALL
+    from events.live.groups import ALL
 
     channel = f"asgi__group__{ALL}"  # where channels_redis's pub/sub layer publishes the group
     rate = offer / clients  # events/s offered
@@ -547,7 +547,7 @@ async def _receive(ws, receipts: Receipts) -> None:
 
 
 def make_events(count: int) -> list:
-    from events.envelope import parse_envelope
+    from events.domain.envelope import parse_envelope
 
     return [parse_envelope(envelope(n), default_account=ACCOUNT) for n in range(count)]
 
@@ -555,7 +555,7 @@ def make_events(count: int) -> list:
 def produce(events: list, rate: float, seconds: float) -> dict[str, float]:
     """Publish `rate` events/s for `seconds` as the worker does after storing each batch of 10;
     returns {event id: when publish_events was called}."""
-    from events.broadcast import publish_events
+    from events.live.broadcast import publish_events
 
     stamps: dict[str, float] = {}
     interval = BATCH / rate

@@ -6,9 +6,10 @@ moto's SQS receive slows down as the queue grows deeper (docs/FACTS.md), so a pr
 would measure moto. Each consumer is fed by a producer thread that keeps the queue shallow (it
 sends 10 at a time while fewer than DEPTH messages are sent but not yet received), and the
 worker's rate is reported as a ratio to the other two measured the same way in the same run:
-- drain: receive 10, DeleteMessageBatch from a thread (events.worker.Deleter, as the worker
+- drain: receive 10, DeleteMessageBatch from a thread (events.ingest.worker.Deleter, as the worker
   deletes), nothing stored (the ceiling the queue allows);
-- worker: events.worker.Worker storing into the ORM store (SQLite, a fresh temporary database);
+- worker: events.ingest.worker.Worker storing into the ORM store (SQLite, a fresh temporary
+  database);
 - naive: the original design's consumer: receive 1, parse, two separately committed writes
   (the event, then the job's latest), delete 1.
 All three get the same number of events, the same producer and the same queue depth, after
@@ -122,7 +123,7 @@ def sqs(rtt: float):
 def drain(client, url: str, total: int, progress: Progress) -> None:
     """Receive 10, hand the DeleteMessageBatch to a thread (the worker's own Deleter, so the
     ceiling deletes exactly as the worker does), store nothing."""
-    from events.worker import Deleter
+    from events.ingest.worker import Deleter
 
     def delete(messages: list[dict]) -> None:
         entries = [
@@ -146,7 +147,7 @@ def drain(client, url: str, total: int, progress: Progress) -> None:
 
 
 def ingest(client, url: str, total: int, progress: Progress) -> None:
-    from events.worker import Worker
+    from events.ingest.worker import Worker
 
     worker = Worker(client=client, url=url, wait_seconds=WAIT, progress_every=1e9)
     while worker.totals.stored < total:
@@ -170,7 +171,7 @@ def naive_consumer(path: Path) -> Callable[..., None]:
     db.execute("CREATE TABLE IF NOT EXISTS latest (job TEXT PRIMARY KEY, time TEXT, body TEXT)")
 
     def consume(client, url: str, total: int, progress: Progress) -> None:
-        from events.envelope import parse_envelope
+        from events.domain.envelope import parse_envelope
 
         while progress.consumed < total:
             messages = client.receive_message(

@@ -3,8 +3,8 @@
 Several accounts and state machines; per job a `start` event, Step Functions status events,
 events the state machine puts (with task tokens) and the Lambdas' answers, stamped to the
 millisecond (`meta.emittedAt`, sub-second latencies). Answers name their trigger by id, or by
-task token only, or by neither (the three pairing rules of events.timeline). Some jobs fail mid
-flight (a Lambda never answers, the execution FAILED); some answers name a trigger that was
+task token only, or by neither (the three pairing rules of events.domain.timeline). Some jobs fail
+mid flight (a Lambda never answers, the execution FAILED); some answers name a trigger that was
 lost (never delivered). `deliveries` then cuts the events into SQS-sized batches, redelivers
 some (duplicates) and swaps neighbours (an answer may arrive before its trigger).
 """
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from events.envelope import NormalisedEvent, parse_envelope
+from events.domain.envelope import NormalisedEvent, parse_envelope
 
 ACCOUNTS = ("111111111111", "222222222222", "333333333333")
 MACHINES = ("EventDrivenMachine", "OrderMachine")

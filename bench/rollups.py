@@ -5,7 +5,7 @@ events of bench/rollup_traffic.py (several accounts and state machines, sub-seco
 failures) spread over 24 h into a fresh SQLite database by bulk insert, builds the rollups with
 `rebuild` (what `manage.py rebuild_rollups` runs), then times, with the same warm-up (one
 untimed call each) and alternating order, the store's answer from its rollups and the raw
-computation (every event of the window read and given to events.architecture, no row limit).
+computation (every event of the window read and given to events.domain.architecture, no row limit).
 Percentiles are exact nearest-rank ones over the repeats. It checks that both give the same
 nodes and edge counts and reports the largest relative p95 error. Figures go to
 bench/results/rollups.json and are returned for bench/results/latest.json.
@@ -54,11 +54,11 @@ def _load(count: int, now: datetime) -> float:
     from django.db import connections, transaction
 
     from bench import rollup_traffic
+    from events.domain.summary import new_summary
     from events.models import Event, Job
-    from events.stores import orm
-    from events.stores.orm_rollups import rebuild
-    from events.stores.orm_sql import insert_new
-    from events.summary import new_summary
+    from events.stores.orm import store as orm
+    from events.stores.orm.rollups import rebuild
+    from events.stores.orm.sql import insert_new
 
     start = now - timedelta(hours=24)
     connection = connections["default"]
@@ -102,9 +102,9 @@ def _p95_error(rolled: dict, exact: dict) -> float:
 
 
 def measure(count: int, repeats: int = REPEATS) -> dict:
-    from events.architecture import infer_architecture
+    from events.domain.architecture import infer_architecture
     from events.stores.base import Window
-    from events.stores.orm import OrmStore
+    from events.stores.orm.store import OrmStore
 
     now = datetime.now(UTC).replace(microsecond=0)
     rebuild_s = _load(count, now)

@@ -7,11 +7,11 @@ INSERT ... SELECT over generate_series (the events table's secondary indexes dro
 load and built after it, as a bulk load does): `--events` events over the last 48 hours, 8 per
 job, jobs of 10 state machines in 2 accounts, 7% of them failed. Each detail is realistic JSON
 (`orderId`, a customer, a note, `meta.fn`), written as the text Python's json.dumps makes so that
-`search_text` is exactly what ingest writes (events.search.search_text); one event in 10,000
+`search_text` is exactly what ingest writes (events.domain.search.search_text); one event in 10,000
 holds "😀" and one in 5,000 "注文".
 
 Then, each `--repeats` times, through the store exactly as `GET /api/events` and
-`GET /api/state-machines/<name>/metrics` call it (events.stores.orm, events.fleet):
+`GET /api/state-machines/<name>/metrics` call it (events.stores.orm.store, events.domain.fleet):
 - `where`: `orderId=<n>` (4 events hold it),
 - `q` word: an order reference (`ord-<n>`, one event),
 - `q` emoji: "😀" (no trigram: the bounded scan of the newest 20,000 events),
@@ -151,9 +151,9 @@ def load(connection, events: int) -> dict[str, float]:
 
 
 def search(store, *, text: str = "", where=(), fn: str | None = None, limit: int = 100):
-    """One page of `GET /api/events`, as events.selectors.event_search_page makes it."""
-    from events import search as events_search
-    from events.selectors import _matches
+    """One page of `GET /api/events`, as events.read.selectors.event_search_page makes it."""
+    from events.domain import search as events_search
+    from events.read.selectors import _matches
     from events.stores.base import Window
 
     text = events_search.fold(text)
@@ -167,7 +167,7 @@ def search(store, *, text: str = "", where=(), fn: str | None = None, limit: int
 
 def metrics(store, machine: str):
     """`GET /api/state-machines/<name>/metrics` over 24 h in 1 h buckets (the selector's work)."""
-    from events import fleet
+    from events.domain import fleet
 
     until = datetime.now(UTC)
     starts = fleet.bucket_starts(until - timedelta(hours=24), until, timedelta(hours=1))
@@ -222,8 +222,8 @@ def set_seqscan(connection, on: bool) -> None:
 
 
 def measure(connection, store, events: int, repeats: int) -> dict[str, dict]:
+    from events.domain.search import Where
     from events.models import Event
-    from events.search import Where
 
     order = (events // 2) % max(1, events // 4)
     cases: dict[str, Callable[[], Any]] = {
@@ -284,7 +284,7 @@ def run(events: int = 1_000_000, repeats: int = 20, json_path: Path = RESULTS) -
     setup_django()
     from django.db import connections
 
-    from events.stores.orm import OrmStore
+    from events.stores.orm.store import OrmStore
     from tests.services import PostgresServer
 
     server = PostgresServer().start()

@@ -94,7 +94,7 @@ def add_database(alias: str, url: str) -> str:
 def make_events(count: int, jobs: int, *, start: int = 0, big: int = 1000) -> list:
     """Events `start` to `start + count` of the data set (about 10 a second, in `jobs` jobs);
     job 0 gets `big` of the first events, spread through them (every count // big-th)."""
-    from events.envelope import parse_envelope
+    from events.domain.envelope import parse_envelope
 
     every = max(1, TOTAL[0] // max(1, big))
     base = BASE[0]
@@ -180,7 +180,7 @@ def paired_ms(call: Callable[[], Any], floor: Callable[[], Any], repeats: int) -
 
 
 def read_job(store, job_id: str) -> int:
-    """All of a job's events, pages of 500 (as events.selectors.job_event_list does)."""
+    """All of a job's events, pages of 500 (as events.read.selectors.job_event_list does)."""
     count, cursor = 0, None
     while True:
         page = store.job_events(job_id, accounts=None, limit=500, cursor=cursor)
@@ -284,7 +284,7 @@ def bulk_load(alias: str, total: int, jobs: int, chunk: int = 20_000) -> float:
     from django.db import connections, transaction
 
     from events.models import Event, Job
-    from events.stores.orm import _event_row, _job_row
+    from events.stores.orm.store import _event_row, _job_row
 
     started = time.perf_counter()
     seen: dict[str, Any] = {}
@@ -326,7 +326,7 @@ def orm_backend(alias: str, events: int, jobs: int, sample: int, repeats: int) -
 
     from edobs_site.startup import freeze_startup_objects
     from events.models import Event
-    from events.stores.orm import OrmStore, _event_row
+    from events.stores.orm.store import OrmStore, _event_row
 
     if connections[alias].vendor == "sqlite":
         with connections[alias].cursor() as cursor:
@@ -372,8 +372,8 @@ def dynamo_backend(events: list, sample: int) -> dict[str, float]:
     import boto3
     from moto import mock_aws
 
-    from events.stores.dynamodb import DynamoStore
-    from events.stores.dynamodb_codec import dump
+    from events.stores.dynamodb.codec import dump
+    from events.stores.dynamodb.store import DynamoStore
     from infra.table import ensure_table
 
     with mock_aws():

@@ -21,9 +21,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from events.architecture import infer_architecture  # noqa: E402
-from events.envelope import NormalisedEvent, parse_envelope  # noqa: E402
-from events.timeline import job_timeline  # noqa: E402
+from events.domain.architecture import infer_architecture  # noqa: E402
+from events.domain.envelope import NormalisedEvent, parse_envelope  # noqa: E402
+from events.domain.timeline import job_timeline  # noqa: E402
 
 ACCOUNT = "123456789012"
 MACHINE = "EventDrivenMachine"

@@ -226,7 +226,7 @@ def drainer_mode(rtt: float, count_file: str) -> None:
     import django
 
     django.setup()
-    from events.worker import Deleter
+    from events.ingest.worker import Deleter
 
     client = boto3.client("sqs")
     client.meta.events.register("before-call.sqs", lambda **_: time.sleep(rtt))
@@ -256,7 +256,7 @@ def store_writer_mode(count: int, start_at: float) -> None:
 
     django.setup()
     from bench.ingest import make_bodies
-    from events.envelope import parse_envelope
+    from events.domain.envelope import parse_envelope
     from events.stores import get_store
 
     store = get_store()

@@ -1,6 +1,6 @@
 """The compare page: two jobs of one state machine, step by step (DESIGN section 9, "Job view").
 
-The comparison itself is events.compare's, read through selectors like the API's
+The comparison itself is events.domain.compare's, read through selectors like the API's
 `/api/jobs/compare`; this module only picks the jobs and shapes the answer for the template.
 
 A state machine is known by its name here, so the same workflow deployed in two accounts (staging
@@ -19,8 +19,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from events import compare, fleet, selectors
-from events.summary import JobSummary
+from events.domain import compare, fleet
+from events.domain.summary import JobSummary
+from events.read import selectors
 
 from .formatting import human_ms, skew_text, status_css
 
@@ -137,7 +138,7 @@ def _label(item: dict[str, Any], counts: dict[str, int]) -> str:
 
 
 def _state(item: dict[str, Any]) -> dict[str, Any]:
-    """The step's state and its colour, the same as on the job pages (events.lanes)."""
+    """The step's state and its colour, the same as on the job pages (events.domain.lanes)."""
     return {"name": item["state"], "colour": item["colour"]}
 
 

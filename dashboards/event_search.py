@@ -12,8 +12,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from events import budgets, listing, search
-from events.envelope import NormalisedEvent
+from events.domain import budgets, search
+from events.domain.envelope import NormalisedEvent
+from events.read import listing
 from events.stores.base import Window
 
 from .params import page_number, paging, sort_columns, when

@@ -1,6 +1,6 @@
 """A state machine's page: its jobs per time bucket over a chosen window (started, succeeded,
 failed, p50/p95 duration, failures by error), drawn with Chart.js, with the same numbers as
-tables, and links to its failed and stuck jobs. Reads through events.selectors only."""
+tables, and links to its failed and stuck jobs. Reads through events.read.selectors only."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from events import fleet, selectors
-from events.envelope import iso
-from events.maprun import is_map_child
+from events.domain import fleet
+from events.domain.envelope import iso
+from events.domain.maprun import is_map_child
+from events.read import selectors
 from events.stores.base import JobFilter
 
 from .params import when

@@ -36,8 +36,8 @@ def skew_text(skew_ms: int) -> str:
 
 def span_duration(span: dict[str, Any]) -> str:
     """A span's duration with the precision it has: "350 ms", or "~2 s" when both its ends
-    are only known to the whole second (the envelope's time; events.clock); "clock skew N ms"
-    when its end reads before its start (clocks that disagree: events.timeline)."""
+    are only known to the whole second (the envelope's time; events.domain.clock); "clock skew N ms"
+    when its end reads before its start (clocks that disagree: events.domain.timeline)."""
     if span.get("skew_ms"):
         return skew_text(span["skew_ms"])
     ms = span.get("duration_ms")

@@ -1,6 +1,7 @@
 """The home page: the jobs, filtered, sorted and paged, with a strip of state machine sparklines.
 
-Reads through events.listing and events.selectors; home.js keeps the rows up to date in place.
+Reads through events.read.listing and events.read.selectors; home.js keeps the rows up to date in
+place.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from events import listing, selectors
-from events.api import shapes
-from events.envelope import iso
+from events.domain import shapes
+from events.domain.envelope import iso
+from events.domain.summary import JobSummary
+from events.read import listing, selectors
 from events.stores.base import JobFilter
-from events.summary import JobSummary
 
 from .formatting import duration_between, human_ms, status_css
 from .params import page_number, paging, sort_columns, when

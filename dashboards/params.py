@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from django.core.exceptions import BadRequest
 from django.http import HttpRequest, QueryDict
 
-from events.envelope import MalformedEvent, WindowOutOfRange, parse_window_time
-from events.listing import Listing
+from events.domain.envelope import MalformedEvent, WindowOutOfRange, parse_window_time
+from events.read.listing import Listing
 
 
 def when(value: str, name: str, errors: list[str]) -> datetime | None:

@@ -1,4 +1,5 @@
-"""The schema pages: inferred event schemas and their drift (events.drift through selectors)."""
+"""The schema pages: inferred event schemas and their drift (events.domain.drift through
+selectors)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from events import selectors
-from events.drift import SAMPLE, Windows
-from events.envelope import MalformedEvent, WindowOutOfRange, parse_window_time
+from events.domain.drift import SAMPLE, Windows
+from events.domain.envelope import MalformedEvent, WindowOutOfRange, parse_window_time
+from events.read import selectors
 
 PRESETS = {
     "1h": timedelta(hours=1),

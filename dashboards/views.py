@@ -1,5 +1,5 @@
 """The job and architecture pages (home: jobs.py, events: event_search.py, state machines:
-fleet.py). Thin: read through events.selectors, shape for the templates, render."""
+fleet.py). Thin: read through events.read.selectors, shape for the templates, render."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from events import budgets, lanes, selectors
-from events.api import shapes
-from events.architecture_diff import architecture_diff, previous_period
-from events.causality import FAILURES
-from events.envelope import iso, parse_time
-from events.export import export_filename
+from events.domain import budgets, lanes, shapes
+from events.domain.architecture_diff import architecture_diff, previous_period
+from events.domain.causality import FAILURES
+from events.domain.envelope import iso, parse_time
+from events.domain.export import export_filename
+from events.domain.summary import JobSummary
+from events.read import selectors
 from events.stores.base import Window
-from events.summary import JobSummary
 
 from .formatting import duration_between, human_ms, span_duration, status_css
 from .params import page_number, when, with_query

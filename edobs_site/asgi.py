@@ -18,7 +18,7 @@ from django.urls import re_path  # noqa: E402
 from edobs_site.backpressure import WebSocketBackpressure  # noqa: E402
 from edobs_site.origins import SameOriginValidator  # noqa: E402
 from edobs_site.startup import freeze_startup_objects  # noqa: E402
-from events.consumers import UnknownPathConsumer  # noqa: E402
+from events.live.consumers import UnknownPathConsumer  # noqa: E402
 from events.routing import websocket_urlpatterns  # noqa: E402
 
 

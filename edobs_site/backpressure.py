@@ -3,7 +3,7 @@
 daphne hands every frame to Twisted at once, and Twisted buffers whatever the client has not
 read, without limit.  A client that reads slower than events arrive would then never slow its
 consumer: its frames would pile up in server memory, the consumer's bounded outbox
-(events.consumers.Outbox) would never overflow, and the client would never be told it lagged.
+(events.live.consumers.Outbox) would never overflow, and the client would never be told it lagged.
 
 autobahn lets a protocol register a Twisted push producer, which the transport pauses when its
 buffer passes 64 KiB and resumes once the buffer has drained.  This middleware registers one

@@ -278,7 +278,7 @@ EDOBS_WS_QUEUE_SIZE = envint("EDOBS_WS_QUEUE_SIZE", 256)
 EDOBS_WS_TOUCH_SECONDS = envint("EDOBS_WS_TOUCH_SECONDS", 5)
 # Open sockets per user, across every server process; the next one closes with 4429 (0: none).
 EDOBS_WS_MAX_PER_USER = envint("EDOBS_WS_MAX_PER_USER", 20)
-# Byte budgets (events.budgets). A WebSocket frame, and a channel-layer message, stays under
+# Byte budgets (events.domain.budgets). A WebSocket frame, and a channel-layer message, stays under
 # EDOBS_WS_FRAME_BYTES: daphne refuses to send a message over 1 MiB (the socket's sender died,
 # or a snapshot closed it with 1011), so snapshots go out in chunks and a bigger event is
 # trimmed.  Pages show at most EDOBS_PAGE_EVENT_BYTES of each event's JSON, API lists cut
@@ -288,7 +288,7 @@ if not 16 * 1024 <= EDOBS_WS_FRAME_BYTES <= 1000 * 1024:
     raise ValueError("EDOBS_WS_FRAME_BYTES must be between 16384 and 1024000 (daphne: 1 MiB)")
 EDOBS_PAGE_EVENT_BYTES = envint("EDOBS_PAGE_EVENT_BYTES", 8 * 1024)
 EDOBS_API_EVENT_BYTES = envint("EDOBS_API_EVENT_BYTES", 16 * 1024)
-# How often a consume_events process writes its heartbeat (events.health; 0: never).
+# How often a consume_events process writes its heartbeat (events.ingest.health; 0: never).
 EDOBS_HEARTBEAT_SECONDS = envint("EDOBS_HEARTBEAT_SECONDS", 5)
 
 # edobs itself (DESIGN section 5)
@@ -299,14 +299,14 @@ EDOBS_BUS_NAME = os.environ.get("EDOBS_BUS_NAME", "default")
 EDOBS_RULE_SOURCES = envlist("EDOBS_RULE_SOURCES", "project")
 EDOBS_TABLE_NAME = os.environ.get("EDOBS_TABLE_NAME", "edobs")
 EDOBS_ACCOUNT = os.environ.get("EDOBS_ACCOUNT", "123456789012")
-# Replays (events.replay): the only buses they may go to (names or ARNs, exactly as listed;
+# Replays (events.replay.send): the only buses they may go to (names or ARNs, exactly as listed;
 # check events.E025), and how many a user may start (a DRF rate; check events.E026), counted
 # in the `shared` cache below.
 EDOBS_REPLAY_BUSES = envlist("EDOBS_REPLAY_BUSES") or [EDOBS_BUS_NAME]
 EDOBS_REPLAY_RATE = os.environ.get("EDOBS_REPLAY_RATE", "10/min").strip()
 EDOBS_REPLAY_CACHE = "shared"
 EDOBS_RETENTION_HOURS = envint("EDOBS_RETENTION_HOURS", 24)
-# A job is stuck past this many times its state machine's p99 (events.fleet).
+# A job is stuck past this many times its state machine's p99 (events.domain.fleet).
 EDOBS_STUCK_FACTOR = envint("EDOBS_STUCK_FACTOR", 2)
 # Alerts (events.alerts, manage.py run_alerts; checks events.E016-E019).
 EDOBS_ALERT_INTERVAL_SECONDS = envfloat("EDOBS_ALERT_INTERVAL_SECONDS", 5)

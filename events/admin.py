@@ -1,5 +1,5 @@
 """The admin.  Staff who are not superusers see only their teams' rows: the events and jobs
-of their teams' accounts (events.selectors.visible_accounts), the sockets of their teams'
+of their teams' accounts (events.read.selectors.visible_accounts), the sockets of their teams'
 members, their own teams; rejected messages (raw bodies of any account) only superusers.  A
 row out of sight is a 404 at its URL, as one that does not exist.  Whatever model permissions
 staff hold, nothing here widens what they may read: only superusers grant a team its accounts,
@@ -21,8 +21,8 @@ from django.utils.html import format_html
 from rest_framework.authtoken.admin import TokenAdmin as DRFTokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
-from .aws import queue_url, sqs_client
-from .models import (
+from events.aws import queue_url, sqs_client
+from events.models import (
     AlertDelivery,
     AlertFiring,
     AlertRule,
@@ -35,7 +35,7 @@ from .models import (
     Team,
     TeamAccount,
 )
-from .selectors import visible_accounts
+from events.read.selectors import visible_accounts
 
 KEY_PREFIX = 6  # characters of an API token shown in lists: enough to tell keys apart
 
@@ -228,7 +228,7 @@ class ConnectionAdmin(ScopedAdmin):
 
     @admin.action(description="Disconnect: close the selected live connections")
     def disconnect(self, request, queryset):
-        from .live import connection_disconnect
+        from events.live.connections import connection_disconnect
 
         names = list(queryset.values_list("channel_name", flat=True))
         sent = connection_disconnect(channel_names=names)
@@ -462,7 +462,7 @@ class TokenAdmin(DRFTokenAdmin):
 
 @admin.register(EventConflict)
 class EventConflictAdmin(AccountScopedAdmin):
-    """Envelopes that came with the id of a stored event and other content (events.services
+    """Envelopes that came with the id of a stored event and other content (events.ingest.services
     conflicts_record): kept beside it, never over it; read-only, scoped by account."""
 
     list_display = ["received_at", "account", "event_id", "message_id"]

@@ -9,11 +9,10 @@ from django.core.validators import URLValidator
 from rest_framework.throttling import SimpleRateThrottle
 
 from edobs_site.safety import production_problems
+from events.domain.envelope import is_account
+from events.stores import BACKENDS
+from events.webhooks import parse_networks
 from infra.bus_policy import bad_accounts, is_organization_id
-
-from .alerts.network import parse_networks
-from .envelope import is_account
-from .stores import BACKENDS
 
 # An event bus name (1-256 of these characters) or an event bus ARN.
 BUS_NAME_PART = r"[A-Za-z0-9._\-/]{1,256}"
@@ -93,7 +92,7 @@ def check_source_accounts(app_configs, **kwargs):
 
 @register(Tags.compatibility)
 def check_replay(app_configs, **kwargs):
-    """Where replays may go and how often (events.replay, events.api.replay)."""
+    """Where replays may go and how often (events.replay.send, events.api.replay)."""
     errors = []
     bad = [bus for bus in settings.EDOBS_REPLAY_BUSES
            if not (BUS_NAME.fullmatch(bus) or BUS_ARN.fullmatch(bus))]  # fmt: skip

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator, URLValidator
 from django.db import models
 
-from .alerts.network import form_error
+from events.webhooks import form_error
 
 
 class Team(models.Model):
@@ -270,7 +270,7 @@ class AlertRule(models.Model):
 
     def clean(self):
         """A webhook into edobs's own network is refused here as well as at delivery (SSRF:
-        events.alerts.network); an invalid URL is left to the field's own validator."""
+        events.webhooks); an invalid URL is left to the field's own validator."""
         if self.webhook_url.startswith(("http://", "https://")):
             if error := form_error(self.webhook_url):
                 raise ValidationError({"webhook_url": error})

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from .consumers import EventStreamConsumer, JobStreamConsumer
+from events.live.consumers import EventStreamConsumer, JobStreamConsumer
 
 websocket_urlpatterns = [
     path("ws/events/", EventStreamConsumer.as_asgi()),

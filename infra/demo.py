@@ -62,7 +62,7 @@ class Demo:
         return provision(plan, sqs=sqs_client(), events=events_client(), dynamodb=client)
 
     def start_worker(self) -> None:
-        from events.inprocess import start_inprocess_worker
+        from events.ingest.inprocess import start_inprocess_worker
 
         self.threads.append(start_inprocess_worker(self.stop))
 

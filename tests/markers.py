@@ -18,7 +18,7 @@ import uuid
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
-from events.broadcast import MESSAGE_TYPE
+from events.live.broadcast import MESSAGE_TYPE
 from events.models import Connection
 
 

@@ -38,7 +38,7 @@ def sized(bodies: list[str], size: int, prefix: str) -> list[str]:
 
 
 def job_of(body: str) -> str:
-    from events.envelope import parse_envelope
+    from events.domain.envelope import parse_envelope
 
     return parse_envelope(body, default_account="123456789012").job
 

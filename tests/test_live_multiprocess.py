@@ -164,7 +164,7 @@ class Pace:
 
 def two_jobs() -> dict[str, list[str]]:
     """The bodies of the first two jobs of the samples, each in its own order."""
-    from events.envelope import parse_envelope
+    from events.domain.envelope import parse_envelope
 
     jobs: dict[str, list[str]] = defaultdict(list)
     for body in sample_lines():
@@ -310,7 +310,7 @@ async def _two_servers(ports: list[int], session_key: str, sqs, queue_url, bodie
 
 def many_bodies(count: int) -> list[str]:
     """`count` events of the samples' first job, each with an envelope id of its own."""
-    from events.envelope import parse_envelope
+    from events.domain.envelope import parse_envelope
 
     first = next(iter(two_jobs().values()))
     bodies = []

@@ -1,7 +1,7 @@
 """Alerts (DESIGN section 9 "Fleet"): rules in the admin post to a webhook.
 
 - `evaluate`: each enabled rule, every EDOBS_ALERT_INTERVAL_SECONDS, reads the store through the
-  selectors (events.selectors.AccountScope: every account, or only its team's) and records an
+  selectors (events.read.selectors.AccountScope: every account, or only its team's) and records an
   `AlertFiring` per job it matches, once per rule and job (the database's unique constraint
   decides, so re-evaluation, duplicate events and several loops never fire twice); a
   failure-rate rule fires once per rule and window period.

@@ -5,7 +5,7 @@ moving `next_attempt_at` past the attempt's timeout in one conditional UPDATE (a
 loop skips it, and a loop that dies mid-attempt leaves it to be retried once the lease ends),
 posts the body, and records an AlertDelivery with the HTTP status and the answer's first bytes,
 or the error (a webhook host at an internal address is refused before any connection is made:
-events.alerts.network). A 2xx answer delivers it; anything else (an error, a refusal, a redirect,
+events.webhooks). A 2xx answer delivers it; anything else (an error, a refusal, a redirect,
 4xx, 5xx) is tried again after EDOBS_ALERT_BACKOFF_SECONDS, doubled each time up to
 EDOBS_ALERT_BACKOFF_MAX_SECONDS, until EDOBS_ALERT_MAX_ATTEMPTS attempts: then it gave up.
 """
@@ -21,9 +21,9 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from ..models import AlertDelivery, AlertFiring
-from ..stores.locking import atomic_retrying_locks
-from . import network
+from events import webhooks as network
+from events.models import AlertDelivery, AlertFiring
+from events.stores.locking import atomic_retrying_locks
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class Answer:
 
 
 def post(url: str, body: str, *, timeout: float, context: ssl.SSLContext | None = None) -> Answer:
-    """One POST, to an address checked first (events.alerts.network); a redirect is an answer
+    """One POST, to an address checked first (events.webhooks); a redirect is an answer
     like any other (http.client follows none), so it is recorded and retried, never followed."""
     try:
         target = network.check(url)

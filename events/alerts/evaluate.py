@@ -1,10 +1,10 @@
 """Which jobs (or windows) each alert rule fires for, recorded once per rule and key.
 
-Every read goes through events.selectors with the rule's AccountScope, so a team's rule sees
+Every read goes through events.read.selectors with the rule's AccountScope, so a team's rule sees
 only its team's accounts, on either store (the ORM or DynamoDB: only store-protocol reads).
 - `failed`: jobs with a failed status (FAILED, TIMED_OUT, ABORTED) whose last event is within
   EDOBS_ALERT_LOOKBACK_MINUTES, newest first, at most SCAN_PAGES pages of PAGE jobs.
-- `stuck`: what `GET /api/jobs?stuck=1` lists (events.fleet), with its reason.
+- `stuck`: what `GET /api/jobs?stuck=1` lists (events.domain.fleet), with its reason.
 - `failure_rate`: of the jobs that finished in the last `window_minutes`, the share that failed,
   judged with at least `min_jobs` of them; it fires once per window period (periods are aligned
   to the epoch, so a rule re-evaluated within one period finds the same key).
@@ -20,13 +20,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from .. import selectors
-from ..correlation import TERMINAL_STATUSES
-from ..fleet import EPOCH, FAILED_STATUSES, Health
-from ..models import AlertFiring, AlertRule, TeamAccount
-from ..stores.base import JobFilter
-from ..summary import JobSummary
-from .payload import RateFinding, job_body, rate_body
+from events.alerts.payload import RateFinding, job_body, rate_body
+from events.domain.correlation import TERMINAL_STATUSES
+from events.domain.fleet import EPOCH, FAILED_STATUSES, Health
+from events.domain.summary import JobSummary
+from events.models import AlertFiring, AlertRule, TeamAccount
+from events.read import selectors
+from events.stores.base import JobFilter
 
 logger = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
 
-from ..api.shapes import job_summary
-from ..envelope import iso
-from ..fleet import Health
-from ..summary import JobSummary
+from events.domain.envelope import iso
+from events.domain.fleet import Health
+from events.domain.shapes import job_summary
+from events.domain.summary import JobSummary
 
 MAX_FIELD = 500  # characters of an error, cause or reason in a Slack message
 

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
-from . import deliver, evaluate
+from events.alerts import deliver, evaluate
 
 logger = logging.getLogger(__name__)
 

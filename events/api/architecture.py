@@ -12,11 +12,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import selectors
-from ..architecture_diff import previous_period
-from ..stores.base import Window
-from . import serializers
-from .params import DATE_TIME, answers, text_param, time_param
+from events.api import serializers
+from events.api.params import DATE_TIME, answers, text_param, time_param
+from events.domain.architecture_diff import previous_period
+from events.read import selectors
+from events.stores.base import Window
 
 
 def diff_windows(request: Request, *, now: datetime) -> tuple[Window, Window]:

@@ -4,7 +4,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from ..stores.base import BadCursor
+from events.stores.base import BadCursor
 
 
 def _message(detail) -> str:

@@ -15,12 +15,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import fleet, search, selectors
-from ..envelope import iso
-from ..stores.base import Window
-from . import serializers, shapes
-from .errors import not_found
-from .params import (
+from events.api import serializers
+from events.api.errors import not_found
+from events.api.params import (
     BUDGET_NOTE,
     CURSOR,
     DATE_TIME,
@@ -33,6 +30,10 @@ from .params import (
     text_param,
     time_param,
 )
+from events.domain import fleet, search, shapes
+from events.domain.envelope import iso
+from events.read import selectors
+from events.stores.base import Window
 
 MAX_WHERE_TEXT = 1000
 MAX_NAME = 200  # bytes: a state machine name is at most 80 characters

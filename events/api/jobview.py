@@ -17,10 +17,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import selectors
-from ..export import export_filename
-from . import serializers, shapes
-from .params import DENIED, ERROR, JOB, job_or_404, text_param
+from events.api import serializers
+from events.api.params import DENIED, ERROR, JOB, job_or_404, text_param
+from events.domain import shapes
+from events.domain.export import export_filename
+from events.read import selectors
 
 FORMATS = ("json", "mermaid")
 JSON = "application/json"

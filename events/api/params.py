@@ -17,11 +17,11 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import selectors
-from ..envelope import MalformedEvent, NormalisedEvent, is_account, parse_window_time
-from ..stores.base import MAX_LIMIT
-from ..summary import JobSummary
-from . import serializers
+from events.api import serializers
+from events.domain.envelope import MalformedEvent, NormalisedEvent, is_account, parse_window_time
+from events.domain.summary import JobSummary
+from events.read import selectors
+from events.stores.base import MAX_LIMIT
 
 JOB = OpenApiParameter("job_id", OpenApiTypes.STR, OpenApiParameter.PATH)
 LIMIT = OpenApiParameter(

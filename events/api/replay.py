@@ -1,4 +1,4 @@
-"""Replay an event or a job's events to a bus (events.replay): permission, then visibility."""
+"""Replay an event or a job's events to a bus (events.replay.send): permission, then visibility."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
-from .. import replay, selectors
-from ..envelope import is_account
-from .params import ACCOUNT, EVENT, JOB, answers, event_or_404, job_or_404
+from events.api.params import ACCOUNT, EVENT, JOB, answers, event_or_404, job_or_404
+from events.domain.envelope import is_account
+from events.read import selectors
+from events.replay import send as replay
 
 MAX_BUS = 1600  # characters: an event bus ARN is at most 1600
 

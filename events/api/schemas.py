@@ -1,5 +1,5 @@
 """Inferred schemas and their drift (DESIGN section 9, "Change over time"): thin views over
-events.drift, through events.selectors for the accounts the user may see."""
+events.domain.drift, through events.read.selectors for the accounts the user may see."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import selectors
-from ..drift import SAMPLE, Windows
-from ..envelope import iso
-from .errors import not_found
-from .params import DATE_TIME, answers, time_param, unstorable
+from events.api.errors import not_found
+from events.api.params import DATE_TIME, answers, time_param, unstorable
+from events.domain.drift import SAMPLE, Windows
+from events.domain.envelope import iso
+from events.read import selectors
 
 WINDOW_NOTE = (
     " The current window is [since, until) of envelope time (default: the newer half of the "

@@ -48,7 +48,7 @@ class JobSummarySerializer(s.Serializer):
     )  # fmt: skip
     replay_of = s.CharField(
         allow_null=True, required=False,
-        help_text="the original job id when this job is a replay (events.replay)",
+        help_text="the original job id when this job is a replay (events.replay.send)",
     )  # fmt: skip
     stuck = s.BooleanField(
         allow_null=True,
@@ -253,7 +253,7 @@ class NodeSerializer(s.Serializer):
     drift = s.IntegerField(
         required=False,
         help_text="event types only: fields added, removed or changed in type against the window "
-        "of equal length just before (events.drift)",
+        "of equal length just before (events.domain.drift)",
     )
 
 

@@ -7,7 +7,7 @@ from drf_spectacular.renderers import (
 )
 from drf_spectacular.views import SpectacularAPIView
 
-from . import architecture, fleet, jobview, replay, schemas, views
+from events.api import architecture, fleet, jobview, replay, schemas, views
 
 # Job ids are STATE_MACHINE:NAME; Map-run children may hold a "/", hence `.+`.
 urlpatterns = [

@@ -18,12 +18,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import selectors
-from ..health import health_report
-from ..stores.base import JobFilter, Window
-from ..summary import JobSummary
-from . import serializers, shapes
-from .params import (
+from events.api import serializers
+from events.api.params import (
     ACCOUNT,
     BUDGET_NOTE,
     CURSOR,
@@ -40,6 +36,11 @@ from .params import (
     text_param,
     time_param,
 )  # fmt: skip
+from events.domain import shapes
+from events.domain.summary import JobSummary
+from events.ingest.health import health_report
+from events.read import selectors
+from events.stores.base import JobFilter, Window
 
 
 def _latest_within(job: JobSummary) -> dict:

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 
 def rebuild(apps, schema_editor):
-    from events.stores.orm_rebuild import rebuild_jobs
+    from events.stores.orm.rebuild import rebuild_jobs
 
     rebuild_jobs(
         event_model=apps.get_model("events", "Event"),

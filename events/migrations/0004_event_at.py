@@ -8,7 +8,7 @@ CHUNK = 2000
 
 
 def fill_at(apps, schema_editor):
-    from events.envelope import stored_event
+    from events.domain.envelope import stored_event
 
     alias = schema_editor.connection.alias
     events = apps.get_model("events", "Event").objects.using(alias)
@@ -32,7 +32,7 @@ def fill_at(apps, schema_editor):
 
 
 def rebuild(apps, schema_editor):
-    from events.stores.orm_rebuild import rebuild_jobs
+    from events.stores.orm.rebuild import rebuild_jobs
 
     rebuild_jobs(
         event_model=apps.get_model("events", "Event"),

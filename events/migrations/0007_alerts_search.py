@@ -4,7 +4,7 @@ import django.core.validators
 import django.db.models.deletion
 from django.db import migrations, models
 
-from events.search import search_text
+from events.domain.search import search_text
 
 # PostgreSQL only (SQLite searches by scanning, as before): the detail's JSON for `where`
 # (containment, `@>`), and the folded search text by trigrams for `q` (LIKE '%text%').

@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from .base import Page, Store, StoreRefused, StoreUnavailable
+from events.stores.base import Page, Store, StoreRefused, StoreUnavailable
 
 BACKENDS = {
-    "orm": "events.stores.orm.OrmStore",
-    "dynamodb": "events.stores.dynamodb.DynamoStore",
+    "orm": "events.stores.orm.store.OrmStore",
+    "dynamodb": "events.stores.dynamodb.store.DynamoStore",
 }
 
 __all__ = ["BACKENDS", "Page", "Store", "StoreRefused", "StoreUnavailable", "get_store"]

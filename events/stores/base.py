@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from ..envelope import NormalisedEvent
-from ..search import Where
-from ..summary import JobSummary
+from events.domain.envelope import NormalisedEvent
+from events.domain.search import Where
+from events.domain.summary import JobSummary
 
 T = TypeVar("T")
 Outcome = Literal["stored", "duplicate"]
@@ -28,7 +28,8 @@ class StoreUnavailable(RuntimeError):
 class StoreRefused(ValueError):
     """The store refused the data of a batch (the database's own message says why): some
     event in it can never be stored as it is, however often it is retried. Which event it
-    was is for the caller to find (events.services splits the batch: ingest is idempotent)."""
+    was is for the caller to find (events.ingest.services splits the batch: ingest is
+    idempotent)."""
 
 
 class BadCursor(ValueError):
@@ -44,7 +45,7 @@ class Page(Generic[T]):
 @dataclass(frozen=True)
 class JobFilter:
     """Which jobs. Statuses are upper case, `UNKNOWN` for none seen; `status` and `statuses`
-    together mean any of them. A duration bound (ms, inclusive, see events.fleet.duration_ms)
+    together mean any of them. A duration bound (ms, inclusive, see events.domain.fleet.duration_ms)
     leaves out jobs whose duration is unknown."""
 
     status: str | None = None
@@ -78,9 +79,9 @@ class Window:
     newest_first: bool = False
     fn: str | None = None
     # Conditions on the detail: a store may narrow by them (PostgreSQL's JSON containment), the
-    # caller checks them exactly (events.search).
+    # caller checks them exactly (events.domain.search).
     where: tuple[Where, ...] = ()
-    # Free text, folded (events.search.fold): a store may narrow by it, the caller checks it.
+    # Free text, folded (events.domain.search.fold): a store may narrow by it, the caller checks it.
     text: str = ""
 
 
@@ -118,7 +119,7 @@ class Store(Protocol):
         """Events in a time window (for the architecture), oldest first."""
 
     def architecture(self, window: Window, *, accounts: Accounts) -> dict:
-        """events.architecture's answer over the window (the ORM store reads its rollups, the
+        """events.domain.architecture's answer over the window (the ORM store reads its rollups, the
         DynamoDB store computes it from the window's events)."""
 
     def job_cursor(self, job: JobSummary) -> str:

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
-from events.services import InboundMessage, event_ingest
+from events.ingest.services import InboundMessage, event_ingest
 from tests.events import shapes_traffic as traffic
 
 pytestmark = pytest.mark.django_db

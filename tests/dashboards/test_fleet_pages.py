@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from events.ingest.services import InboundMessage, event_ingest
 from events.models import Team, TeamAccount
-from events.services import InboundMessage, event_ingest
 
 pytestmark = pytest.mark.django_db
 ACCOUNT_A = "123456789012"

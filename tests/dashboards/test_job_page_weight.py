@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dashboards.views import EVENTS_PAGE
+from events.ingest.services import InboundMessage, event_ingest
 from events.models import Team, TeamAccount
-from events.services import InboundMessage, event_ingest
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from events.ingest.services import InboundMessage, event_ingest
 from events.models import Team, TeamAccount
-from events.services import InboundMessage, event_ingest
 
 pytestmark = pytest.mark.django_db
 

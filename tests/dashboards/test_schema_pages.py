@@ -10,8 +10,8 @@ from urllib.parse import quote
 
 import pytest
 
+from events.ingest.services import InboundMessage, event_ingest
 from events.models import Team, TeamAccount
-from events.services import InboundMessage, event_ingest
 from tests.events.drift_traffic import ACCOUNT, drift_traffic
 
 pytestmark = pytest.mark.django_db

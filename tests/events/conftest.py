@@ -10,8 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from events.ingest.services import InboundMessage, event_ingest
 from events.models import Team, TeamAccount
-from events.services import InboundMessage, event_ingest
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 ACCOUNT_A = "123456789012"

@@ -58,7 +58,7 @@ def status(name: str, state: str, *, started: float, stopped: float | None = Non
 def second_to_send_in() -> int:
     """Waits until the clock is INTO_SECOND into a second and returns that second: what is sent
     now gets a SentTimestamp of at least 300 ms into it (later on a busy machine, which the
-    delivery clock accepts for two seconds: events.clock)."""
+    delivery clock accepts for two seconds: events.domain.clock)."""
     now = time.time()
     second, wait = math.floor(now), INTO_SECOND - (now - math.floor(now))
     if wait < 0:

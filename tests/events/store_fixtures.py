@@ -19,9 +19,9 @@ from django.core.management import call_command
 from django.db import connections
 from moto import mock_aws
 
-from events.envelope import NormalisedEvent, parse_envelope
-from events.stores.dynamodb import DynamoStore
-from events.stores.orm import OrmStore
+from events.domain.envelope import NormalisedEvent, parse_envelope
+from events.stores.dynamodb.store import DynamoStore
+from events.stores.orm.store import OrmStore
 from infra.table import ensure_table
 
 ACCOUNT_A = "111111111111"

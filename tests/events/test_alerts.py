@@ -22,7 +22,7 @@ from django.test import override_settings
 from events.alerts import deliver, evaluate
 from events.alerts.payload import mrkdwn
 from events.alerts.runner import AlertRunner
-from events.envelope import parse_envelope
+from events.domain.envelope import parse_envelope
 from events.models import AlertDelivery, AlertFiring, AlertRule, Team, TeamAccount
 from events.stores import get_store, reset_stores
 from tests.services import free_port

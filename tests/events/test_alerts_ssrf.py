@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
-from events.alerts import deliver, network
+from events import webhooks as network
+from events.alerts import deliver
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "111111111111"
@@ -98,7 +99,7 @@ def listener():
 
 SETUP = """
 import json, os
-from events.envelope import parse_envelope
+from events.domain.envelope import parse_envelope
 from events.models import AlertRule
 from events.stores import get_store
 # Saved without the form's check, as a rule made before the check, or whose name resolved

@@ -275,7 +275,7 @@ def test_it_documents_the_new_parameters_and_endpoints(client, member):
 def test_it_answers_a_short_stuck_page_with_a_cursor_and_misses_nothing(
     client, superuser, fleet_jobs, monkeypatch
 ):
-    from events import selectors
+    from events.read import selectors
 
     monkeypatch.setattr(selectors, "STUCK_PAGE", 1)
     monkeypatch.setattr(selectors, "STUCK_SCAN_PAGES", 1)  # one job read per request

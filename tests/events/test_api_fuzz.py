@@ -38,7 +38,7 @@ import os
 from pathlib import Path
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
-from events.services import InboundMessage, event_ingest
+from events.ingest.services import InboundMessage, event_ingest
 lines = Path(os.environ["EDOBS_FUZZ_SAMPLES"]).read_text().splitlines()
 event_ingest(messages=[InboundMessage(body=line) for line in lines if line.strip()])
 user = get_user_model().objects.create_superuser("fuzz", "fuzz@example.com", "pw-fuzz-123")

@@ -1,4 +1,5 @@
-"""The architecture graph inferred from events (events.architecture), over the shared samples."""
+"""The architecture graph inferred from events (events.domain.architecture), over the shared
+samples."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from events.architecture import infer_architecture, percentile
-from events.envelope import NormalisedEvent, parse_envelope
+from events.domain.architecture import infer_architecture, percentile
+from events.domain.envelope import NormalisedEvent, parse_envelope
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 ACCOUNT = "123456789012"

@@ -1,4 +1,4 @@
-"""The architecture diff (events.architecture_diff, GET /api/architecture/diff), on generated
+"""The architecture diff (events.domain.architecture_diff, GET /api/architecture/diff), on generated
 traffic in two windows: a consumer appears, a consumer and its event type disappear, one Lambda
 gets three times slower, and another account runs its own state machine meanwhile."""
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from events.architecture_diff import architecture_diff, p95_moved, previous_period
+from events.domain.architecture_diff import architecture_diff, p95_moved, previous_period
 
 from .conftest import ingest_bodies
 from .flows import ACCOUNT_B, Step, bodies, job_envelopes

@@ -15,11 +15,11 @@ from channels.layers import channel_layers
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from events.clock import ms
-from events.envelope import parse_time
+from events.domain.clock import ms
+from events.domain.envelope import parse_time
+from events.ingest.worker import Worker
 from events.models import Event
 from events.routing import websocket_urlpatterns
-from events.worker import Worker
 
 from . import skew_traffic as traffic
 

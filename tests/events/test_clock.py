@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from events.clock import best_clock, ms
+from events.domain.clock import best_clock, ms
+from events.ingest.worker import Worker
 from events.models import Event
-from events.worker import Worker
 from infra.instrument import event_detail
 
 ACCOUNT = "123456789012"

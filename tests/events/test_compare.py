@@ -1,10 +1,10 @@
-"""Two jobs side by side (events.compare), over the shared samples and hand-built details."""
+"""Two jobs side by side (events.domain.compare), over the shared samples and hand-built details."""
 
 from __future__ import annotations
 
 import copy
 
-from events.compare import compare_jobs, compare_spans, field_changes
+from events.domain.compare import compare_jobs, compare_spans, field_changes
 
 from .test_timeline import JOB_FAILED, JOB_OK, envelopes, job_events
 

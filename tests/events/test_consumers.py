@@ -16,8 +16,8 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from edobs_site.asgi import application
-from events import tracking
-from events.inprocess import start_inprocess_worker
+from events.ingest.inprocess import start_inprocess_worker
+from events.live import tracking
 from events.models import Connection
 from events.routing import websocket_urlpatterns
 from tests.conftest import need
@@ -46,7 +46,7 @@ def job_bodies(count: int | None = None) -> list[str]:
 
 
 def _job_of(body: str) -> str | None:
-    from events.envelope import parse_envelope
+    from events.domain.envelope import parse_envelope
 
     return parse_envelope(body, default_account="123456789012").job
 
@@ -448,8 +448,8 @@ def _get_json(client, user, url: str) -> dict:
 
 def test_it_keeps_each_channel_layer_message_under_the_budget(settings):
     """A batch of big events goes out as several small messages per group, in order."""
-    from events.broadcast import group_messages
-    from events.envelope import parse_envelope
+    from events.domain.envelope import parse_envelope
+    from events.live.broadcast import group_messages
 
     settings.EDOBS_WS_FRAME_BYTES = 64 * 1024
     bodies = sized_bodies(10, 20_000) + sized_bodies(1, 900_000, prefix="huge")
@@ -467,7 +467,7 @@ async def test_a_frame_the_server_refuses_is_counted_and_the_next_ones_still_go(
     monkeypatch, member
 ):
     """daphne raises on a message over 1 MiB; that once ended the sender task for good."""
-    from events.consumers import LiveConsumer
+    from events.live.consumers import LiveConsumer
 
     real_send = LiveConsumer.send
 

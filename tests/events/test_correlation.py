@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from events.correlation import correlate, parse_execution_arn
+from events.domain.correlation import correlate, parse_execution_arn
 
 STANDARD = "arn:aws:states:us-east-1:123456789012:execution:Machine:run-1"
 EXPRESS = (

@@ -1,4 +1,4 @@
-"""Envelope validation and normalisation (events.envelope): pure, no database."""
+"""Envelope validation and normalisation (events.domain.envelope): pure, no database."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from events.envelope import MalformedEvent, parse_envelope
+from events.domain.envelope import MalformedEvent, parse_envelope
 
 from .conftest import malformed_bodies, sample_lines
 

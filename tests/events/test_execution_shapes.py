@@ -13,8 +13,8 @@ from urllib.parse import quote
 import pytest
 from django.core.management import call_command
 
+from events.ingest.worker import Worker
 from events.models import Job
-from events.worker import Worker
 
 from . import shapes_traffic as traffic
 from .conftest import ingest_bodies

@@ -1,4 +1,4 @@
-"""events.fleet and events.search: pure, no database."""
+"""events.domain.fleet and events.domain.search: pure, no database."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from events import fleet
-from events.search import Where, parse_where, text_matches, where_matches
-from events.summary import JobSummary
+from events.domain import fleet
+from events.domain.search import Where, parse_where, text_matches, where_matches
+from events.domain.summary import JobSummary
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 NOW = T0 + timedelta(hours=1)
@@ -145,7 +145,7 @@ def test_it_gives_empty_buckets_nulls_not_zeros():
     assert answer["total"]["p50_ms"] is None and answer["total"]["errors"] == []
 
 
-# ---- events.search -------------------------------------------------------------------------
+# ---- events.domain.search ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

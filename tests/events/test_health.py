@@ -1,4 +1,5 @@
-"""Worker health (events.health): the heartbeat a running worker writes, and GET /api/health."""
+"""Worker health (events.ingest.health): the heartbeat a running worker writes, and GET
+/api/health."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from events.health import backlog_growing, health_report
-from events.inprocess import start_inprocess_worker
+from events.ingest.health import backlog_growing, health_report
+from events.ingest.inprocess import start_inprocess_worker
 from events.models import WorkerHeartbeat
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

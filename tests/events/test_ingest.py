@@ -22,14 +22,14 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from django.core.management import call_command
 from django.db import connection, connections
 
-from events import envelope as envelope_module
-from events import services
+from events.domain import envelope as envelope_module
+from events.ingest import services
+from events.ingest.services import InboundMessage
+from events.ingest.worker import Totals, Worker
 from events.models import DeliveryFailure, Event, EventConflict, Job, RejectedMessage
-from events.services import InboundMessage
 from events.stores import get_store
-from events.stores.dynamodb import DynamoStore
-from events.stores.orm import OrmStore
-from events.worker import Totals, Worker
+from events.stores.dynamodb.store import DynamoStore
+from events.stores.orm.store import OrmStore
 from tests.services import free_port
 
 from .conftest import ACCOUNT_A, QUEUE_NAME, ingest_bodies, malformed_bodies, sample_lines
@@ -289,7 +289,7 @@ def _stored(db: Path) -> int:
 def test_it_keeps_one_quarantine_row_per_message_id_even_against_a_racing_worker():
     from django.db import IntegrityError, transaction
 
-    from events.services import InboundMessage, message_quarantine
+    from events.ingest.services import InboundMessage, message_quarantine
 
     # Two workers can both pass the "already kept?" read; the database refuses the second row.
     RejectedMessage.objects.create(body="{", reason="not JSON", message_id="m-1")
@@ -528,7 +528,7 @@ def _with_dead_letter_queue(sqs_queue, *, limit: int) -> str:
 def test_it_imports_a_dead_letter_with_the_last_reason_its_batch_failed(sqs_queue, monkeypatch):
     dlq_url = _with_dead_letter_queue(sqs_queue, limit=2)
     sqs_queue.send([json.dumps(_envelope())])
-    monkeypatch.setattr("events.worker.event_ingest", _bug)
+    monkeypatch.setattr("events.ingest.worker.event_ingest", _bug)
     worker = Worker(url=sqs_queue.url, wait_seconds=0)
     worker.stop.wait = lambda seconds: False  # no real back-off pauses in this test
     while worker.poll(wait_seconds=0):  # fails twice; the third receive finds it moved
@@ -555,7 +555,7 @@ def test_it_forgets_why_a_message_failed_once_it_is_handled(sqs_queue, monkeypat
     worker = Worker(url=sqs_queue.url, wait_seconds=0)
     worker.stop.wait = lambda seconds: False
     with monkeypatch.context() as patch:
-        patch.setattr("events.worker.event_ingest", _bug)
+        patch.setattr("events.ingest.worker.event_ingest", _bug)
         assert worker.poll(wait_seconds=0) == 3
     assert DeliveryFailure.objects.count() == 3
 
@@ -580,7 +580,7 @@ def test_it_keeps_polling_after_a_failed_receive_and_a_batch_that_raises(sqs_que
         _first_call_fails(worker.client.receive_message, receive_failure),
     )
     monkeypatch.setattr(
-        "events.worker.event_ingest", _first_call_fails(services.event_ingest, RuntimeError("boom"))
+        "events.ingest.worker.event_ingest", _first_call_fails(services.event_ingest, RuntimeError("boom"))  # noqa: E501
     )
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
@@ -601,7 +601,7 @@ def test_it_keeps_polling_after_a_failed_receive_and_a_batch_that_raises(sqs_que
 
 
 def test_it_restarts_the_in_process_worker_after_a_crash(monkeypatch):
-    from events import inprocess
+    from events.ingest import inprocess
 
     class CrashingOnce:
         stop = threading.Event()

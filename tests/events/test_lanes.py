@@ -1,8 +1,9 @@
-"""The state lanes' pure rules (events.lanes): one lane order and one palette per state machine."""
+"""The state lanes' pure rules (events.domain.lanes): one lane order and one palette per state
+machine."""
 
 from __future__ import annotations
 
-from events.lanes import colour, lane_order, palette
+from events.domain.lanes import colour, lane_order, palette
 
 
 def test_it_orders_the_states_of_jobs_that_disagree_the_same_way_whichever_is_shown() -> None:

@@ -1,4 +1,4 @@
-"""events.listing: sorting with unknown values last, counts and the read cap."""
+"""events.read.listing: sorting with unknown values last, counts and the read cap."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from events import listing
+from events.domain.summary import JobSummary
+from events.read import listing
 from events.stores.base import JobFilter
-from events.summary import JobSummary
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

@@ -157,7 +157,7 @@ async def test_the_socket_sends_flat_items_with_no_wrapper(memory_layer, superus
         await wrapped.disconnect()
 
     # Live keys are unique within the job and ascending as sent (`done` and `async.done` share
-    # a millisecond), never before the event's own clock (events.broadcast.live_sort_keys).
+    # a millisecond), never before the event's own clock (events.live.broadcast.live_sort_keys).
     keys = [int(item["sk"]) for item in items]
     assert keys == sorted(keys) and len(set(keys)) == len(keys)
     ms = int(T.timestamp() * 1000)

@@ -15,8 +15,8 @@ from django.core.cache import caches
 from django.core.management import call_command
 from django.db import connection
 
-from events import replay
 from events.models import Event, Replay
+from events.replay import send as replay
 from events.stores import get_store, reset_stores
 from infra.provision import Plan, provision
 from infra.table import ensure_table

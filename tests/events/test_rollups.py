@@ -1,5 +1,5 @@
-"""Architecture rollups (events.rollups, events.stores.orm_rollups): kept at ingest, they give
-the same architecture as the raw computation over the same events."""
+"""Architecture rollups (events.domain.rollups, events.stores.orm.rollups): kept at ingest, they
+give the same architecture as the raw computation over the same events."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from django.core.management import call_command
 from django.db import DatabaseError
 
 from bench import rollup_traffic
-from events import selectors
-from events.architecture import infer_architecture
+from events.domain.architecture import infer_architecture
+from events.domain.rollups import pieces
 from events.models import ArchitectureRollup, Event, PendingSpan, Team, TeamAccount
-from events.rollups import pieces
+from events.read import selectors
 from events.stores import StoreRefused, StoreUnavailable
-from events.stores import orm_rollups as rollups_module
 from events.stores.base import Window
-from events.stores.orm import OrmStore
+from events.stores.orm import rollups as rollups_module
+from events.stores.orm.store import OrmStore
 from tests.events import store_fixtures
 from tests.events.store_fixtures import pg_alias_fixture  # noqa: F401  (fixture)
 
@@ -358,7 +358,7 @@ def test_a_token_answer_is_paired_without_decoding_its_jobs_history(orm_store, m
 
 
 def envelope_event(detail_type: str, detail: dict, at: datetime):
-    from events.envelope import parse_envelope
+    from events.domain.envelope import parse_envelope
 
     return parse_envelope({
         "version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type,

@@ -1,5 +1,6 @@
-"""Inferred schemas (events.schemas) on the samples, and drift (events.drift) on generated
-traffic where a field is added, one removed, one changes type and a new producer appears."""
+"""Inferred schemas (events.domain.schemas) on the samples, and drift (events.domain.drift) on
+generated traffic where a field is added, one removed, one changes type and a new producer
+appears."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from events import drift_reads as drift_module
-from events.drift import Windows, diff
-from events.drift_reads import drift_counts, schema_detail, schema_list
-from events.envelope import parse_envelope
-from events.schemas import MAX_FIELDS, capped_schema, detail_fields, infer_types
+from events.domain.drift import Windows, diff
+from events.domain.envelope import parse_envelope
+from events.domain.schemas import MAX_FIELDS, capped_schema, detail_fields, infer_types
+from events.read import drift as drift_module
+from events.read.drift import drift_counts, schema_detail, schema_list
 
 from .conftest import ingest_bodies
 from .drift_traffic import ACCOUNT, drift_traffic
@@ -177,7 +178,7 @@ def test_windows_default_to_the_equal_length_just_before():
 
 def test_every_store_gives_the_same_drift(store, monkeypatch):
     """The schema reads go through the store protocol: SQLite, PostgreSQL and DynamoDB agree
-    (DynamoDB reads by time only: the type filter is checked again in events.drift)."""
+    (DynamoDB reads by time only: the type filter is checked again in events.domain.drift)."""
     traffic = drift_traffic()
     events = [parse_envelope(e, default_account=ACCOUNT) for e in traffic.envelopes]
     store.ingest(events)

@@ -1,4 +1,4 @@
-"""The schema list reads at most events.drift.SAMPLE events a window, and answers fast."""
+"""The schema list reads at most events.domain.drift.SAMPLE events a window, and answers fast."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from events import drift
-from events.drift import Windows
-from events.drift_reads import schema_list
+from events.domain import drift
+from events.domain.drift import Windows
+from events.read.drift import schema_list
 
 from .conftest import ingest_bodies
 from .drift_traffic import drift_traffic

@@ -13,9 +13,9 @@ import pytest
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
-from events import search
-from events.search import Where
-from events.selectors import _matches
+from events.domain import search
+from events.domain.search import Where
+from events.read.selectors import _matches
 from events.stores.base import Window
 from tests.events.store_fixtures import (  # noqa: F401  (fixtures)
     ACCOUNT_A,
@@ -59,7 +59,7 @@ def load(store):
 
 
 def found(store, *, text: str = "", where=(), scan: int = 20_000, limit: int = 2) -> list[str]:
-    """Every page of the search the API makes (events.selectors.event_search_page)."""
+    """Every page of the search the API makes (events.read.selectors.event_search_page)."""
     text = search.fold(text.strip())
     window = Window(newest_first=True, text=text, where=tuple(where))
     ids, cursor = [], None

@@ -15,14 +15,14 @@ from botocore.config import Config
 from django.core.management import call_command
 from django.db import connections
 
-from events import selectors
-from events.envelope import parse_envelope
+from events.domain.envelope import parse_envelope
+from events.ingest.services import InboundMessage, event_ingest
 from events.models import Event, Job
-from events.services import InboundMessage, event_ingest
+from events.read import selectors
 from events.stores import reset_stores
 from events.stores.base import BadCursor, JobFilter, StoreUnavailable, Window, encode_cursor
-from events.stores.dynamodb import DynamoStore
-from events.stores.orm import OrmStore
+from events.stores.dynamodb.store import DynamoStore
+from events.stores.orm.store import OrmStore
 from infra.table import ensure_table, table_spec
 from tests.events import shapes_traffic as shapes
 from tests.events.store_fixtures import (  # noqa: F401  (fixtures)
@@ -708,7 +708,7 @@ def test_it_refuses_another_listings_cursor_for_a_search(store):
 
 
 def test_it_searches_events_by_function_and_detail_fields(store):
-    from events.search import Where, where_matches
+    from events.domain.search import Where, where_matches
 
     t = now_second()
     details = [
@@ -733,7 +733,7 @@ def test_it_searches_events_by_function_and_detail_fields(store):
 def test_it_narrows_a_search_by_detail_fields_in_postgresql(request):
     """PostgreSQL pushes `where` down as JSON containment: no `keep` given, yet only the match
     comes back (containment is a superset of equality in general: the caller checks)."""
-    from events.search import Where
+    from events.domain.search import Where
 
     store = postgres_store(request)
     t = now_second()
@@ -785,7 +785,7 @@ def test_it_orders_answers_after_their_triggers_and_counts_no_skewed_latency(sto
     """Issue 25 "Time": answers stamped by their Lambda 2 ms into the second whose trigger SQS
     got 300 ms into it (tests/events/skew_traffic.py), the answers stored first, as SQS may
     deliver them."""
-    from events.timeline import in_order, job_timeline
+    from events.domain.timeline import in_order, job_timeline
     from tests.events import skew_traffic as traffic
 
     second = int(now_second().timestamp()) - 60

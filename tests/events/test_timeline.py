@@ -1,4 +1,4 @@
-"""Spans, lanes and the execution bar of a job (events.timeline), over the shared samples."""
+"""Spans, lanes and the execution bar of a job (events.domain.timeline), over the shared samples."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from events.envelope import NormalisedEvent, parse_envelope
-from events.timeline import job_timeline, pair_spans
+from events.domain.envelope import NormalisedEvent, parse_envelope
+from events.domain.timeline import job_timeline, pair_spans
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 ACCOUNT = "123456789012"
@@ -496,7 +496,7 @@ def test_a_span_running_backwards_has_skew_and_no_duration() -> None:
 
 
 def test_the_order_puts_an_answer_after_its_trigger_even_when_ids_are_forged() -> None:
-    from events.timeline import in_order
+    from events.domain.timeline import in_order
 
     events = skewed_loop("loop", [1_790_000_000])
     assert [e.id for e in in_order(events)] == [events[0].id, events[1].id]

@@ -69,7 +69,7 @@ def test_it_moves_a_poison_message_to_the_dlq_and_shows_it_in_admin(
 @pytest.mark.django_db
 def test_it_quarantines_a_redelivered_malformed_message_once():
     """A worker killed between the quarantine commit and the delete sees the message again."""
-    from events.services import InboundMessage, event_ingest
+    from events.ingest.services import InboundMessage, event_ingest
 
     again = InboundMessage(body="not json at all", message_id="m-1", receive_count=2)
     other = InboundMessage(body="not json at all", message_id="m-2")

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from events.stores.dynamodb import DynamoStore
+from events.stores.dynamodb.store import DynamoStore
 from tests.events.store_fixtures import make_event
 
 from .harness import (

@@ -14,7 +14,7 @@ from collections import Counter as Tally
 
 import pytest
 
-from events.envelope import parse_envelope
+from events.domain.envelope import parse_envelope
 from tests.services import CHROMIUM_ARGS, free_port
 
 from .harness import (

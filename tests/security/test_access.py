@@ -16,8 +16,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from moto import mock_aws
 
+from events.ingest.services import InboundMessage, event_ingest
 from events.models import RejectedMessage, Team, TeamAccount
-from events.services import InboundMessage, event_ingest
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 ACCOUNT_A, ACCOUNT_B = "123456789012", "210987654321"

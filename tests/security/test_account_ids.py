@@ -10,9 +10,9 @@ import pytest
 from django.test import override_settings
 
 from events.checks import check_settings, check_source_accounts
-from events.envelope import MalformedEvent, parse_envelope
+from events.domain.envelope import MalformedEvent, parse_envelope
+from events.ingest.services import InboundMessage, event_ingest
 from events.models import Event, RejectedMessage, Team, TeamAccount
-from events.services import InboundMessage, event_ingest
 from infra.bus_policy import InvalidSource, parse_accounts
 from tests.events.conftest import sample_lines
 

@@ -8,7 +8,7 @@ from channels.testing import HttpCommunicator, WebsocketCommunicator
 from django.test import Client, RequestFactory
 
 from dashboards import errors
-from events.consumers import CLOSE_NOT_FOUND
+from events.live.consumers import CLOSE_NOT_FOUND
 
 HEADERS = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
 

@@ -5,9 +5,9 @@ import tracemalloc
 
 import pytest
 
-from events.envelope import MAX_BODY_BYTES, MAX_DEPTH
+from events.domain.envelope import MAX_BODY_BYTES, MAX_DEPTH
+from events.ingest.services import InboundMessage, event_ingest
 from events.models import Event, RejectedMessage
-from events.services import InboundMessage, event_ingest
 
 VALID = {
     "version": "0", "id": "5f0e7c1e-0000-4000-8000-00000000abcd", "detail-type": "start",

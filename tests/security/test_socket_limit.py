@@ -13,7 +13,7 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
-from events.consumers import CLOSE_TOO_MANY
+from events.live.consumers import CLOSE_TOO_MANY
 from events.models import Connection
 from events.routing import websocket_urlpatterns
 from tests.markers import send_marker

@@ -30,9 +30,9 @@ from django.db import connection
 from django.test import Client
 from moto import mock_aws
 
+from events.ingest.services import InboundMessage, event_ingest
 from events.models import Team, TeamAccount
 from events.routing import websocket_urlpatterns
-from events.services import InboundMessage, event_ingest
 from events.stores import reset_stores
 from infra.table import ensure_table
 from tests.markers import send_marker

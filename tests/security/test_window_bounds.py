@@ -1,5 +1,5 @@
 """Window parameters near the calendar's ends: a 400 on every endpoint and page that takes a
-window, never a 500 anywhere (it was an OverflowError in events/rollups.py)."""
+window, never a 500 anywhere (it was an OverflowError in events/domain/rollups.py)."""
 
 from __future__ import annotations
 

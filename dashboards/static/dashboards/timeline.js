@@ -3,7 +3,7 @@
 
    Rows: one group per fn_lane: a workflow state (its name on top, each Lambda of it a sub-label on
    its first row), or a fn, or "awaiting <detail-type>" for pending work no state claims; one row per
-   sub_lane. Bar colours come from the server (`colour`: fixed per state, events.lanes). Time runs left to right in wall-clock UTC over the view [v0, v1] (zoom and pan), the
+   sub_lane. Bar colours come from the server (`colour`: fixed per state, events.domain.lanes). Time runs left to right in wall-clock UTC over the view [v0, v1] (zoom and pan), the
    minimap always shows the whole job. Pending spans run to the job's end, or to now while it runs.
    Every event string goes into the page as text (textContent, setAttribute), never as markup. */
 "use strict";

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand
 
 from edobs_site.startup import freeze_startup_objects
+from events.ingest.worker import Worker
 from events.management.stopping import stopped_by_signals
-from events.worker import Worker
 
 
 class Command(BaseCommand):

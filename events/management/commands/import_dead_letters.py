@@ -3,7 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from events.aws import queue_url, sqs_client
-from events.services import dead_letter_import
+from events.ingest.services import dead_letter_import
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from events.models import Event, Job
-from events.stores.orm_rebuild import rebuild_jobs
+from events.stores.orm.rebuild import rebuild_jobs
 
 
 class Command(BaseCommand):

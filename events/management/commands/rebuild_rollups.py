@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from events.stores.orm_rollups import rebuild
+from events.stores.orm.rollups import rebuild
 
 
 def _moment(value: str) -> datetime:

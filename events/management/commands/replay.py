@@ -1,4 +1,4 @@
-"""Replay a job's events, or one event, to a bus from the command line (events.replay).
+"""Replay a job's events, or one event, to a bus from the command line (events.replay.send).
 
 Acts as --user: that user needs the events.replay_event permission and must be able to see the
 job or event, exactly as through the API; the replay is recorded under their name.
@@ -10,7 +10,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from events import replay, selectors
+from events.read import selectors
+from events.replay import send as replay
 
 
 class Command(BaseCommand):

@@ -1,0 +1,23 @@
+"""How a replayed event names its original: `detail.meta.replayOf` (events.replay.send writes it).
+
+Pure and apart from events.replay.send (which needs boto and the ORM), so that the API's shapes, the
+alerts and the pages read the link without importing what sends replays.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def replay_of(detail: Any) -> dict[str, Any] | None:
+    """The `meta.replayOf` of a replayed event's detail, or None."""
+    meta = detail.get("meta") if isinstance(detail, dict) else None
+    found = meta.get("replayOf") if isinstance(meta, dict) else None
+    return found if isinstance(found, dict) else None
+
+
+def replay_of_job(detail: Any) -> str | None:
+    """The original job id a replayed event names, or None."""
+    found = replay_of(detail)
+    job = found.get("job") if found else None
+    return job if isinstance(job, str) and job else None

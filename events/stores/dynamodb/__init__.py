@@ -1,0 +1,2 @@
+"""The DynamoDB store: one backend of the store protocol
+(events.stores.base)."""
