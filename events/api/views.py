@@ -40,6 +40,7 @@ from events.domain import shapes
 from events.domain.summary import JobSummary
 from events.ingest.health import health_report
 from events.read import selectors
+from events.read.job_events import job_event_page_in_order
 from events.stores.base import JobFilter, Window
 
 
@@ -168,14 +169,14 @@ class JobListView(APIView):
 
 class JobEventsView(APIView):
     @extend_schema(
-        summary="A job's normalised events in order",
+        summary="A job's normalised events in causal order (an answer never before its trigger)",
         description="`detail` and `raw` go first." + BUDGET_NOTE,
         parameters=[JOB, LIMIT, CURSOR],
         responses=answers(serializers.EventPageSerializer, 400, 404),
     )  # fmt: skip
     def get(self, request: Request, job_id: str) -> Response:
         job = job_or_404(request, job_id)
-        page = selectors.job_event_page(
+        page = job_event_page_in_order(
             user=request.user, job=job, limit=limit_param(request, 100),
             cursor=request.query_params.get("cursor"),
         )  # fmt: skip

@@ -330,10 +330,10 @@ def job_event_list(*, user, job: JobSummary, limit: int = JOB_EVENTS_MAX) -> lis
     say)."""
     from events.domain.timeline import in_order
 
-    return in_order(_job_events_stored(user=user, job=job, limit=limit))
+    return in_order(job_events_stored(user=user, job=job, limit=limit))
 
 
-def _job_events_stored(*, user, job: JobSummary, limit: int) -> list[NormalisedEvent]:
+def job_events_stored(*, user, job: JobSummary, limit: int) -> list[NormalisedEvent]:
     """A job's events in the store's order (`at`, then arrival), for what orders them itself."""
     events: list[NormalisedEvent] = []
     cursor = None
@@ -363,7 +363,7 @@ def job_timeline(*, user, job: JobSummary) -> dict:
     """The timeline of the job's events (in the lane order of its state machine), and a span for
     each execution it started (a nested execution or a Map Run,
     events.domain.maprun.child_spans)."""
-    events = _job_events_stored(user=user, job=job, limit=JOB_EVENTS_MAX)
+    events = job_events_stored(user=user, job=job, limit=JOB_EVENTS_MAX)
     answer = timeline_of(events, state_order=state_lane_order(user=user, jobs=[(job, events)]))
     runs, nested = job_children(user=user, job=job)
     first_lane = max((span["fn_lane"] for span in answer["spans"]), default=-1) + 1
@@ -421,8 +421,8 @@ def event_search(*, user, window: Window, text: str = "") -> list[NormalisedEven
 
 def job_compare(*, user, a: JobSummary, b: JobSummary) -> dict:
     """Two visible jobs step by step (events.domain.compare)."""
-    events_a = _job_events_stored(user=user, job=a, limit=JOB_EVENTS_MAX)
-    events_b = _job_events_stored(user=user, job=b, limit=JOB_EVENTS_MAX)
+    events_a = job_events_stored(user=user, job=a, limit=JOB_EVENTS_MAX)
+    events_b = job_events_stored(user=user, job=b, limit=JOB_EVENTS_MAX)
     order = state_lane_order(user=user, jobs=[(a, events_a), (b, events_b)])
     return compare_jobs(events_a, events_b, state_order=order)
 

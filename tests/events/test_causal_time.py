@@ -135,6 +135,14 @@ def test_every_list_of_the_job_puts_an_answer_after_its_trigger(queue, client, s
     exported = client.get(f"/api/jobs/{job}/export?format=json").json()["events"]
     assert_causal([event["id"] for event in exported], sent, replies)
 
+    paged, url = [], f"/api/jobs/{job}/events?limit=2"
+    while url:
+        page = client.get(url).json()
+        paged += [event["id"] for event in page["results"]]
+        url = page["next"]
+    assert len(paged) == len(set(paged)) == len(exported)
+    assert_causal(paged, sent, replies)
+
 
 @pytest.fixture
 def memory_layer(settings):
