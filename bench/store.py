@@ -284,7 +284,7 @@ def bulk_load(alias: str, total: int, jobs: int, chunk: int = 20_000) -> float:
     from django.db import connections, transaction
 
     from events.models import Event, Job
-    from events.stores.orm.store import _event_row, _job_row
+    from events.stores.orm.store import _event_row
 
     started = time.perf_counter()
     seen: dict[str, Any] = {}
@@ -295,7 +295,7 @@ def bulk_load(alias: str, total: int, jobs: int, chunk: int = 20_000) -> float:
         batch = uuid.uuid4()
         with transaction.atomic(using=alias):
             Job.objects.using(alias).bulk_create(
-                list({e.job: _job_row(e) for e in new}.values()), ignore_conflicts=True
+                list({e.job: job_row(Job, e) for e in new}.values()), ignore_conflicts=True
             )
             Event.objects.using(alias).bulk_create(
                 [_event_row(e, batch) for e in events], batch_size=2000
@@ -305,6 +305,13 @@ def bulk_load(alias: str, total: int, jobs: int, chunk: int = 20_000) -> float:
     with connections[alias].cursor() as cursor:
         cursor.execute("ANALYZE" if connections[alias].vendor == "sqlite" else "VACUUM ANALYZE")
     return time.perf_counter() - started
+
+
+def job_row(model, event) -> Any:
+    """A bare Job row for an event's job; SUMMARY_UPDATE fills in the rest once all are loaded."""
+    execution = event.correlation.execution
+    return model(id=event.job, state_machine=execution.state_machine, name=execution.name,
+                 account=event.account, region=event.region)  # fmt: skip
 
 
 # Each job's count, first and last time and latest event, as the store keeps them.

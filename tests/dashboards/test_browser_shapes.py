@@ -84,7 +84,7 @@ def test_it_clicks_from_home_through_a_map_run_to_its_child_parent_and_state_mac
     start = traffic.now() + timedelta(minutes=1)
     loaded.send([traffic.status_event(running, "SUCCEEDED", start=start, stop=start)])
     page.wait_for_function(
-        "document.querySelector('.map-run-counts .running').textContent === '0 running'"
+        "() => document.querySelector('.map-run-counts .running').textContent === '0 running'"
     )
     assert "10 succeeded" in page.locator(".map-run-counts").inner_text()
 
@@ -97,7 +97,7 @@ def test_it_clicks_from_home_through_a_map_run_to_its_child_parent_and_state_mac
     assert page.locator("#job-name").inner_text() == "child-3"
     assert LABEL in page.locator("#job-map-run").inner_text()
     # The job page's own reads found the child: its timeline drew the execution bar.
-    page.wait_for_function("document.querySelectorAll('#timeline-box svg *').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#timeline-box svg *').length > 0")
 
     page.locator("#job-parent a").click()
     page.wait_for_selector("#job-children")
