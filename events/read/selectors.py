@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -38,6 +39,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # {state machine name: {(account, region): baseline}}: one name may run in several accounts.
 Baselines = dict[str, dict[tuple[str, str], fleet.Baseline]]
 NO_BASELINE = fleet.Baseline(p99_ms=None, samples=0)
+# A page of jobs -> each with the row to list for it (None: skip it).
+RowsOf = Callable[[list[JobSummary]], Iterator[tuple[JobSummary, JobSummary | None]]]
 
 
 @dataclass(frozen=True)
@@ -102,13 +105,24 @@ def grouped_jobs(
     the run's own children, not from what this call has read, so the row is the same one on
     every page and a cursor never shows a run twice. Store pages of at least GROUP_PAGE jobs:
     10,000 children read in 20 pages."""
-    size = max(limit, GROUP_PAGE)
-    found: list[JobSummary] = []
     runs: dict[tuple[str, str, str], tuple[str | None, dict]] = {}
-    for _ in range(GROUP_SCAN_PAGES):
+
+    def rows(jobs: list[JobSummary]) -> Iterator[tuple[JobSummary, JobSummary | None]]:
+        return ((job, _listed(store, accounts, job, runs, filters)) for job in jobs)
+
+    return _scan(store, accounts, filters, size=max(limit, GROUP_PAGE), pages=GROUP_SCAN_PAGES,
+                 limit=limit, cursor=cursor, rows=rows)  # fmt: skip
+
+
+def _scan(store, accounts: Accounts, filters: JobFilter, *, size: int, pages: int, limit: int,
+          cursor: str | None, rows: RowsOf) -> Page[JobSummary]:  # fmt: skip
+    """Store pages of `size` jobs, newest activity first, each kept through `rows`, until `limit`
+    rows are found or `pages` were read. A cursor can start right after any job
+    (store.job_cursor), so a big store page costs no gap."""
+    found: list[JobSummary] = []
+    for _ in range(pages):
         page = store.latest_jobs(accounts=accounts, limit=size, cursor=cursor, filters=filters)
-        for job in page.items:
-            row = _listed(store, accounts, job, runs, filters)
+        for job, row in rows(page.items):
             if row is None:
                 continue
             found.append(row)
@@ -188,24 +202,15 @@ def _unfinished(filters: JobFilter) -> JobFilter | None:
 def _stuck_jobs(
     *, user, limit: int, cursor: str | None, filters: JobFilter, baselines: Baselines
 ) -> Page[JobSummary]:
-    """Store pages of at least STUCK_PAGE jobs: stuck ones are rare, and a cursor can start
-    right after any job (store.job_cursor), so a big page costs no gap."""
+    """Store pages of at least STUCK_PAGE jobs: stuck ones are rare."""
+
+    def rows(jobs: list[JobSummary]) -> Iterator[tuple[JobSummary, JobSummary | None]]:
+        verdicts = job_health(user=user, jobs=jobs, baselines=baselines)
+        return ((job, job if verdicts[job.id].stuck else None) for job in jobs)
+
     store, accounts = get_store(), visible_accounts(user)
-    size = max(limit, STUCK_PAGE)
-    found: list[JobSummary] = []
-    for _ in range(STUCK_SCAN_PAGES):
-        page = store.latest_jobs(accounts=accounts, limit=size, cursor=cursor, filters=filters)
-        verdicts = job_health(user=user, jobs=page.items, baselines=baselines)
-        for job in page.items:
-            if verdicts[job.id].stuck:
-                found.append(job)
-                if len(found) == limit:
-                    more = job is not page.items[-1] or page.next_cursor is not None
-                    return Page(found, store.job_cursor(job) if more else None)
-        cursor = page.next_cursor
-        if cursor is None:
-            return Page(found)
-    return Page(found, cursor)
+    return _scan(store, accounts, filters, size=max(limit, STUCK_PAGE), pages=STUCK_SCAN_PAGES,
+                 limit=limit, cursor=cursor, rows=rows)  # fmt: skip
 
 
 def job_health(
