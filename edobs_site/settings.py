@@ -258,12 +258,12 @@ else:
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
     }
-# Caches: `default` is per process; `shared` is seen by every server process (the replay
+# Caches: `default` is per process; `interprocess` is seen by every server process (the replay
 # throttle): Redis when REDIS_URL is set, else a table of the database (migration 0011_h2).
 SHARED_CACHE_TABLE = "edobs_shared_cache"
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "shared": (
+    "interprocess": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
         if REDIS_URL
         else {
@@ -301,10 +301,10 @@ EDOBS_TABLE_NAME = os.environ.get("EDOBS_TABLE_NAME", "edobs")
 EDOBS_ACCOUNT = os.environ.get("EDOBS_ACCOUNT", "123456789012")
 # Replays (events.replay.send): the only buses they may go to (names or ARNs, exactly as listed;
 # check events.E025), and how many a user may start (a DRF rate; check events.E026), counted
-# in the `shared` cache below.
+# in the `interprocess` cache below.
 EDOBS_REPLAY_BUSES = envlist("EDOBS_REPLAY_BUSES") or [EDOBS_BUS_NAME]
 EDOBS_REPLAY_RATE = os.environ.get("EDOBS_REPLAY_RATE", "10/min").strip()
-EDOBS_REPLAY_CACHE = "shared"
+EDOBS_REPLAY_CACHE = "interprocess"
 EDOBS_RETENTION_HOURS = envint("EDOBS_RETENTION_HOURS", 24)
 # A job is stuck past this many times its state machine's p99 (events.domain.fleet).
 EDOBS_STUCK_FACTOR = envint("EDOBS_STUCK_FACTOR", 2)

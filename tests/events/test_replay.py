@@ -38,7 +38,7 @@ OTHER_JOB = f"{OTHER_ACCOUNT}:us-east-1:EventDrivenMachine:{JOB_NAME}"
 def fresh_throttle():
     """The replay throttle counts in the shared cache (a database table), which a flush of a
     transactional test does not empty."""
-    caches["shared"].clear()
+    caches["interprocess"].clear()
 
 
 @pytest.fixture
