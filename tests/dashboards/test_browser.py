@@ -269,6 +269,15 @@ def browser(chromium_path):
             chromium.close()
 
 
+def sign_in(page, base: str) -> None:
+    """Sign in as USER through the login form, and land on the home page."""
+    page.goto(f"{base}/accounts/login/")
+    page.fill("input[name=username]", USER)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
 @pytest.fixture
 def page(browser, loaded):
     context = browser.new_context(viewport={"width": 1400, "height": 900})
@@ -276,11 +285,7 @@ def page(browser, loaded):
     page.set_default_timeout(TIMEOUT_MS)
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    page.goto(f"{loaded.base}/accounts/login/")
-    page.fill("input[name=username]", USER)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{loaded.base}/")
+    sign_in(page, loaded.base)
     yield page
     context.close()
     assert not dialogs, f"a page opened a dialog: {dialogs}"

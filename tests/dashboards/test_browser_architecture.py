@@ -19,13 +19,12 @@ import pytest
 
 from tests.dashboards.test_browser import (  # noqa: F401 (module-scoped fixtures)
     DOCS_SHOTS,
-    PASSWORD,
     TIMEOUT_MS,
-    USER,
     XSS_IMG,
     XSS_SCRIPT,
     assert_no_script_ran,
     browser,
+    sign_in,
     site,
     wait_for,
 )
@@ -103,11 +102,7 @@ def arch(site):  # noqa: F811
 def logged_in(browser, arch):  # noqa: F811
     context = browser.new_context()
     page = context.new_page()
-    page.goto(f"{arch.base}/accounts/login/")
-    page.fill("input[name=username]", USER)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{arch.base}/")
+    sign_in(page, arch.base)
     state = context.storage_state()
     context.close()
     return state

@@ -23,6 +23,7 @@ from tests.dashboards.test_browser import (  # noqa: F401  (the fixtures are use
     TIMEOUT_MS,
     USER,
     browser,
+    sign_in,
     site,
     wait_for,
 )
@@ -108,11 +109,7 @@ def page(browser, fleet):  # noqa: F811
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
-    page.goto(f"{fleet.base}/accounts/login/")
-    page.fill("input[name=username]", USER)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{fleet.base}/")
+    sign_in(page, fleet.base)
     yield page
     context.close()
 

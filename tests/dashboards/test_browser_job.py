@@ -24,15 +24,14 @@ from infra.traffic import JobPlan, plan_job
 from tests.dashboards.test_browser import (  # noqa: F401 (site, browser: fixtures)
     DOCS_SHOTS,
     MACHINE,
-    PASSWORD,
     TIMEOUT_MS,
-    USER,
     XSS_IMG,
     XSS_SCRIPT,
     Site,
     assert_no_script_ran,
     browser,
     hostile_envelope,
+    sign_in,
     site,
     wait_for,
 )
@@ -162,11 +161,7 @@ def jobs(site):
 def context(browser, site):  # noqa: F811 (fixtures imported above)
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     page = context.new_page()
-    page.goto(f"{site.base}/accounts/login/")
-    page.fill("input[name=username]", USER)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{site.base}/")
+    sign_in(page, site.base)
     page.close()
     yield context
     context.close()

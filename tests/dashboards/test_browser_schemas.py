@@ -14,13 +14,12 @@ import pytest
 
 from tests.dashboards.test_browser import (  # noqa: F401  (module-scoped fixtures)
     DOCS_SHOTS,
-    PASSWORD,
     TIMEOUT_MS,
-    USER,
     XSS_IMG,
     XSS_SCRIPT,
     assert_no_script_ran,
     browser,
+    sign_in,
     site,
     wait_for,
 )
@@ -57,11 +56,7 @@ def _page(browser, base: str, width: int):
     context = browser.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=username]", USER)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
+    sign_in(page, base)
     return context, page
 
 

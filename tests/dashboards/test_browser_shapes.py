@@ -14,10 +14,9 @@ from urllib.parse import quote
 import pytest
 
 from tests.dashboards.test_browser import (  # noqa: F401  (the fixtures are used by name)
-    PASSWORD,
     TIMEOUT_MS,
-    USER,
     browser,
+    sign_in,
     site,
     wait_for,
 )
@@ -61,11 +60,7 @@ def page(browser, loaded):  # noqa: F811
         "response",
         lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None,
     )
-    page.goto(f"{loaded.base}/accounts/login/")
-    page.fill("input[name=username]", USER)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{loaded.base}/")
+    sign_in(page, loaded.base)
     yield page
     context.close()
     assert not problems, problems

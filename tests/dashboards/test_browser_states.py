@@ -16,10 +16,9 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.dashboards.test_browser import (  # noqa: F401 (site, browser: fixtures)
-    PASSWORD,
     TIMEOUT_MS,
-    USER,
     browser,
+    sign_in,
     site,
     wait_for,
 )
@@ -58,11 +57,7 @@ def _count(site, name: str) -> int:
 def context(browser, site):  # noqa: F811 (fixtures imported above)
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     page = context.new_page()
-    page.goto(f"{site.base}/accounts/login/")
-    page.fill("input[name=username]", USER)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{site.base}/")
+    sign_in(page, site.base)
     page.close()
     yield context
     context.close()

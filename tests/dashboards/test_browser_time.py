@@ -12,10 +12,9 @@ import re
 import pytest
 
 from tests.dashboards.test_browser import (  # noqa: F401 (site, browser: fixtures)
-    PASSWORD,
     TIMEOUT_MS,
-    USER,
     browser,
+    sign_in,
     site,
     wait_for,
 )
@@ -58,11 +57,7 @@ def page(browser, site, jobs):
     page.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{site.base}/accounts/login/")
-    page.fill("input[name=username]", USER)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{site.base}/")
+    sign_in(page, site.base)
     yield page
     context.close()
     assert not errors, errors
