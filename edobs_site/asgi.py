@@ -10,9 +10,6 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
-from django.core.exceptions import SuspiciousFileOperation  # noqa: E402
-from django.http import Http404  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
 from edobs_site.backpressure import WebSocketBackpressure  # noqa: E402
@@ -21,25 +18,14 @@ from edobs_site.startup import freeze_startup_objects  # noqa: E402
 from events.live.consumers import UnknownPathConsumer  # noqa: E402
 from events.routing import websocket_urlpatterns  # noqa: E402
 
-
-class StaticFiles(ASGIStaticFilesHandler):
-    """Django's handler answers a path out of the static directories (`/static/..%2fmanage.py`)
-    with a 500: its SuspiciousFileOperation is not the Http404 it turns into a page."""
-
-    def serve(self, request):
-        try:
-            return super().serve(request)
-        except SuspiciousFileOperation:
-            raise Http404("not a static file") from None
-
-
 # Any other socket path is closed with 4404 rather than failing in the router.
 websocket_routes = [*websocket_urlpatterns, re_path(r"", UnknownPathConsumer.as_asgi())]
 
 application = ProtocolTypeRouter(
     {
-        # The dashboard's few static files are served by the app itself: one process to run.
-        "http": StaticFiles(django_asgi_app),
+        # Static files too, by WhiteNoise in Django's middleware (edobs_site.staticfiles): one
+        # process to run, and the only paths it answers are the files it listed at startup.
+        "http": django_asgi_app,
         # Outermost, so it wraps daphne's own send: a slow client's frames wait for its socket.
         # Then the Origin must be the site's own scheme, host and port (edobs_site.origins).
         "websocket": WebSocketBackpressure(

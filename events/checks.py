@@ -3,7 +3,7 @@
 import re
 
 from django.conf import settings
-from django.core.checks import Error, Tags, register
+from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from rest_framework.throttling import SimpleRateThrottle
@@ -120,3 +120,16 @@ def check_production(app_configs, **kwargs):
         csrf_trusted_origins=settings.CSRF_TRUSTED_ORIGINS, https=settings.PRODUCTION,
     )  # fmt: skip
     return [Error(message, id=check_id) for check_id, message in problems]
+
+
+@register(Tags.security, deploy=True)
+def check_static_files(app_configs, **kwargs):
+    """`check --deploy`: without collectstatic's manifest, pages name unhashed static files,
+    served uncompressed with a short cache (edobs_site.staticfiles)."""
+    from django.contrib.staticfiles.storage import staticfiles_storage
+
+    if getattr(staticfiles_storage, "has_manifest", True):
+        return []
+    message = f"No static files manifest in STATIC_ROOT ({settings.STATIC_ROOT})."
+    hint = "Run `manage.py collectstatic --noinput` before starting the servers."
+    return [Warning(message, hint=hint, id="events.W050")]

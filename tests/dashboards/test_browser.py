@@ -146,6 +146,8 @@ def site(redis_url):
         )  # fmt: skip
         queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
         _manage(env, "migrate", "--noinput")
+        # As in production: hashed, gzipped static files in this run's own STATIC_ROOT (tmp).
+        _manage(env, "collectstatic", "--noinput")
         _manage(env, "createsuperuser", "--noinput", "--username", USER, "--email", "w@x.test")
         web_port = free_port()
         logs = Path(tmp)

@@ -143,7 +143,18 @@ def test_production_settings_turn_on_the_protections(tmp_path):
 @pytest.mark.parametrize("variants", [{}, SAFE_VARIANTS])
 def test_check_deploy_passes_a_safe_production_config(tmp_path, variants):
     env = SAFE_ENV | variants | {"DJANGO_HTTPS": "true"}
+    collected = run(["manage.py", "collectstatic", "--noinput"], env, tmp_path)  # production does
+    assert collected.returncode == 0, collected.stderr
 
     result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], env, tmp_path)
 
     assert result.returncode == 0, result.stderr
+
+
+def test_check_deploy_warns_without_collected_static_files(tmp_path):
+    env = SAFE_ENV | {"DJANGO_HTTPS": "true"}
+
+    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], env, tmp_path)
+
+    assert result.returncode == 1
+    assert "events.W050" in result.stderr and "collectstatic" in result.stderr

@@ -19,6 +19,8 @@ class Command(BaseCommand):
         demo = Demo(store=store, concurrency=concurrency, fail_rate=fail_rate, speed=speed)
         self.stdout.write(f"embedded AWS emulator on {demo.start_emulator()}")
         call_command("migrate", interactive=False, verbosity=0)
+        # The static files as production serves them: hashed, gzipped, cached (README).
+        call_command("collectstatic", interactive=False, verbosity=0)
         ensure_demo_user()
         for change in demo.provision().changes:
             self.stdout.write(str(change))
