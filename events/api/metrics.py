@@ -2,6 +2,9 @@
 or holding EDOBS_METRICS_TOKEN (README "Metrics"); anyone else gets 403.
 
 The address is the connection's REMOTE_ADDR, never X-Forwarded-For (a client writes that).
+A request that carries X-Forwarded-For came through a proxy, or says it did: daphne's
+--proxy-headers then makes REMOTE_ADDR the header's first entry, which the client may have
+written (a proxy that appends keeps it), so such a request needs the token whatever its address.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ def scrape_allowed(request: HttpRequest) -> bool:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if token and header.startswith("Bearer "):
         return hmac.compare_digest(header[len("Bearer ") :].encode(), token.encode())
+    if "HTTP_X_FORWARDED_FOR" in request.META:
+        return False
     return address_allowed(request.META.get("REMOTE_ADDR", ""))
 
 

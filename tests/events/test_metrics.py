@@ -56,10 +56,14 @@ def test_only_listed_addresses_or_the_token_may_scrape(settings):
     assert client.get("/metrics", REMOTE_ADDR="::1").status_code == 200
     refused = client.get("/metrics", REMOTE_ADDR=OUTSIDE)
     assert refused.status_code == 403 and b"edobs_" not in refused.content
-    # A client writes X-Forwarded-For: it proves nothing.
+    # A client writes X-Forwarded-For: it proves nothing, and behind daphne's --proxy-headers
+    # REMOTE_ADDR may be its first entry, so a forwarded request needs the token.
     forwarded = client.get("/metrics", REMOTE_ADDR=OUTSIDE, HTTP_X_FORWARDED_FOR="127.0.0.1")
     assert forwarded.status_code == 403
+    assert client.get("/metrics", HTTP_X_FORWARDED_FOR="127.0.0.1").status_code == 403
     bearer = "Bearer s3cret-scrape-token"
+    proxied = client.get("/metrics", HTTP_X_FORWARDED_FOR=OUTSIDE, HTTP_AUTHORIZATION=bearer)
+    assert proxied.status_code == 200
     assert client.get("/metrics", REMOTE_ADDR=OUTSIDE, HTTP_AUTHORIZATION=bearer).status_code == 200
     for wrong in ("Bearer s3cret-scrape-tokeN", "Bearer ", "Basic s3cret-scrape-token"):
         answer = client.get("/metrics", REMOTE_ADDR=OUTSIDE, HTTP_AUTHORIZATION=wrong)
