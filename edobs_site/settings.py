@@ -17,8 +17,11 @@ VAR_DIR = Path(os.environ.get("EDOBS_VAR_DIR", BASE_DIR / "var"))
 # the environment at settings load, the earliest hook every process (manage.py, daphne, pytest)
 # passes before anything imports prometheus_client, and inherited by the processes it starts.
 EDOBS_METRICS_DIR = Path(os.environ.get("EDOBS_METRICS_DIR", "") or VAR_DIR / "metrics")
-EDOBS_METRICS_DIR.mkdir(parents=True, exist_ok=True)
-os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(EDOBS_METRICS_DIR)
+try:
+    EDOBS_METRICS_DIR.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(EDOBS_METRICS_DIR)
+except OSError:
+    pass  # events.E056 says so, rather than a traceback from prometheus_client at every start
 
 
 def envbool(name: str, default: bool = False) -> bool:
