@@ -22,12 +22,14 @@ run: install
 	$(PY) manage.py migrate --noinput
 	EDOBS_DEMO=1 $(PY) manage.py demo
 
-# Installs redis-server/postgresql/chromium when missing (root + apt only), then every test.
+# Installs redis-server/postgresql/chromium/prometheus (promtool) when missing (root + apt only), then every test.
 # pytest's exit 5 (no tests collected) is not a failure.
 test: install
 	scripts/test-services
 	$(VENV)/bin/lint-imports  # the layers of events/ (events/README.md)
-	$(PY) -m pytest $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests collected" || exit $$rc; }
+	# The tests' Prometheus samples go to a directory of their own, not var/metrics (events.metrics).
+	metrics=$$(mktemp -d) && trap 'rm -rf "$$metrics"' EXIT && \
+	EDOBS_METRICS_DIR=$$metrics $(PY) -m pytest $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests collected" || exit $$rc; }
 
 bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)

@@ -13,6 +13,16 @@ from csp.constants import NONE, SELF
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("EDOBS_VAR_DIR", BASE_DIR / "var"))
 
+# Prometheus multiprocess mode (events.metrics): every process writes its samples here. Set in
+# the environment at settings load, the earliest hook every process (manage.py, daphne, pytest)
+# passes before anything imports prometheus_client, and inherited by the processes it starts.
+EDOBS_METRICS_DIR = Path(os.environ.get("EDOBS_METRICS_DIR", "") or VAR_DIR / "metrics")
+try:
+    EDOBS_METRICS_DIR.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(EDOBS_METRICS_DIR)
+except OSError:
+    pass  # events.E056 says so, rather than a traceback from prometheus_client at every start
+
 
 def envbool(name: str, default: bool = False) -> bool:
     value = os.environ.get(name, "")
@@ -303,6 +313,9 @@ EDOBS_PAGE_EVENT_BYTES = envint("EDOBS_PAGE_EVENT_BYTES", 8 * 1024)
 EDOBS_API_EVENT_BYTES = envint("EDOBS_API_EVENT_BYTES", 16 * 1024)
 # How often a consume_events process writes its heartbeat (events.ingest.health; 0: never).
 EDOBS_HEARTBEAT_SECONDS = envint("EDOBS_HEARTBEAT_SECONDS", 5)
+# Who may scrape GET /metrics: these networks (the connection's address), or a bearer token.
+EDOBS_METRICS_ALLOWED_NETWORKS = envlist("EDOBS_METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1")
+EDOBS_METRICS_TOKEN = os.environ.get("EDOBS_METRICS_TOKEN", "")
 
 # edobs itself (DESIGN section 5)
 EDOBS_STORE = os.environ.get("EDOBS_STORE", "orm")

@@ -6,4 +6,7 @@ class EventsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from events import checks  # noqa: F401  (registers the system checks)
+        # events.checks registers the system checks on import.
+        from events import checks, metrics  # noqa: F401
+
+        metrics.process_start()

@@ -1,5 +1,6 @@
 """System checks that say clearly what is misconfigured (events.E001 ...)."""
 
+import os
 import re
 
 from django.conf import settings
@@ -133,3 +134,20 @@ def check_static_files(app_configs, **kwargs):
     message = f"No static files manifest in STATIC_ROOT ({settings.STATIC_ROOT})."
     hint = "Run `manage.py collectstatic --noinput` before starting the servers."
     return [Warning(message, hint=hint, id="events.W050")]
+
+
+@register(Tags.compatibility)
+def check_metrics(app_configs, **kwargs):
+    """GET /metrics: its allow-list must parse, and every process must be able to write its
+    samples (events.metrics, multiprocess mode)."""
+    errors = []
+    bad = parse_networks(settings.EDOBS_METRICS_ALLOWED_NETWORKS)[1]
+    if bad:
+        message = f"EDOBS_METRICS_ALLOWED_NETWORKS holds {', '.join(map(repr, bad))}: each must "
+        message += "be a network in CIDR form with no host bits set (127.0.0.0/8, ::1)."
+        errors.append(Error(message, id="events.E055"))
+    directory = settings.EDOBS_METRICS_DIR
+    if not (os.path.isdir(directory) and os.access(directory, os.W_OK | os.X_OK)):
+        message = f"EDOBS_METRICS_DIR {str(directory)!r} must be a directory this process can "
+        errors.append(Error(message + "write (Prometheus multiprocess files).", id="events.E056"))
+    return errors

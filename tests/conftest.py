@@ -15,6 +15,7 @@ from tests.services import (
     RedisServer,
     ServiceUnavailable,
     chromium_binary,
+    promtool_binary,
 )
 
 __all__ = ["CHROMIUM_ARGS", "CHROMIUM_HEADLESS_FLAGS"]
@@ -70,6 +71,12 @@ def postgres_url():
 def chromium_path():
     """Path of Debian's chromium; launch it with CHROMIUM_ARGS / CHROMIUM_HEADLESS_FLAGS."""
     return need(chromium_binary)
+
+
+@pytest.fixture(scope="session")
+def promtool_path():
+    """Path of promtool, which checks the sample alert rules in docs/prometheus/."""
+    return need(promtool_binary)
 
 
 @pytest.fixture

@@ -229,3 +229,13 @@ def chromium_binary() -> str:
         "chromium not found at /usr/bin/chromium (Debian package chromium; `make test` installs "
         "it as root; never `playwright install`)"
     )
+
+
+def promtool_binary() -> str:
+    """Prometheus's rule checker (Debian package prometheus), for docs/prometheus/."""
+    found = shutil.which("promtool")
+    if found:
+        return found
+    raise ServiceUnavailable(
+        "promtool not found (Debian package prometheus; `make test` installs it as root)"
+    )

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from events import metrics
 from events import webhooks as network
 from events.models import AlertDelivery, AlertFiring
 from events.stores.locking import atomic_retrying_locks
@@ -29,6 +30,9 @@ logger = logging.getLogger(__name__)
 
 EXCERPT = 1000  # bytes of an answer kept
 DUE_BATCH = 50
+# edobs_alert_deliveries_total{outcome}: what the attempt left the firing as.
+OUTCOMES = {AlertFiring.DELIVERED: "delivered", AlertFiring.PENDING: "retry",
+            AlertFiring.GAVE_UP: "gave_up"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ def attempt(firing: AlertFiring) -> AlertDelivery:
                        answer.error or answer.status)  # fmt: skip
     else:
         state, retry = AlertFiring.PENDING, timezone.now() + backoff(number)
+    metrics.ALERT_DELIVERIES.labels(outcome=OUTCOMES[state]).inc()
     # The webhook has answered: a lost lock race must not leave the firing to be posted again.
 
     def record() -> AlertDelivery:

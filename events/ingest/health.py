@@ -174,6 +174,15 @@ def health_report(now: datetime | None = None) -> dict:
     }
 
 
+def newest_heartbeat_age(now: datetime | None = None) -> float | None:
+    """Seconds since any worker last wrote its heartbeat (None: no worker ever did, or all were
+    forgotten). Read when /metrics is scraped, so a dead worker shows as a growing age."""
+    newest = WorkerHeartbeat.objects.order_by("-seen_at").values_list("seen_at", flat=True).first()
+    if newest is None:
+        return None
+    return max(0.0, ((now or datetime.now(UTC)) - newest).total_seconds())
+
+
 def _worker(row: WorkerHeartbeat, alive: bool) -> dict:
     return {
         "worker": row.worker, "alive": alive, "started_at": iso(row.started_at),

@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import re
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from events import metrics
 from events.domain.envelope import MalformedEvent, NormalisedEvent, parse_envelope
 from events.live.broadcast import publish_events
 from events.models import DeliveryFailure, Event, EventConflict, Job, RejectedMessage
@@ -75,6 +77,7 @@ def event_ingest(*, messages: Sequence[InboundMessage]) -> IngestReport:
     event the store refuses, is quarantined with the reason and the rest of the batch goes on.
     Raises StoreUnavailable (nothing may be deleted then) when storage is down.
     """
+    started = time.monotonic()
     parsed, rejected = _parse_all(messages)
     parsed = _attributed(parsed)
     stored = events_store(events=list(parsed.values()))
@@ -94,7 +97,16 @@ def event_ingest(*, messages: Sequence[InboundMessage]) -> IngestReport:
     message_quarantine(messages=messages, rejected=sorted(rejected))
     delivery_failures_clear(messages=messages)
     report.publish_failures = _publish(report.new_events)
+    _measure(report.new_events, seconds=time.monotonic() - started)
     return report
+
+
+def _measure(new_events: list[NormalisedEvent], *, seconds: float) -> None:
+    """The batch's metrics: one increment per source label, one lag sample per new event."""
+    metrics.count_ingested(event.source for event in new_events)
+    for event in new_events:
+        metrics.INGEST_LAG.observe(max(0.0, (event.received_at - event.at).total_seconds()))
+    metrics.INGEST_BATCH.observe(seconds)
 
 
 def _parse_all(
@@ -235,6 +247,7 @@ def message_quarantine(
         raise StoreUnavailable(f"quarantine failed: {exc}") from exc
     for index, reason in rejected:
         logger.warning("quarantined message %s: %s", messages[index].message_id, reason)
+    metrics.count_quarantined(reason for _, reason in rejected)
 
 
 def _rejected_rows(messages: Sequence[InboundMessage], rejected: list[tuple[int, str]]):

@@ -37,6 +37,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.conf import settings
 
+from events import metrics
 from events.domain import budgets
 from events.domain.correlation import parse_job_ref
 from events.live import broadcast, tracking
@@ -66,6 +67,7 @@ class Outbox:
         if self.queue.full():
             self.queue.get_nowait()
             self.missed += 1
+            metrics.WEBSOCKET_FRAMES_DROPPED.inc()
         self.queue.put_nowait(frame)
 
     async def get(self) -> list[str]:
@@ -122,6 +124,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         )  # fmt: skip
         self.tracker = tracking.tracker()  # looked up once, not per frame burst
         self.tracker.opened(self)
+        metrics.WEBSOCKET_CONNECTIONS.inc()  # taken back in disconnect, where tracker is set
         await self.accept()
         await self.send_snapshot(user)
         self.sender = asyncio.create_task(self.drain())
@@ -194,6 +197,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
         if getattr(self, "tracker", None) is not None:
             self.tracker.closed(self.channel_name)
+            metrics.WEBSOCKET_CONNECTIONS.dec()
         await database_sync_to_async(live.connection_close)(channel_name=self.channel_name)
 
     def client(self) -> str:

@@ -27,6 +27,7 @@ from events.domain.envelope import parse_envelope
 from events.models import AlertDelivery, AlertFiring, AlertRule, Team, TeamAccount
 from events.stores import get_store, reset_stores
 from events.stores.locking import lost_lock_race
+from tests.prom import own, value
 from tests.services import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -323,7 +324,17 @@ def test_a_failure_rate_rule_fires_once_per_window(receiver):
 # ---- delivery ----------------------------------------------------------------------------------
 
 
-def test_it_retries_with_growing_gaps_until_the_webhook_takes_it(receiver, runner):
+def outcomes(tmp_path, name: str) -> dict[str, float]:
+    """This process's edobs_alert_deliveries_total by outcome (events.metrics)."""
+    samples = own(tmp_path / name)
+    return {
+        outcome: value(samples, "edobs_alert_deliveries_total", outcome=outcome)
+        for outcome in ("delivered", "retry", "gave_up")
+    }
+
+
+def test_it_retries_with_growing_gaps_until_the_webhook_takes_it(receiver, runner, tmp_path):
+    before = outcomes(tmp_path, "before")
     hook = receiver([500, 500, 200])
     rule(hook.url)
     run_job("order-1", "FAILED", ago=10)
@@ -343,9 +354,12 @@ def test_it_retries_with_growing_gaps_until_the_webhook_takes_it(receiver, runne
     arrivals = [at for at, _, _ in hook.got]
     assert arrivals[2] - arrivals[1] > arrivals[1] - arrivals[0]
     assert deliveries[2].next_retry_at is None
+    after = outcomes(tmp_path, "after")
+    assert {k: after[k] - before[k] for k in after} == {"delivered": 1, "retry": 2, "gave_up": 0}
 
 
-def test_a_webhook_that_is_down_is_retried_up_to_the_limit_every_error_recorded(runner):
+def test_a_webhook_that_is_down_is_retried_up_to_the_limit_every_error_recorded(runner, tmp_path):
+    before = outcomes(tmp_path, "before")
     url = f"http://127.0.0.1:{free_port()}/down"
     rule(url)
     run_job("order-1", "FAILED", ago=10)
@@ -367,6 +381,8 @@ def test_a_webhook_that_is_down_is_retried_up_to_the_limit_every_error_recorded(
     assert deliver.next_due() is None
     call_command("run_alerts", "--once")
     assert AlertDelivery.objects.count() == 3
+    after = outcomes(tmp_path, "after")
+    assert {k: after[k] - before[k] for k in after} == {"delivered": 0, "retry": 2, "gave_up": 1}
 
 
 def test_a_slow_webhook_does_not_hold_up_evaluation_or_other_webhooks(receiver, runner):

@@ -23,6 +23,7 @@ from events.routing import websocket_urlpatterns
 from tests.conftest import need
 from tests.events.conftest import ACCOUNT_B, ingest_bodies, sample_lines
 from tests.markers import assert_silent
+from tests.prom import own, value
 from tests.services import RedisServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -242,6 +243,22 @@ async def test_it_tracks_the_connection_while_it_is_open(member):
     finally:
         await communicator.disconnect()
     assert await sync_to_async(Connection.objects.count)() == 0
+
+
+async def test_the_open_sockets_gauge_follows_the_connections(member, tmp_path):
+    def gauge(name: str) -> float:
+        return value(own(tmp_path / name), "edobs_websocket_connections")
+
+    before = gauge("before")
+    refused = await connect("/ws/events/")  # anonymous: refused, never counted
+    await refused.receive_output(timeout=TIMEOUT)
+    await refused.disconnect()
+    communicator = await connect("/ws/events/", member)
+    try:
+        assert gauge("open") == before + 1
+    finally:
+        await communicator.disconnect()
+    assert gauge("closed") == before
 
 
 async def test_it_records_the_frames_each_connection_was_sent(settings, member):

@@ -24,6 +24,8 @@ ACCOUNT_A, ACCOUNT_B = "123456789012", "210987654321"
 JOB = "123456789012:us-east-1:EventDrivenMachine:a6a3a450-6513-470e-a69e-0d37f2a74de4"
 # Reachable without a login, by design (the favicon holds no data: a redirect to a static file).
 PUBLIC = {"login", "admin:login", "logout", "admin:logout", "favicon"}
+# Prometheus has no login: an allow-list of networks or a bearer token instead, refused below.
+SCRAPER_ONLY = {"metrics"}
 
 
 def _patterns(resolvers, prefix="", namespace=""):
@@ -67,7 +69,16 @@ def test_the_enumeration_finds_the_routes_that_matter():
     assert {"api-latest", "api-job", "api-jobs", "api-schema", "login", "admin:index"} <= names
 
 
-@pytest.mark.parametrize("url,name", [(u, n) for u, n in all_urls() if n not in PUBLIC])
+@pytest.mark.parametrize("url,name", [(u, n) for u, n in all_urls() if n in SCRAPER_ONLY])
+def test_a_scraper_only_url_refuses_an_unlisted_address(url, name, db):
+    response = Client().get(url, REMOTE_ADDR="203.0.113.9")
+
+    assert response.status_code == 403 and b"edobs_" not in response.content, url
+
+
+@pytest.mark.parametrize(
+    "url,name", [(u, n) for u, n in all_urls() if n not in PUBLIC | SCRAPER_ONLY]
+)
 def test_it_refuses_anonymous_users_everywhere(url, name, db):
     response = Client().get(url)
 
