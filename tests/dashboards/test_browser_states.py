@@ -22,6 +22,7 @@ from tests.dashboards.test_browser import (  # noqa: F401 (site, browser: fixtur
     site,
     wait_for,
 )
+from tests.dashboards.test_browser_job import context  # noqa: F401 (signed-in context fixture)
 from tests.events.state_flows import job_id, orders_job
 
 pytestmark = pytest.mark.slow
@@ -51,16 +52,6 @@ def _count(site, name: str) -> int:
         return site.api(f"/api/jobs/{job_id(name)}/timeline")["job"]["event_count"]
     except OSError:  # 404 until its first event is stored
         return 0
-
-
-@pytest.fixture(scope="module")
-def context(browser, site):  # noqa: F811 (fixtures imported above)
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
-    page = context.new_page()
-    sign_in(page, site.base)
-    page.close()
-    yield context
-    context.close()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from channels.layers import channel_layers
 from moto import mock_aws
 
 from events.ingest.services import InboundMessage, event_ingest
@@ -113,3 +114,12 @@ def outsider(django_user_model):
     team.members.add(user)
     TeamAccount.objects.create(team=team, account=ACCOUNT_B)
     return user
+
+
+@pytest.fixture
+def memory_layer(settings):
+    """The in-process channel layer, fresh for the test: consumers and broadcasts in one process."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()

@@ -11,7 +11,6 @@ import re
 import boto3
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import channel_layers
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
@@ -142,14 +141,6 @@ def test_every_list_of_the_job_puts_an_answer_after_its_trigger(queue, client, s
         url = page["next"]
     assert len(paged) == len(set(paged)) == len(exported)
     assert_causal(paged, sent, replies)
-
-
-@pytest.fixture
-def memory_layer(settings):
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
 
 
 async def _connected(path: str, user) -> WebsocketCommunicator:

@@ -26,16 +26,8 @@ from tests.markers import assert_silent
 from tests.prom import own, value
 from tests.services import RedisServer
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("memory_layer")]
 TIMEOUT = 5  # an upper bound for a message to arrive, not a measurement
-
-
-@pytest.fixture(autouse=True)
-def memory_layer(settings):
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
 
 
 def job_bodies(count: int | None = None) -> list[str]:

@@ -7,7 +7,6 @@ from urllib.parse import quote
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import channel_layers
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
@@ -15,16 +14,8 @@ from events.routing import websocket_urlpatterns
 from tests.events import shapes_traffic as traffic
 from tests.events.conftest import ingest_bodies
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("memory_layer")]
 TIMEOUT = 5  # an upper bound for a message to arrive, not a measurement
-
-
-@pytest.fixture(autouse=True)
-def memory_layer(settings):
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
 
 
 async def test_it_streams_a_map_childs_events_on_its_encoded_job_socket(superuser):

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import channel_layers
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
@@ -129,14 +128,6 @@ def test_a_job_read_by_its_name_gives_unique_ascending_sort_keys(client, superus
     ]
     assert items[1]["names"] == ["Ada"] and items[1]["meta"]["fn"] == "getMultipleFn"
     assert items[3]["status"] == "SUCCEEDED"
-
-
-@pytest.fixture
-def memory_layer(settings):
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
 
 
 @pytest.mark.django_db(transaction=True)
