@@ -4,6 +4,15 @@ from django.views.generic import RedirectView
 
 from . import compare, event_search, fleet, jobs, schemas, views
 
+
+class Favicon(RedirectView):
+    """To the icon's static URL, looked up per request: with collected static files it is a
+    hashed name, known only once the storage has read its manifest (not at import)."""
+
+    def get_redirect_url(self, *args, **kwargs) -> str:
+        return static("dashboards/favicon.svg")
+
+
 # Job ids are STATE_MACHINE:NAME; Map-run children may hold a "/", hence `.+`.
 urlpatterns = [
     path("", jobs.home, name="home"),
@@ -15,7 +24,7 @@ urlpatterns = [
     # Distributed Map children run under `Parent/MapRunLabel`: the name may hold a "/".
     path("state-machines/<path:name>/", fleet.state_machine, name="state-machine"),
     # Browsers ask for /favicon.ico whatever the page says; public, like the login page's icon.
-    path("favicon.ico", RedirectView.as_view(url=static("dashboards/favicon.svg")), name="favicon"),
+    path("favicon.ico", Favicon.as_view(), name="favicon"),
     path("schemas/", schemas.schema_list, name="schemas"),
     re_path(
         r"^schemas/(?P<source>[^/]+)/(?P<detail_type>.+)/$",

@@ -45,6 +45,19 @@ def aws_credentials(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_collected_static(tmp_path_factory):
+    """An empty STATIC_ROOT for the in-process tests: what `make run` collected into var/static
+    (a manifest of hashed names) must not change the pages they read. A test that wants hashed
+    files collects into a root of its own."""
+    from django.test import override_settings
+
+    override = override_settings(STATIC_ROOT=str(tmp_path_factory.mktemp("static")))
+    override.enable()
+    yield
+    override.disable()
+
+
 @pytest.fixture(scope="session")
 def redis_url():
     """redis://127.0.0.1:PORT/0 of a throwaway redis-server, stopped after the session."""
