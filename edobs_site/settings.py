@@ -6,6 +6,7 @@ The names of the environment variables are part of the contract (DESIGN section 
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -97,6 +98,7 @@ INSTALLED_APPS = [
     "events",
     "dashboards",
     "infra",
+    "sso",
 ]
 
 MIDDLEWARE = [
@@ -190,6 +192,26 @@ AXES_COOLOFF_TIME = timedelta(minutes=envint("EDOBS_LOGIN_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# OpenID Connect sign-in (sso/, README "Single sign-on"): on when EDOBS_OIDC_ISSUER is set, its
+# endpoints and keys found by discovery; checks events.E060-E063.  Password logins stay.
+EDOBS_OIDC_ISSUER = os.environ.get("EDOBS_OIDC_ISSUER", "").strip()
+EDOBS_OIDC_CLIENT_ID = os.environ.get("EDOBS_OIDC_CLIENT_ID", "").strip()
+EDOBS_OIDC_CLIENT_SECRET = os.environ.get("EDOBS_OIDC_CLIENT_SECRET", "").strip()
+EDOBS_OIDC_TEAMS_CLAIM = os.environ.get("EDOBS_OIDC_TEAMS_CLAIM", "").strip() or "groups"
+# The login page's "Sign in with <name>" (default: the issuer's host name)
+EDOBS_OIDC_NAME = os.environ.get("EDOBS_OIDC_NAME", "").strip() or (
+    urlsplit(EDOBS_OIDC_ISSUER).hostname or "single sign-on"
+)
+if EDOBS_OIDC_ISSUER:
+    AUTHENTICATION_BACKENDS.append("sso.backend.OIDCBackend")
+# mozilla-django-oidc (its OIDC_OP_* endpoints come from discovery: sso.discovery)
+OIDC_RP_CLIENT_ID = EDOBS_OIDC_CLIENT_ID
+OIDC_RP_CLIENT_SECRET = EDOBS_OIDC_CLIENT_SECRET
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_RP_SCOPES = "openid email profile"
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = 10  # seconds, each request to the provider
+OIDC_REDIRECT_FIELD_NAME = "next"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
