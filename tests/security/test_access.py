@@ -24,6 +24,8 @@ ACCOUNT_A, ACCOUNT_B = "123456789012", "210987654321"
 JOB = "123456789012:us-east-1:EventDrivenMachine:a6a3a450-6513-470e-a69e-0d37f2a74de4"
 # Reachable without a login, by design (the favicon holds no data: a redirect to a static file).
 PUBLIC = {"login", "admin:login", "logout", "admin:logout", "favicon"}
+# The sign-in through an OpenID provider starts and ends signed out (404 without an issuer).
+PUBLIC |= {"oidc_authentication_init", "oidc_authentication_callback"}
 # Prometheus has no login: an allow-list of networks or a bearer token instead, refused below.
 SCRAPER_ONLY = {"metrics"}
 
