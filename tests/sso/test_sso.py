@@ -188,3 +188,13 @@ def test_the_password_login_works_while_the_provider_is_down(client, django_user
     response = client.post("/accounts/login/", {"username": "root", "password": "break-glass-pw"})
     assert response.status_code == 302 and response["Location"] == "/"
     assert client.get("/api/jobs").status_code == 200
+
+
+def test_only_superusers_see_the_identities_in_the_admin(client, django_user_model):
+    staff = django_user_model.objects.create_user("staff", password="pw-staff-123", is_staff=True)
+    client.force_login(staff)
+    assert client.get("/admin/sso/identity/").status_code == 403
+    root = django_user_model.objects.create_superuser("root", "r@x.test", "pw-root-123")
+    client.force_login(root)
+    assert client.get("/admin/sso/identity/").status_code == 200
+    assert client.get("/admin/sso/identity/add/").status_code == 403
