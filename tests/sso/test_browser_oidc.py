@@ -40,7 +40,8 @@ CLIENT_ID, CLIENT_SECRET = "edobs-test-client", "edobs-test-secret-" + "s" * 20
 ROOT_USER, ROOT_PASSWORD = "breakglass", "breakglass-passw0rd"
 ACCOUNTS = {"payments": "111111111111", "search": "222222222222", "ops": "333333333333"}
 SAMPLE_ACCOUNT = "123456789012"
-# Started in 6-13 s on this 2-core machine shared with other test runs (migrate, an RSA key).
+# Both were answering 8.6 s after daphne started (load average 10 on 2 cores shared with other
+# test runs): the provider migrates and makes an RSA key meanwhile. 60 s leaves room for worse.
 START_TIMEOUT = 60
 
 SETUP = """
