@@ -193,11 +193,13 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # OpenID Connect sign-in (sso/, README "Single sign-on"): on when EDOBS_OIDC_ISSUER is set, its
-# endpoints and keys found by discovery; checks events.E060-E063.  Password logins stay.
+# endpoints and keys found by discovery; checks events.E060-E064.  Password logins stay.
 EDOBS_OIDC_ISSUER = os.environ.get("EDOBS_OIDC_ISSUER", "").strip()
 EDOBS_OIDC_CLIENT_ID = os.environ.get("EDOBS_OIDC_CLIENT_ID", "").strip()
 EDOBS_OIDC_CLIENT_SECRET = os.environ.get("EDOBS_OIDC_CLIENT_SECRET", "").strip()
 EDOBS_OIDC_TEAMS_CLAIM = os.environ.get("EDOBS_OIDC_TEAMS_CLAIM", "").strip() or "groups"
+# Scopes asked for (space-separated; some providers send the teams claim only for a `groups` scope)
+EDOBS_OIDC_SCOPES = os.environ.get("EDOBS_OIDC_SCOPES", "").strip() or "openid email profile"
 # The login page's "Sign in with <name>" (default: the issuer's host name)
 EDOBS_OIDC_NAME = os.environ.get("EDOBS_OIDC_NAME", "").strip() or (
     urlsplit(EDOBS_OIDC_ISSUER).hostname or "single sign-on"
@@ -208,7 +210,7 @@ if EDOBS_OIDC_ISSUER:
 OIDC_RP_CLIENT_ID = EDOBS_OIDC_CLIENT_ID
 OIDC_RP_CLIENT_SECRET = EDOBS_OIDC_CLIENT_SECRET
 OIDC_RP_SIGN_ALGO = "RS256"
-OIDC_RP_SCOPES = "openid email profile"
+OIDC_RP_SCOPES = EDOBS_OIDC_SCOPES
 OIDC_USE_PKCE = True
 OIDC_TIMEOUT = 10  # seconds, each request to the provider
 OIDC_REDIRECT_FIELD_NAME = "next"

@@ -1,4 +1,4 @@
-"""System checks of the OpenID Connect settings (events.E060-E063, with the project's ids)."""
+"""System checks of the OpenID Connect settings (events.E060-E064, with the project's ids)."""
 
 import ipaddress
 import re
@@ -43,6 +43,11 @@ def check_oidc(app_configs, **kwargs):
         errors.append(Error(
             f"EDOBS_OIDC_TEAMS_CLAIM {settings.EDOBS_OIDC_TEAMS_CLAIM!r} is not a claim name.",
             id="events.E063",
+        ))  # fmt: skip
+    if "openid" not in settings.EDOBS_OIDC_SCOPES.split():
+        errors.append(Error(
+            "EDOBS_OIDC_SCOPES must include `openid`: without it there is no ID token.",
+            id="events.E064",
         ))  # fmt: skip
     return errors
 

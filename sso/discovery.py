@@ -31,8 +31,9 @@ _lock = threading.Lock()
 _cache: dict[str, tuple[float, dict]] = {}
 
 
-class DiscoveryFailed(Exception):
-    """The provider's discovery document could not be read or is not the issuer's."""
+class DiscoveryFailed(ImproperlyConfigured):
+    """The provider's discovery document could not be read or is not the issuer's (an
+    ImproperlyConfigured: mozilla-django-oidc's code raises that for a missing endpoint)."""
 
 
 def enabled() -> bool:
@@ -82,10 +83,7 @@ def _fetch(wanted: str) -> dict:
 def oidc_setting(name: str, *default):
     """A mozilla-django-oidc setting: the endpoints from discovery, the rest from settings."""
     if name in ENDPOINTS:
-        try:
-            return provider_config()[ENDPOINTS[name]]
-        except DiscoveryFailed as error:
-            raise ImproperlyConfigured(str(error)) from error
+        return provider_config()[ENDPOINTS[name]]
     if default:
         return getattr(settings, name, default[0])
     try:

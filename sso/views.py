@@ -81,7 +81,7 @@ class CallbackView(_Enabled, oidc_views.OIDCAuthenticationCallbackView):
         except SuspiciousOperation as error:
             logger.warning("OIDC sign-in refused: %s", error)
             return refused(request, "The sign-in provider's answer did not pass our checks.")
-        except RequestException as error:
+        except (RequestException, discovery.DiscoveryFailed) as error:
             logger.warning("OIDC sign-in failed at the provider: %s", error)
             return refused(request, "The sign-in provider did not answer.", status=502)
 

@@ -112,6 +112,7 @@ def test_the_checks_say_what_is_half_configured():
     assert _ids(**{**OIDC, "EDOBS_OIDC_ISSUER": "id.example.com"}) == {"events.E061"}
     assert _ids(EDOBS_OIDC_CLIENT_ID="edobs") == {"events.E062"}
     assert _ids(**{**OIDC, "EDOBS_OIDC_TEAMS_CLAIM": "my groups"}) == {"events.E063"}
+    assert _ids(**{**OIDC, "EDOBS_OIDC_SCOPES": "email groups"}) == {"events.E064"}
 
 
 def test_the_login_page_has_no_provider_button_and_oidc_urls_are_404_without_an_issuer(client):
