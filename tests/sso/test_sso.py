@@ -199,3 +199,22 @@ def test_only_superusers_see_the_identities_in_the_admin(client, django_user_mod
     client.force_login(root)
     assert client.get("/admin/sso/identity/").status_code == 200
     assert client.get("/admin/sso/identity/add/").status_code == 403
+
+
+def test_a_callback_that_is_not_ours_signs_no_one_in(client):
+    document: dict = {}
+    server, issuer = _serve(document)
+    document["issuer"] = issuer
+    document.update({key: f"{issuer}/{key}" for key in discovery.ENDPOINTS.values()})
+    try:
+        with override_settings(**{**OIDC, "EDOBS_OIDC_ISSUER": issuer}):
+            denied = client.get("/oidc/callback/?error=access_denied&state=x")
+            assert denied.status_code == 403 and b"did not sign you in" in denied.content
+            unknown = client.get("/oidc/callback/?code=a&state=b")  # no sign-in started here
+            assert unknown.status_code == 403 and b"did not complete" in unknown.content
+            client.get("/oidc/authenticate/")  # a sign-in started, then a forged state
+            forged = client.get("/oidc/callback/?code=a&state=forged")
+            assert forged.status_code == 403 and b"did not pass our checks" in forged.content
+            assert client.get("/api/jobs").status_code in (401, 403)
+    finally:
+        server.shutdown()
