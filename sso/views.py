@@ -3,6 +3,7 @@ provider, and its callback.  Without EDOBS_OIDC_ISSUER the two OIDC URLs are 404
 
 import logging
 
+from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import SuspiciousOperation
@@ -16,19 +17,13 @@ from sso import discovery
 logger = logging.getLogger(__name__)
 
 
-def provider_name() -> str:
-    from django.conf import settings
-
-    return settings.EDOBS_OIDC_NAME
-
-
 class LoginView(auth_views.LoginView):
     """Django's login page; with OIDC on it offers "Sign in with <provider>" above the
     password form, which stays for the demo and for break-glass superusers."""
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["oidc_provider"] = provider_name() if discovery.enabled() else ""
+        context["oidc_provider"] = settings.EDOBS_OIDC_NAME if discovery.enabled() else ""
         return context
 
 
