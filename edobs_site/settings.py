@@ -193,7 +193,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # OpenID Connect sign-in (sso/, README "Single sign-on"): on when EDOBS_OIDC_ISSUER is set, its
-# endpoints and keys found by discovery; checks events.E060-E064.  Password logins stay.
+# endpoints and keys found by discovery; checks events.E070-E074.  Password logins stay.
 EDOBS_OIDC_ISSUER = os.environ.get("EDOBS_OIDC_ISSUER", "").strip()
 EDOBS_OIDC_CLIENT_ID = os.environ.get("EDOBS_OIDC_CLIENT_ID", "").strip()
 EDOBS_OIDC_CLIENT_SECRET = os.environ.get("EDOBS_OIDC_CLIENT_SECRET", "").strip()

@@ -1,4 +1,4 @@
-"""System checks of the OpenID Connect settings (events.E060-E064, with the project's ids)."""
+"""System checks of the OpenID Connect settings (events.E070-E074, with the project's ids)."""
 
 import ipaddress
 import re
@@ -29,25 +29,25 @@ def check_oidc(app_configs, **kwargs):
             return [Error(
                 "EDOBS_OIDC_CLIENT_ID/EDOBS_OIDC_CLIENT_SECRET are set but EDOBS_OIDC_ISSUER "
                 "is not: single sign-on is off.", hint="Set EDOBS_OIDC_ISSUER too, or unset them.",
-                id="events.E062",
+                id="events.E072",
             )]  # fmt: skip
         return []
     errors = []
     if not all(client):
         errors.append(Error(
             "EDOBS_OIDC_ISSUER is set: it needs EDOBS_OIDC_CLIENT_ID and EDOBS_OIDC_CLIENT_SECRET "
-            "(the client registered at the provider).", id="events.E060",
+            "(the client registered at the provider).", id="events.E070",
         ))  # fmt: skip
     errors += _issuer_errors(issuer)
     if not CLAIM_NAME.fullmatch(settings.EDOBS_OIDC_TEAMS_CLAIM):
         errors.append(Error(
             f"EDOBS_OIDC_TEAMS_CLAIM {settings.EDOBS_OIDC_TEAMS_CLAIM!r} is not a claim name.",
-            id="events.E063",
+            id="events.E073",
         ))  # fmt: skip
     if "openid" not in settings.EDOBS_OIDC_SCOPES.split():
         errors.append(Error(
             "EDOBS_OIDC_SCOPES must include `openid`: without it there is no ID token.",
-            id="events.E064",
+            id="events.E074",
         ))  # fmt: skip
     return errors
 
@@ -57,12 +57,12 @@ def _issuer_errors(issuer: str) -> list[Error]:
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
         return [Error(
             f"EDOBS_OIDC_ISSUER {issuer!r} is not an issuer URL (https://host[/path]).",
-            id="events.E061",
+            id="events.E071",
         )]  # fmt: skip
     if parts.scheme == "http" and not (settings.DEBUG or is_loopback(parts.hostname)):
         return [Error(
             "EDOBS_OIDC_ISSUER must be https: tokens and keys fetched over plain http can be "
             "swapped on the way.", hint="http is allowed only for a loopback provider or DEBUG.",
-            id="events.E061",
+            id="events.E071",
         )]  # fmt: skip
     return []

@@ -99,20 +99,20 @@ def test_it_starts_no_token_exchange_without_the_callbacks_nonce(rf):
 
 def _ids(**settings):
     with override_settings(**settings):
-        return {message.id for message in run_checks() if message.id.startswith("events.E06")}
+        return {message.id for message in run_checks() if message.id.startswith("events.E07")}
 
 
 def test_the_checks_say_what_is_half_configured():
     assert _ids() == set()
     assert _ids(**OIDC) == set()
-    assert _ids(EDOBS_OIDC_ISSUER=ISSUER) == {"events.E060"}
-    assert _ids(**{**OIDC, "EDOBS_OIDC_ISSUER": "http://id.example.com"}) == {"events.E061"}
+    assert _ids(EDOBS_OIDC_ISSUER=ISSUER) == {"events.E070"}
+    assert _ids(**{**OIDC, "EDOBS_OIDC_ISSUER": "http://id.example.com"}) == {"events.E071"}
     assert _ids(**{**OIDC, "EDOBS_OIDC_ISSUER": "http://127.0.0.1:9000/o"}) == set()
     assert _ids(**{**OIDC, "EDOBS_OIDC_ISSUER": "http://id.example.com", "DEBUG": True}) == set()
-    assert _ids(**{**OIDC, "EDOBS_OIDC_ISSUER": "id.example.com"}) == {"events.E061"}
-    assert _ids(EDOBS_OIDC_CLIENT_ID="edobs") == {"events.E062"}
-    assert _ids(**{**OIDC, "EDOBS_OIDC_TEAMS_CLAIM": "my groups"}) == {"events.E063"}
-    assert _ids(**{**OIDC, "EDOBS_OIDC_SCOPES": "email groups"}) == {"events.E064"}
+    assert _ids(**{**OIDC, "EDOBS_OIDC_ISSUER": "id.example.com"}) == {"events.E071"}
+    assert _ids(EDOBS_OIDC_CLIENT_ID="edobs") == {"events.E072"}
+    assert _ids(**{**OIDC, "EDOBS_OIDC_TEAMS_CLAIM": "my groups"}) == {"events.E073"}
+    assert _ids(**{**OIDC, "EDOBS_OIDC_SCOPES": "email groups"}) == {"events.E074"}
 
 
 def test_the_login_page_has_no_provider_button_and_oidc_urls_are_404_without_an_issuer(client):
