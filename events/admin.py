@@ -267,15 +267,6 @@ class AlertRuleForm(forms.ModelForm):
             "min_jobs", "webhook_url", "format", "team",
         ]  # fmt: skip
 
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("kind") == AlertRule.FAILURE_RATE:
-            if not 1 <= (cleaned.get("threshold_percent") or 0) <= 100:
-                self.add_error("threshold_percent", "must be 1 to 100")
-            if not cleaned.get("window_minutes"):
-                self.add_error("window_minutes", "must be at least 1")
-        return cleaned
-
 
 @admin.register(AlertRule)
 class AlertRuleAdmin(ScopedAdmin):

@@ -10,5 +10,5 @@
   EDOBS_ALERT_MAX_ATTEMPTS.
 - `runner`: the two in separate threads, so a slow webhook never delays evaluation
   (`manage.py run_alerts`, and a thread of `manage.py demo`).
-- `payload`: what is posted (pure).
+- what is posted is pure: events.domain.alert_payload (the pages make a test-send's body too).
 """
