@@ -472,6 +472,7 @@ def test_it_evaluates_the_dynamodb_store_through_the_same_selectors(receiver):
         ("EDOBS_ALERT_MAX_ATTEMPTS", 0, "events.E017"),
         ("EDOBS_ALERT_BACKOFF_SECONDS", 600, "events.E018"),
         ("EDOBS_ALERT_SITE_URL", "javascript:alert(1)", "events.E019"),
+        ("EDOBS_ALERT_GROUP_SECONDS", -1, "events.E060"),
     ],
 )
 def test_the_checks_name_a_bad_alert_setting(name, value, check_id):
