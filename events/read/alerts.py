@@ -40,7 +40,7 @@ def rules_of(user) -> QuerySet[AlertRule]:
     if user is None or not user.is_authenticated or not user.is_active:
         return AlertRule.objects.none()
     rules = AlertRule.objects.select_related("team")
-    return rules if user.is_superuser else rules.filter(team__members=user).distinct()
+    return rules if user.is_superuser else rules.filter(team__members=user)
 
 
 def rules_with_health(user) -> QuerySet[AlertRule]:
