@@ -209,6 +209,12 @@ def test_the_header_names_a_failing_webhook_to_its_team_only(client, people):
     assert "omega.example.net" not in page and "flaky.example.com" not in page
     page = signed_in(client, people["olga"]).get("/").content.decode()
     assert "omega.example.net" in page and "hooks.slack" not in page
+    # A member without the permission to see rules is told too, without a link to a 403.
+    carol = type(people["bob"]).objects.create_user(username="carol", password="pw-123456789")
+    people["omega"].members.add(carol)
+    page = signed_in(client, carol).get("/").content.decode()
+    assert "Alerts to <strong>omega.example.net</strong>" in page
+    assert 'href="/alerts/"' not in page
 
 
 def test_the_banner_costs_one_query_per_page_and_none_in_the_admin(admin_client, people):
