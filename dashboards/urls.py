@@ -2,7 +2,7 @@ from django.templatetags.static import static
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from . import compare, event_search, fleet, jobs, schemas, views
+from . import alerts, compare, event_search, fleet, jobs, schemas, views
 
 
 class Favicon(RedirectView):
@@ -25,6 +25,11 @@ urlpatterns = [
     path("state-machines/<path:name>/", fleet.state_machine, name="state-machine"),
     # Browsers ask for /favicon.ico whatever the page says; public, like the login page's icon.
     path("favicon.ico", Favicon.as_view(), name="favicon"),
+    path("alerts/", alerts.rule_list, name="alerts"),
+    path("alerts/new/", alerts.rule_new, name="alert-new"),
+    path("alerts/<int:pk>/", alerts.rule_edit, name="alert-edit"),
+    path("alerts/<int:pk>/enabled/", alerts.rule_enabled, name="alert-enabled"),
+    path("alerts/<int:pk>/test/", alerts.rule_test, name="alert-test"),
     path("schemas/", schemas.schema_list, name="schemas"),
     re_path(
         r"^schemas/(?P<source>[^/]+)/(?P<detail_type>.+)/$",

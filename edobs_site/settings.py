@@ -151,6 +151,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # the header's "alerts to X failing since ..." (read only if a page shows it)
+                "dashboards.context.failing_alerts",
             ],
         },
     },
@@ -366,6 +368,9 @@ EDOBS_ALERT_BACKOFF_SECONDS = envfloat("EDOBS_ALERT_BACKOFF_SECONDS", 1)
 EDOBS_ALERT_BACKOFF_MAX_SECONDS = envfloat("EDOBS_ALERT_BACKOFF_MAX_SECONDS", 300)
 EDOBS_ALERT_TIMEOUT_SECONDS = envfloat("EDOBS_ALERT_TIMEOUT_SECONDS", 10)
 EDOBS_ALERT_SITE_URL = os.environ.get("EDOBS_ALERT_SITE_URL", "http://127.0.0.1:8000")
+# One post per rule and group window of this many seconds, naming the count and the first jobs
+# (0: one post per evaluation that finds jobs; events.E060).
+EDOBS_ALERT_GROUP_SECONDS = envfloat("EDOBS_ALERT_GROUP_SECONDS", 300)
 # Networks webhooks may post into (CIDRs); other non-public ones are refused (SSRF; events.E020)
 EDOBS_WEBHOOK_ALLOWED_NETWORKS = envlist("EDOBS_WEBHOOK_ALLOWED_NETWORKS")
 # Accounts whose forwarded events the bus admits (manage.py provision; checks events.E010/E011)

@@ -267,15 +267,6 @@ class AlertRuleForm(forms.ModelForm):
             "min_jobs", "webhook_url", "format", "team",
         ]  # fmt: skip
 
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("kind") == AlertRule.FAILURE_RATE:
-            if not 1 <= (cleaned.get("threshold_percent") or 0) <= 100:
-                self.add_error("threshold_percent", "must be 1 to 100")
-            if not cleaned.get("window_minutes"):
-                self.add_error("window_minutes", "must be at least 1")
-        return cleaned
-
 
 @admin.register(AlertRule)
 class AlertRuleAdmin(ScopedAdmin):
@@ -319,13 +310,13 @@ class ReadOnlyAdmin(ScopedAdmin):
 
 @admin.register(AlertFiring)
 class AlertFiringAdmin(ReadOnlyAdmin):
-    list_display = ["fired_at", "rule", "key", "state", "attempts", "next_attempt_at"]
+    list_display = ["fired_at", "rule", "key", "state", "count", "attempts", "next_attempt_at"]
     # The rules offered are those of the firings this user sees, not every team's rule names.
     list_filter = ["state", ("rule", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["=key", "=job_id", "state_machine"]
     readonly_fields = [
         "rule", "key", "job_id", "account", "state_machine", "reason", "pretty_body", "fired_at",
-        "state", "attempts", "next_attempt_at",
+        "state", "attempts", "next_attempt_at", "count", "lead", "group_until",
     ]  # fmt: skip
     exclude = ["body"]
     inlines = [AlertDeliveryInline]

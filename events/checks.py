@@ -61,6 +61,9 @@ def check_alerts(app_configs, **kwargs):
     if not 0 < base <= cap:
         message = "EDOBS_ALERT_BACKOFF_SECONDS must be positive and at most "
         errors.append(Error(message + "EDOBS_ALERT_BACKOFF_MAX_SECONDS.", id="events.E018"))
+    if not 0 <= settings.EDOBS_ALERT_GROUP_SECONDS <= 86400:
+        message = "EDOBS_ALERT_GROUP_SECONDS must be 0 (no grouping window) to 86400 seconds."
+        errors.append(Error(message, id="events.E060"))
     site = settings.EDOBS_ALERT_SITE_URL
     try:
         URLValidator(schemes=["http", "https"])(site)

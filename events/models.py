@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator, URLValidator
 from django.db import models
+from django.utils import timezone
 
 from events.webhooks import form_error
 
@@ -264,24 +265,59 @@ class AlertRule(models.Model):
         "(superusers only)",
     )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
+    enabled_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="when it was last enabled: it never fires for jobs that ended before",
+    )  # fmt: skip
 
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs):
+        """Enabling (or creating enabled) starts the rule's watch now; disabling ends it, so
+        enabling again never fires for the jobs that ended meanwhile (no backfill)."""
+        if not self.enabled:
+            self.enabled_at = None
+        elif self.enabled_at is None:
+            self.enabled_at = timezone.now()
+        if kwargs.get("update_fields") is not None and "enabled" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "enabled_at"}
+        super().save(*args, **kwargs)
+
+    @property
+    def watching_since(self) -> datetime:
+        """Jobs that ended before this are not the rule's to fire for."""
+        return self.enabled_at or self.created_at
+
     def clean(self):
         """A webhook into edobs's own network is refused here as well as at delivery (SSRF:
-        events.webhooks); an invalid URL is left to the field's own validator."""
+        events.webhooks); an invalid URL is left to the field's own validator. A failure-rate
+        rule needs a threshold of 1 to 100 % and a window (the admin's and the pages' forms)."""
+        errors = {}
         if self.webhook_url.startswith(("http://", "https://")):
             if error := form_error(self.webhook_url):
-                raise ValidationError({"webhook_url": error})
+                errors["webhook_url"] = error
+        if self.kind == self.FAILURE_RATE:
+            if not 1 <= (self.threshold_percent or 0) <= 100:
+                errors["threshold_percent"] = "must be 1 to 100"
+            if not self.window_minutes:
+                errors["window_minutes"] = "must be at least 1"
+        if errors:
+            raise ValidationError(errors)
 
 
 class AlertFiring(models.Model):
     """A rule fired: once per rule and job (failure_rate: once per rule and window period).
-    `body` is what every delivery attempt posts."""
+    `body` is what every delivery attempt posts.
 
-    PENDING, DELIVERED, GAVE_UP = "pending", "delivered", "gave_up"
-    STATES = [(PENDING, "pending"), (DELIVERED, "delivered"), (GAVE_UP, "gave up")]
+    Grouping (EDOBS_ALERT_GROUP_SECONDS): the first job a rule fires for in a group window
+    leads the group: it is posted once the window ends (`group_until`), its body naming the
+    `count` jobs of the group and the first of them. The jobs that join it are recorded with
+    `lead` set and the state GROUPED: they are never posted on their own."""
+
+    PENDING, DELIVERED, GAVE_UP, GROUPED = "pending", "delivered", "gave_up", "grouped"
+    STATES = [(PENDING, "pending"), (DELIVERED, "delivered"), (GAVE_UP, "gave up"),
+              (GROUPED, "posted with its group")]  # fmt: skip
 
     rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="firings")
     key = models.CharField(max_length=400, help_text="the job id, or window:<start>")
@@ -294,6 +330,14 @@ class AlertFiring(models.Model):
     state = models.CharField(max_length=10, choices=STATES, default=PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lead = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="members",
+        help_text="the firing this one is posted with (its group's first)",
+    )  # fmt: skip
+    count = models.PositiveIntegerField(default=1, help_text="jobs in the group it leads")
+    group_until = models.DateTimeField(
+        null=True, blank=True, help_text="its group takes jobs until then, then it is posted"
+    )
 
     class Meta:
         constraints = [

@@ -28,6 +28,8 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
+EXCERPT = 1000  # bytes of an answer kept
+
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -196,10 +198,44 @@ class PinnedHTTPSConnection(PinnedHTTPConnection):
         self.sock = self.context.wrap_socket(self.sock, server_hostname=self.host)
 
 
-def connection(target: Target, *, timeout: float, context: ssl.SSLContext | None = None):
+def connection_to(target: Target, *, timeout: float, context: ssl.SSLContext | None = None):
     """A connection to the first checked address of `target`."""
     ip = target.addresses[0]
     if target.scheme == "https":
         return PinnedHTTPSConnection(target.host, target.port, ip=ip, timeout=timeout,
                                      context=context)  # fmt: skip
     return PinnedHTTPConnection(target.host, target.port, ip=ip, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int | None
+    response: str = ""
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+def post(url: str, body: str, *, timeout: float, context: ssl.SSLContext | None = None) -> Answer:
+    """One POST, to an address checked first (events.webhooks); a redirect is an answer
+    like any other (http.client follows none), so it is recorded and retried, never followed."""
+    try:
+        target = check(url)
+    except (WebhookRefused, LookupError) as exc:
+        return Answer(None, error=f"{type(exc).__name__}: {exc}"[:500])
+    connection = connection_to(target, timeout=timeout, context=context)
+    headers = {"Content-Type": "application/json", "User-Agent": "edobs-alerts"}
+    try:
+        connection.request("POST", target.path, body=body.encode(), headers=headers)
+        answer = connection.getresponse()
+        return Answer(answer.status, _excerpt(answer.read(EXCERPT)))
+    except (http.client.HTTPException, OSError, ValueError) as exc:
+        return Answer(None, error=f"{type(exc).__name__}: {exc}"[:500])
+    finally:
+        connection.close()
+
+
+def _excerpt(data: bytes) -> str:
+    return data.decode("utf-8", "replace").replace("\x00", "\ufffd")

@@ -12,61 +12,23 @@ EDOBS_ALERT_BACKOFF_MAX_SECONDS, until EDOBS_ALERT_MAX_ATTEMPTS attempts: then i
 
 from __future__ import annotations
 
-import http.client
 import logging
-import ssl
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
 from events import metrics
-from events import webhooks as network
 from events.models import AlertDelivery, AlertFiring
 from events.stores.locking import atomic_retrying_locks
+from events.webhooks import post
 
 logger = logging.getLogger(__name__)
 
-EXCERPT = 1000  # bytes of an answer kept
 DUE_BATCH = 50
 # edobs_alert_deliveries_total{outcome}: what the attempt left the firing as.
 OUTCOMES = {AlertFiring.DELIVERED: "delivered", AlertFiring.PENDING: "retry",
             AlertFiring.GAVE_UP: "gave_up"}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int | None
-    response: str = ""
-    error: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
-
-
-def post(url: str, body: str, *, timeout: float, context: ssl.SSLContext | None = None) -> Answer:
-    """One POST, to an address checked first (events.webhooks); a redirect is an answer
-    like any other (http.client follows none), so it is recorded and retried, never followed."""
-    try:
-        target = network.check(url)
-    except (network.WebhookRefused, LookupError) as exc:
-        return Answer(None, error=f"{type(exc).__name__}: {exc}"[:500])
-    connection = network.connection(target, timeout=timeout, context=context)
-    headers = {"Content-Type": "application/json", "User-Agent": "edobs-alerts"}
-    try:
-        connection.request("POST", target.path, body=body.encode(), headers=headers)
-        answer = connection.getresponse()
-        return Answer(answer.status, _excerpt(answer.read(EXCERPT)))
-    except (http.client.HTTPException, OSError, ValueError) as exc:
-        return Answer(None, error=f"{type(exc).__name__}: {exc}"[:500])
-    finally:
-        connection.close()
-
-
-def _excerpt(data: bytes) -> str:
-    return data.decode("utf-8", "replace").replace("\x00", "\ufffd")
 
 
 def backoff(attempt: int) -> timedelta:

@@ -19,19 +19,29 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import F, Q
 
-from events.alerts.payload import RateFinding, job_body, rate_body
+from events.domain.alert_payload import (
+    GROUP_LISTED,
+    GroupedJob,
+    RateFinding,
+    group_body,
+    job_body,
+    rate_body,
+)
 from events.domain.correlation import TERMINAL_STATUSES
 from events.domain.fleet import EPOCH, FAILED_STATUSES, Health
 from events.domain.summary import JobSummary
 from events.models import AlertFiring, AlertRule, TeamAccount
 from events.read import selectors
 from events.stores.base import JobFilter
+from events.stores.locking import atomic_retrying_locks
 
 logger = logging.getLogger(__name__)
 
 PAGE = 100
 SCAN_PAGES = 20
+GROUP_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -75,24 +85,76 @@ def find(rule: AlertRule, *, now: datetime) -> list[Finding]:
 
 def record(rule: AlertRule, findings: list[Finding], *, now: datetime) -> int:
     """Store the findings not yet fired; the unique (rule, key) constraint keeps a race of
-    two loops to one firing."""
-    keys = [f.key for f in findings]
-    seen = set(AlertFiring.objects.filter(rule=rule, key__in=keys).values_list("key", flat=True))
-    new = [f for f in findings if f.key not in seen]
+    two loops to one firing. Jobs join the rule's open group (or open one); a failure-rate
+    window is one post already, so it is posted at once."""
+    seen = _fired(rule, [f.key for f in findings])
+    # Findings come newest first; a group names its first jobs, so record the oldest first.
+    new = [f for f in reversed(findings) if f.key not in seen]
+    if not new:
+        return 0
+    if rule.kind == AlertRule.FAILURE_RATE:
+        AlertFiring.objects.bulk_create(
+            [_firing(rule, f, now=now, until=now) for f in new], ignore_conflicts=True
+        )
+    else:
+        for _ in range(GROUP_TRIES):
+            try:
+                atomic_retrying_locks(lambda: _join_group(rule, new, now=now))
+                break
+            except _GroupClosed:  # its post was claimed meanwhile: open the next group
+                continue
+    logger.info("alert rule %s fired for %d new jobs or windows", rule.name, len(new))
+    return len(new)
+
+
+class _GroupClosed(Exception):
+    """The group being joined was claimed for posting before the join was written."""
+
+
+def _firing(rule: AlertRule, f: Finding, *, now: datetime, until: datetime, **extra):
+    return AlertFiring(
+        rule=rule, key=f.key, job_id=f.job_id, account=f.account, state_machine=f.state_machine,
+        reason=f.reason, body=f.body, fired_at=now, next_attempt_at=until, group_until=until,
+        **extra,
+    )  # fmt: skip
+
+
+def open_group(rule: AlertRule, *, now: datetime) -> AlertFiring | None:
+    """The rule's group still taking jobs: its window not over, its post not yet claimed (a
+    claim moves `next_attempt_at` off `group_until`)."""
+    rows = AlertFiring.objects.filter(
+        rule=rule, lead__isnull=True, state=AlertFiring.PENDING, attempts=0,
+        group_until__gt=now, next_attempt_at=F("group_until"),
+    )  # fmt: skip
+    return rows.order_by("-pk").first()
+
+
+def _join_group(rule: AlertRule, new: list[Finding], *, now: datetime) -> None:
+    lead = open_group(rule, now=now)
+    if lead is None:
+        until = now + timedelta(seconds=settings.EDOBS_ALERT_GROUP_SECONDS)
+        lead, new = _firing(rule, new[0], now=now, until=until), new[1:]
+        lead.save()
     AlertFiring.objects.bulk_create(
-        [
-            AlertFiring(
-                rule=rule, key=f.key, job_id=f.job_id, account=f.account,
-                state_machine=f.state_machine, reason=f.reason, body=f.body, fired_at=now,
-                next_attempt_at=now,
-            )
-            for f in new
-        ],
+        [_firing(rule, f, now=now, until=None, lead=lead, state=AlertFiring.GROUPED)
+         for f in new],
         ignore_conflicts=True,
     )  # fmt: skip
-    if new:
-        logger.info("alert rule %s fired for %d new jobs or windows", rule.name, len(new))
-    return len(new)
+    group = AlertFiring.objects.filter(Q(pk=lead.pk) | Q(lead=lead))
+    count = group.count()
+    changes = {"count": count}
+    if count > 1:
+        first = group.order_by("pk")[:GROUP_LISTED]
+        changes["body"] = group_body(
+            rule_name=rule.name, kind=rule.kind, fmt=rule.format, count=count,
+            jobs=[GroupedJob(f.job_id, f.account, f.state_machine, f.reason) for f in first],
+            site=settings.EDOBS_ALERT_SITE_URL, since=lead.fired_at, until=lead.group_until,
+        )  # fmt: skip
+    still_open = AlertFiring.objects.filter(
+        pk=lead.pk, state=AlertFiring.PENDING, attempts=0, next_attempt_at=F("group_until")
+    )
+    if not still_open.update(**changes):
+        raise _GroupClosed
 
 
 def _filters(rule: AlertRule, **kwargs) -> JobFilter:
@@ -123,10 +185,16 @@ def _job_finding(rule: AlertRule, job: JobSummary, reason: str, health: Health |
     )  # fmt: skip
 
 
+def _ended(job: JobSummary) -> datetime | None:
+    return job.stopped_at or job.last_event_at
+
+
 def _failed(rule: AlertRule, scope, now: datetime) -> list[Finding]:
-    since = now - timedelta(minutes=settings.EDOBS_ALERT_LOOKBACK_MINUTES)
+    """No backfill: a job that ended before the rule was created or enabled is not its."""
+    watching = rule.watching_since
+    since = max(now - timedelta(minutes=settings.EDOBS_ALERT_LOOKBACK_MINUTES), watching)
     filters = _filters(rule, statuses=tuple(sorted(FAILED_STATUSES)))
-    jobs = list(_recent(scope, filters, since))
+    jobs = [job for job in _recent(scope, filters, since) if (_ended(job) or now) >= watching]
     fired = _fired(rule, [job.id for job in jobs])
     return [
         _job_finding(rule, job, f"{job.status}: {job.error}" if job.error else job.status or "",
@@ -154,7 +222,7 @@ def _fired(rule: AlertRule, keys: list[str]) -> set[str]:
 
 def _failure_rate(rule: AlertRule, scope, now: datetime) -> list[Finding]:
     window = timedelta(minutes=rule.window_minutes)
-    since = now - window
+    since = max(now - window, rule.watching_since)  # no backfill, as for `failed`
     finished = [
         job for job in _recent(scope, _filters(rule), since)
         if job.status in TERMINAL_STATUSES and job.stopped_at and since <= job.stopped_at <= now

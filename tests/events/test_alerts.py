@@ -21,8 +21,8 @@ from django.db import OperationalError
 from django.test import override_settings
 
 from events.alerts import deliver, evaluate
-from events.alerts.payload import mrkdwn
 from events.alerts.runner import AlertRunner
+from events.domain.alert_payload import mrkdwn
 from events.domain.envelope import parse_envelope
 from events.models import AlertDelivery, AlertFiring, AlertRule, Team, TeamAccount
 from events.stores import get_store, reset_stores
@@ -38,7 +38,10 @@ FAST = {
     "EDOBS_ALERT_BACKOFF_MAX_SECONDS": 5, "EDOBS_ALERT_TIMEOUT_SECONDS": 2,
     "EDOBS_ALERT_MAX_ATTEMPTS": 3, "EDOBS_ALERT_SITE_URL": "https://edobs.example.com",
     "EDOBS_STORE": "orm", "EDOBS_WEBHOOK_ALLOWED_NETWORKS": ["127.0.0.0/8"],
+    # One post per evaluation that finds jobs (grouping: tests/events/test_alert_groups.py).
+    "EDOBS_ALERT_GROUP_SECONDS": 0,
 }  # fmt: skip
+WATCHING = timedelta(hours=2)
 
 
 class Receiver:
@@ -165,12 +168,18 @@ def run_job(job: str, status: str, *, ago: float, ran: float = 0.4, **kwargs) ->
     return pair
 
 
-def rule(receiver_url: str, **fields) -> AlertRule:
+def rule(receiver_url: str, *, watching: timedelta | None = WATCHING, **fields) -> AlertRule:
+    """A rule saved as the admin saves it; it watches since `watching` ago (None: from now), so
+    the jobs these tests made a moment before it are its to fire for (no backfill:
+    tests/events/test_alert_groups.py)."""
     fields.setdefault("name", "orders failing")
     fields.setdefault("kind", AlertRule.FAILED)
     made = AlertRule(webhook_url=receiver_url, **fields)
     made.full_clean()
     made.save()
+    if watching is not None and made.enabled:
+        made.enabled_at = datetime.now(UTC) - watching
+        AlertRule.objects.filter(pk=made.pk).update(enabled_at=made.enabled_at)
     return made
 
 
@@ -463,6 +472,7 @@ def test_it_evaluates_the_dynamodb_store_through_the_same_selectors(receiver):
         ("EDOBS_ALERT_MAX_ATTEMPTS", 0, "events.E017"),
         ("EDOBS_ALERT_BACKOFF_SECONDS", 600, "events.E018"),
         ("EDOBS_ALERT_SITE_URL", "javascript:alert(1)", "events.E019"),
+        ("EDOBS_ALERT_GROUP_SECONDS", -1, "events.E060"),
     ],
 )
 def test_the_checks_name_a_bad_alert_setting(name, value, check_id):

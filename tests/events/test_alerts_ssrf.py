@@ -98,13 +98,15 @@ def listener():
 # ---- the real run_alerts ------------------------------------------------------------------------
 
 SETUP = """
-import json, os
+import datetime as dt, json, os
 from events.domain.envelope import parse_envelope
 from events.models import AlertRule
 from events.stores import get_store
 # Saved without the form's check, as a rule made before the check, or whose name resolved
 # elsewhere when it was saved: delivery must check again.
-AlertRule.objects.create(name="internal", webhook_url=os.environ["HOOK_URL"], kind="failed")
+# It was watching when the job failed (a rule never fires for jobs that ended before).
+rule = AlertRule.objects.create(name="internal", webhook_url=os.environ["HOOK_URL"], kind="failed")
+AlertRule.objects.filter(pk=rule.pk).update(enabled_at=rule.created_at - dt.timedelta(hours=1))
 get_store().ingest([parse_envelope(e, default_account="111111111111")
                     for e in json.loads(os.environ["EVENTS"])])
 """
@@ -160,6 +162,7 @@ def site_env(tmp_path):
         DJANGO_SETTINGS_MODULE="edobs_site.settings", EDOBS_VAR_DIR=str(tmp_path),
         EDOBS_STORE="orm", DJANGO_SECRET_KEY="ssrf-test-secret", EDOBS_QUEUE_NAME="edobs-ssrf",
         EDOBS_ALERT_BACKOFF_SECONDS="0.05", EDOBS_ALERT_TIMEOUT_SECONDS="10",
+        EDOBS_ALERT_GROUP_SECONDS="0",
     )  # fmt: skip
     manage(env, "migrate", "--noinput")
     return env

@@ -18,6 +18,23 @@ from events.domain.shapes import job_summary
 from events.domain.summary import JobSummary
 
 MAX_FIELD = 500  # characters of an error, cause or reason in a Slack message
+GROUP_LISTED = 10  # jobs a group's message names; the others are counted
+
+
+@dataclass(frozen=True)
+class GroupedJob:
+    """One job of a group's message, as its firing recorded it."""
+
+    job_id: str
+    account: str
+    state_machine: str
+    reason: str
+
+    @property
+    def name(self) -> str:
+        """The execution's name: the job id is ACCOUNT:REGION:STATE_MACHINE:NAME."""
+        parts = self.job_id.split(":", 3)
+        return parts[3] if len(parts) == 4 else self.job_id
 
 
 @dataclass(frozen=True)
@@ -102,3 +119,40 @@ def _slack(*, fallback: str, lines: list[str], context: str) -> str:
             {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
         ],
     })  # fmt: skip
+
+
+def group_body(
+    *, rule_name: str, kind: str, fmt: str, count: int, jobs: list[GroupedJob], site: str,
+    since: datetime, until: datetime,
+) -> str:  # fmt: skip
+    """One post for a group window: how many jobs the rule fired for, and the first of them."""
+    listed = jobs[:GROUP_LISTED]
+    what = "are stuck" if kind == "stuck" else "failed"
+    if fmt == "json":
+        return json.dumps({
+            "rule": rule_name, "kind": kind, "count": count, "since": iso(since),
+            "until": iso(until), "more": count - len(listed),
+            "jobs": [{"id": job.job_id, "name": job.name, "account": job.account,
+                      "state_machine": job.state_machine, "reason": job.reason,
+                      "url": job_url(site, job.job_id)} for job in listed],
+        })  # fmt: skip
+    machines = sorted({job.state_machine for job in jobs})
+    of = ", ".join(machines[:3]) + (f" and {len(machines) - 3} more" if len(machines) > 3 else "")
+    summary = f"{count} jobs of {of} {what} from {iso(since)} to {iso(until)}"
+    lines = [f"*{mrkdwn(summary)}*"]
+    for job in listed:
+        link = f"<{job_url(site, job.job_id)}|{mrkdwn(job.name)}>"
+        lines.append(f"• {link} ({mrkdwn(job.state_machine)}): {mrkdwn(_cut(job.reason))}")
+    if count > len(listed):
+        lines.append(f"… and {count - len(listed)} more")
+    context = f"rule {mrkdwn(rule_name)}"
+    return _slack(fallback=summary, lines=lines, context=context)
+
+
+def sample_body(*, rule_name: str, fmt: str, sent_by: str, at: datetime) -> str:
+    """A test-send: clearly a test, so nobody acts on it."""
+    text = f"TEST from edobs: rule {rule_name} can post here (sent by {sent_by} at {iso(at)})"
+    if fmt == "json":
+        return json.dumps({"test": True, "rule": rule_name, "text": text, "sent_at": iso(at)})
+    return _slack(fallback=text, lines=[f"*TEST* {mrkdwn(text)}"],
+                  context=f"rule {mrkdwn(rule_name)} · a test message, not an alert")  # fmt: skip
