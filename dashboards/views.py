@@ -20,7 +20,7 @@ from events.domain.causality import FAILURES
 from events.domain.envelope import iso, parse_time
 from events.domain.export import export_filename
 from events.domain.summary import JobSummary
-from events.read import selectors
+from events.read import fn_failures, selectors
 from events.stores.base import Window
 
 from .formatting import duration_between, human_ms, span_duration, status_css
@@ -253,6 +253,7 @@ def architecture(request: HttpRequest) -> HttpResponse:
     choice, window = _arch_window(request, errors)
     graph = selectors.architecture_graph(user=request.user, window=window)
     graph = selectors.architecture_drift(user=request.user, graph=graph, window=window)
+    graph = fn_failures.architecture_with_failures(user=request.user, graph=graph, window=window)
     base = _base_window(request, window, errors)
     diff = None
     if base is not None:
