@@ -140,6 +140,9 @@ def state_machine(request: HttpRequest, name: str) -> HttpResponse:
     known = selectors.job_list_latest(user=request.user, limit=1, state_machine=name).items
     if not known:
         return render(request, "dashboards/state_machine.html", context, status=404)
+    if errors:  # a window that could not be read: no numbers rather than another window's
+        context.update(known=True, invalid=True)
+        return render(request, "dashboards/state_machine.html", context)
     bucket, size = pick_bucket(since, until)
     answer = selectors.state_machine_metrics(
         user=request.user, state_machine=name, since=since, until=until, bucket=size

@@ -120,6 +120,13 @@ def test_an_invalid_filter_shows_the_error_and_no_rows(browser, traffic, width):
     assert page.locator("#jobs-body tr").count() == 0
     assert "could not be read" in page.locator("#jobs-empty").inner_text()
     assert within_width(page, "#jobs-empty", width)
+
+    page.goto(f"{traffic.base}/state-machines/OrderFlow/?window=custom&since=yesterday")
+    assert "could not be read" in page.locator("#sm-invalid").inner_text()
+    assert page.locator("canvas").count() == 0
+    page.goto(f"{traffic.base}/architecture/?window=custom&since=yesterday")
+    assert "could not be read" in page.locator("#arch-empty").inner_text()
+    assert page.locator("#arch-svg .node").count() == 0
     context.close()
 
 

@@ -55,6 +55,28 @@ def test_an_invalid_job_filter_shows_the_error_and_no_jobs(member_client, fleet,
     assert live["invalid"] is True and live["jobs"] == []  # home.js announces none either
 
 
+@pytest.mark.parametrize("query", ["since=yesterday", "until=soon",
+                                   "since=2026-11-20T12:00&until=2026-11-20T11:00"])  # fmt: skip
+def test_an_invalid_window_shows_no_state_machine_numbers(member_client, fleet, query):
+    content = member_client.get(
+        f"/state-machines/OrderFlow/?window=custom&{query}"
+    ).content.decode()
+
+    assert 'class="alert" role="alert"' in content and 'id="sm-invalid"' in content
+    assert 'id="sm-data"' not in content and 'id="chart-counts"' not in content
+    assert "live-indicator" not in content  # nothing on the page would refresh
+
+
+def test_an_invalid_window_shows_no_architecture(member_client, fleet):
+    content = member_client.get("/architecture/?window=custom&since=yesterday").content.decode()
+    data = json.loads(content.split('id="arch-data" type="application/json">')[1].split("<")[0])
+
+    assert "since: not a date and time" in content and "could not be read" in content
+    assert data["graph"]["nodes"] == [] and data["diff"] is None
+    everything = member_client.get("/architecture/?window=all").content.decode()
+    assert "sm:OrderFlow" in everything  # what the invalid window used to draw
+
+
 def test_a_valid_filter_still_lists(member_client, fleet):
     content = member_client.get("/?status=FAILED").content.decode()
     assert len(job_ids(content)) == 2 and "could not be read" not in content
