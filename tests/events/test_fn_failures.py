@@ -71,3 +71,18 @@ def test_the_architecture_api_gives_function_failure_rates_for_the_team(client, 
     assert (nodes["fn:chargeFn"]["failed"], nodes["fn:chargeFn"]["failure_rate"]) == (1, 0.25)
     assert nodes["fn:shipFn"]["failure_rate"] == 0.0 and body["failures_sampled"] is False
     assert "fn:chargeFn" not in {node["id"] for node in theirs["nodes"]}
+
+
+@pytest.mark.django_db
+def test_it_reads_at_most_failed_jobs_and_says_the_rates_are_sampled(client, member, monkeypatch):
+    monkeypatch.setattr("events.read.fn_failures.FAILED_JOBS", 2)
+    jobs = [pay_job(n, fail_after_ms=1_500) for n in range(4)]
+    ingest_bodies(flows.bodies([e for job in jobs for e in job]))
+    since = (START - timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
+
+    client.force_login(member)
+    body = client.get(f"/api/architecture?since={since}").json()
+
+    charge = next(node for node in body["nodes"] if node["id"] == "fn:chargeFn")
+    assert body["failures_sampled"] is True
+    assert (charge["failed"], charge["count"]) == (2, 4)  # the two newest failed jobs read

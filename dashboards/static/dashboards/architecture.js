@@ -30,7 +30,8 @@
     const diff = data.diff || {};
     const added = new Set((diff.nodes_added || []).map((n) => n.id));
     const addedEdges = byEdge(diff.edges_added), moved = byEdge(diff.edges_moved);
-    const nodes = data.graph.nodes.map((n) => ({ ...n, change: added.has(n.id) ? "added" : "" }));
+    const sampled = !!data.graph.failures_sampled;  // more failed jobs than were read: at least
+    const nodes = data.graph.nodes.map((n) => ({ ...n, change: added.has(n.id) ? "added" : "", sampled }));
     (diff.nodes_removed || []).forEach((n) => nodes.push({ ...n, change: "removed" }));
     const edges = data.graph.edges.map((e) => {
       const key = e.source + "\u0000" + e.target;
@@ -79,11 +80,12 @@
     return lines;
   }
 
-  /* A function's failed runs in the window (runs that were going when their job failed). */
+  /* A function's failed runs in the window (runs that were going when their job failed); "≥"
+     when the window had more failed jobs than the server read for it. */
   function failureText(node) {
     const pct = node.failure_rate * 100;
     const shown = pct === 0 || pct >= 10 ? String(Math.round(pct)) : pct.toFixed(1);
-    return shown + "% failed" + (node.failed ? " (" + node.failed + " of " + node.count + ")" : "");
+    return (node.sampled ? "≥ " : "") + shown + "% failed" + (node.failed ? " (" + node.failed + " of " + node.count + ")" : "");
   }
 
   function edgeText(edge) {
