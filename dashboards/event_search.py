@@ -25,6 +25,10 @@ TEXT_FILTERS = ("source", "detail_type", "fn")
 EXACT_FILTERS = ("account", "job")
 COLUMNS = [("time", "Time (UTC)"), ("source", "Source"), ("detail_type", "Detail-type"),
            ("fn", "Function")]  # fmt: skip
+NARROW = (
+    "To reach them, narrow the search: a shorter Since–Until range (or an Until before the "
+    "oldest event shown), a source, detail-type, function, job or detail field."
+)
 HIDDEN_IN_SUMMARY = ("meta", "execution", "executionContext")
 
 
@@ -71,8 +75,12 @@ def event_list(request: HttpRequest) -> HttpResponse:
         **{name: values[name] for name in TEXT_FILTERS},
     )  # fmt: skip
     size = _page_size(request)
-    found = listing.event_listing(
-        user=request.user, query=query, offset=(page_number(request) - 1) * size, limit=size
+    offset = (page_number(request) - 1) * size
+    # A filter that could not be read is not dropped: no rows rather than unfiltered ones.
+    found = (
+        listing.Listing([], 0, False, offset, size)
+        if errors
+        else listing.event_listing(user=request.user, query=query, offset=offset, limit=size)
     )
     rows = [
         {"event": event, "summary": summary(event),
@@ -94,7 +102,7 @@ def event_list(request: HttpRequest) -> HttpResponse:
         "columns": sort_columns(
             request, COLUMNS, listing.sort_key(query.sort, listing.EVENT_SORTS, "-time")
         ),
-        "paging": paging(request, found),
+        "paging": paging(request, found, noun="matching events", narrow=NARROW),
         "nav": "events",
     }
     return render(request, "dashboards/events.html", context)

@@ -1,6 +1,9 @@
 """A state machine's page: its jobs per time bucket over a chosen window (started, succeeded,
-failed, p50/p95 duration, failures by error), drawn with Chart.js, with the same numbers as
-tables, and links to its failed and stuck jobs. Reads through events.read.selectors only."""
+failed, failure rate, p50/p95/p99 duration, failures by error), drawn with Chart.js, with the
+same numbers as tables, and links to its failed and stuck jobs. Each bucket links to its jobs
+on the home page (the jobs active in the bucket; its failed ones from a failure bar).
+state_machine.js keeps it up to date from GET /api/state-machines/<name>/metrics.
+Reads through events.read.selectors only."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from events.domain.maprun import is_map_child
 from events.read import selectors
 from events.stores.base import JobFilter
 
+from .formatting import human_ms
 from .params import when
 
 WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
@@ -54,13 +58,56 @@ def _window(request: HttpRequest, errors: list[str]) -> tuple[str, datetime, dat
     return choice, now - WINDOWS[choice], now
 
 
-def _chart_data(name: str, answer: dict, bucket: str) -> dict:
+def _list_key(name: str) -> str:
+    # A Map Run's children are listed one by one only under `map_run` (the home page groups them).
+    return "map_run" if is_map_child(name) else "state_machine"
+
+
+def _local(moment: datetime) -> str:
+    """The home page's `since`/`until` form value: UTC, as a datetime-local input holds it."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def jobs_link(name: str, start: datetime, end: datetime, *, failed: bool = False) -> str:
+    """The home page's list of this state machine's jobs active in [start, end)."""
+    query = [(_list_key(name), name), ("since", _local(start)), ("until", _local(end))]
+    if failed:
+        query += [("status", s) for s in sorted(fleet.FAILED_STATUSES)]
+    return "/?" + urlencode(query)
+
+
+def percent(rate: float | None) -> str:
+    if rate is None:
+        return "—"
+    shown = rate * 100
+    return f"{shown:.0f} %" if shown == 0 or shown >= 10 else f"{shown:.1f} %"
+
+
+def _chart_data(name: str, answer: dict, bucket: str, live_ms: int | None) -> dict:
+    """What state_machine.js draws, and how it reads the same numbers again (`live_ms`: the
+    window's length when it ends now, so a refresh moves it; None for a fixed window)."""
     return {
-        "state_machine": name, "bucket": bucket,
+        "state_machine": name, "bucket": bucket, "live_ms": live_ms,
+        "list_key": _list_key(name), "failed_statuses": sorted(fleet.FAILED_STATUSES),
         "buckets": [{**row, "start": iso(row["start"]), "end": iso(row["end"])}
                     for row in answer["buckets"]],
         "total": answer["total"],
     }  # fmt: skip
+
+
+def _rows(name: str, buckets: list[dict]) -> list[dict]:
+    return [
+        {**row, "failure_pct": percent(row["failure_rate"]),
+         "link": jobs_link(name, row["start"], row["end"]),
+         "failed_link": jobs_link(name, row["start"], row["end"], failed=True)}
+        for row in buckets
+    ]  # fmt: skip
+
+
+def _totals(total: dict) -> dict:
+    """The totals in the units the charts' axes use (human durations, percent)."""
+    return {**total, "failure_pct": percent(total["failure_rate"]),
+            **{key: human_ms(total[key]) for key in ("p50_ms", "p95_ms", "p99_ms")}}  # fmt: skip
 
 
 def _job_lists(request: HttpRequest, name: str) -> dict:
@@ -71,8 +118,7 @@ def _job_lists(request: HttpRequest, name: str) -> dict:
     stuck, health = selectors.job_list_health(
         user=request.user, limit=JOB_LINKS, filters=JobFilter(state_machine=name), stuck=True
     )
-    # A Map Run's children are listed one by one only under `map_run` (the home page groups them).
-    key = "map_run" if is_map_child(name) else "state_machine"
+    key = _list_key(name)
     return {
         "failed_jobs": failed.items,
         "stuck_jobs": [(job, health[job.id]) for job in stuck.items],
@@ -94,13 +140,17 @@ def state_machine(request: HttpRequest, name: str) -> HttpResponse:
     known = selectors.job_list_latest(user=request.user, limit=1, state_machine=name).items
     if not known:
         return render(request, "dashboards/state_machine.html", context, status=404)
+    if errors:  # a window that could not be read: no numbers rather than another window's
+        context.update(known=True, invalid=True)
+        return render(request, "dashboards/state_machine.html", context)
     bucket, size = pick_bucket(since, until)
     answer = selectors.state_machine_metrics(
         user=request.user, state_machine=name, since=since, until=until, bucket=size
     )
+    live_ms = None if choice == "custom" else (until - since) // timedelta(milliseconds=1)
     context.update(
         known=True, bucket=bucket, window_since=since, window_until=until,
-        chart=_chart_data(name, answer, bucket), rows=answer["buckets"],
-        total=answer["total"], **_job_lists(request, name),
+        chart=_chart_data(name, answer, bucket, live_ms), rows=_rows(name, answer["buckets"]),
+        total=_totals(answer["total"]), **_job_lists(request, name),
     )  # fmt: skip
     return render(request, "dashboards/state_machine.html", context)

@@ -26,6 +26,10 @@ STATUSES = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "UNKNOWN"]
 PAGE_SIZE = 50
 SPARK_MACHINES = 8
 SPARK_HOURS = 24
+NARROW = (
+    "To reach them, narrow the filters: a status, a state machine, a duration or a shorter "
+    "Active since–until range."
+)
 COLUMNS = [("state_machine", "State machine"), ("status", "Status"), ("started", "Started (UTC)"),
            ("duration", "Duration"), ("events", "Events"), ("last", "Last activity")]  # fmt: skip
 
@@ -102,13 +106,18 @@ def home(request: HttpRequest) -> HttpResponse:
     query, form = _query(request, errors)
     now = datetime.now(UTC)
     page = page_number(request)
-    found, health = listing.job_listing(
-        user=request.user, query=query, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, now=now
-    )
+    offset = (page - 1) * PAGE_SIZE
+    # A filter that could not be read is not dropped: no rows rather than unfiltered ones.
+    found, health = (listing.Listing([], 0, False, offset, PAGE_SIZE), {}) if errors else (
+        listing.job_listing(
+            user=request.user, query=query, offset=offset, limit=PAGE_SIZE, now=now
+        )
+    )  # fmt: skip
     jobs = found.items
     live = {
         "now": iso(now), "statuses": form["statuses"], "state_machine": form["state_machine"],
-        "stuck": form["stuck"], "min_duration_ms": query.filters.min_duration_ms,
+        "stuck": form["stuck"], "invalid": bool(errors),
+        "min_duration_ms": query.filters.min_duration_ms,
         "max_duration_ms": query.filters.max_duration_ms, "map_run": form["map_run"],
         "jobs": [shapes.job_summary(job, health[job.id]) for job in jobs],
     }  # fmt: skip
@@ -121,7 +130,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "columns": sort_columns(
             request, COLUMNS, listing.sort_key(query.sort, listing.JOB_SORTS, "-last")
         ),
-        "paging": paging(request, found),
+        "paging": paging(request, found, noun="matching jobs", narrow=NARROW),
         "sparks": sparklines(user=request.user, now=now),
         "nav": "home",
     }

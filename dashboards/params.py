@@ -57,11 +57,25 @@ def sort_columns(request: HttpRequest, columns: list[tuple[str, str]], current: 
     return out
 
 
-def paging(request: HttpRequest, listing: Listing) -> dict:
-    """The count ("1–50 of 1,234") and the previous/next links."""
+def paging(request: HttpRequest, listing: Listing, *, noun: str = "matches", narrow: str = ""
+           ) -> dict:  # fmt: skip
+    """The count ("1–50 of 1,234"), the previous/next links, and where paging stops: at the
+    listing's cap (its newest `total` matches; `narrow` says how to reach the others) or past
+    the last page."""
     page = listing.offset // listing.limit + 1
     total = f"{listing.total:,}" + ("+" if listing.more else "")
+    last_page = max(1, -(-listing.total // listing.limit))
+    stop, last_link = "", None
+    if listing.more and not listing.has_next:
+        stop = (f"Paging stops at the newest {listing.total:,} {noun}"
+                + (f" (page {page} is past them)" if not listing.items else "")
+                + f": older ones are not listed. {narrow}").strip()  # fmt: skip
+    elif not listing.items and page > 1 and listing.total:
+        stop = f"Page {page:,} is past the last page ({last_page:,})."
+    if stop and not listing.items:
+        last_link = with_query(request, page=str(last_page))
     return {
+        "stop": stop, "last_link": last_link,
         "first": listing.first, "last": listing.last, "total": total,
         "count_text": f"{listing.first:,}–{listing.last:,} of {total}" if listing.items else "",
         "previous": with_query(request, page=str(page - 1)) if listing.has_previous else None,

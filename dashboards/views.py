@@ -20,7 +20,7 @@ from events.domain.causality import FAILURES
 from events.domain.envelope import iso, parse_time
 from events.domain.export import export_filename
 from events.domain.summary import JobSummary
-from events.read import selectors
+from events.read import fn_failures, selectors
 from events.stores.base import Window
 
 from .formatting import duration_between, human_ms, span_duration, status_css
@@ -247,15 +247,21 @@ def _edge_rows(graph: dict) -> list[dict]:
     ]  # fmt: skip
 
 
+def _arch_graph(request: HttpRequest, window: Window) -> dict:
+    graph = selectors.architecture_graph(user=request.user, window=window)
+    graph = selectors.architecture_drift(user=request.user, graph=graph, window=window)
+    return fn_failures.architecture_with_failures(user=request.user, graph=graph, window=window)
+
+
 @login_required
 def architecture(request: HttpRequest) -> HttpResponse:
     errors: list[str] = []
     choice, window = _arch_window(request, errors)
-    graph = selectors.architecture_graph(user=request.user, window=window)
-    graph = selectors.architecture_drift(user=request.user, graph=graph, window=window)
+    invalid = bool(errors)  # a window that could not be read: no graph rather than all time's
+    graph = _arch_graph(request, window) if not invalid else {"nodes": [], "edges": []}
     base = _base_window(request, window, errors)
     diff = None
-    if base is not None:
+    if base is not None and not invalid:
         diff = architecture_diff(
             graph=graph, base=selectors.architecture_graph(user=request.user, window=base)
         )
@@ -280,6 +286,7 @@ def architecture(request: HttpRequest) -> HttpResponse:
         "state_machine": window.state_machine or "",
         "machines": machines,
         "errors": errors,
+        "invalid": invalid,
         "sinks": sum(1 for node in graph["nodes"] if node["sink"]),
         "unknowns": sum(1 for node in graph["nodes"] if node["unknown"]),
         "nav": "architecture",

@@ -63,8 +63,11 @@ def _state_machine(name: str) -> str | None:
     return name if 0 < size <= MAX_NAME and "\x00" not in name else None
 
 
-def _bucket(request: Request) -> tuple[str, timedelta]:
-    text = request.query_params.get("bucket", "1h")
+def _bucket(request: Request, since: datetime, until: datetime) -> tuple[str, timedelta]:
+    """The bucket asked for, or without one (or an empty one) the one that fits the range."""
+    text = request.query_params.get("bucket", "")
+    if not text:
+        return fleet.auto_bucket(since, until)
     try:
         return text, fleet.parse_bucket(text)
     except ValueError as exc:
@@ -73,15 +76,18 @@ def _bucket(request: Request) -> tuple[str, timedelta]:
 
 class StateMachineMetricsView(APIView):
     @extend_schema(
-        summary="A state machine's jobs per time bucket: started, succeeded, failed, p50/p95",
+        summary="A state machine's jobs per time bucket: started, succeeded, failed, failure "
+        "rate, p50/p95/p99",
         parameters=[
             STATE_MACHINE,
             OpenApiParameter("since", DATE_TIME, description="default: the retention's start"),
             OpenApiParameter("until", DATE_TIME, description="default: now"),
             OpenApiParameter(
                 "bucket", {"type": "string", "pattern": r"^[1-9][0-9]{0,5}[mhd]$"},
-                description=f"15m, 1h (default), 1d, ...: at most {fleet.MAX_BUCKET.days}d, "
-                f"and at most {fleet.MAX_BUCKETS} buckets between since and until",
+                description=f"15m, 1h, 1d, ...: at most {fleet.MAX_BUCKET.days}d, and at most "
+                f"{fleet.MAX_BUCKETS} buckets between since and until. Default: the smallest of "
+                f"{', '.join(fleet.AUTO_BUCKETS)} that gives at most {fleet.MAX_BUCKETS} "
+                "(the answer says which, and `bucket_auto`)",
             ),
         ],
         responses=answers(serializers.MetricsSerializer, 400, 404),
@@ -93,7 +99,7 @@ class StateMachineMetricsView(APIView):
         retention = timedelta(hours=settings.EDOBS_RETENTION_HOURS)
         since = time_param(request, "since") or now - retention
         until = time_param(request, "until") or now
-        text, size = _bucket(request)
+        text, size = _bucket(request, since, until)
         try:
             answer = selectors.state_machine_metrics(
                 user=request.user, state_machine=name, since=since, until=until, bucket=size
@@ -105,7 +111,8 @@ class StateMachineMetricsView(APIView):
         ]
         return Response({
             "state_machine": name, "since": buckets[0]["start"], "until": buckets[-1]["end"],
-            "bucket": text, "buckets": buckets, "total": answer["total"],
+            "bucket": text, "bucket_auto": not request.query_params.get("bucket"),
+            "buckets": buckets, "total": answer["total"],
         })  # fmt: skip
 
 

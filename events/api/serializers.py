@@ -191,7 +191,8 @@ class SpanSerializer(s.Serializer):
         help_text="end minus start; null when pending or when the two clocks disagree",
     )  # fmt: skip
     skew_ms = s.IntegerField(
-        allow_null=True, min_value=1,
+        allow_null=True,
+        min_value=1,
         help_text="how far the two ends' clocks disagree when the span would run backwards "
         "(then `duration_ms` is null and `end` equals `start`); else null",
     )
@@ -255,6 +256,12 @@ class NodeSerializer(s.Serializer):
         help_text="event types only: fields added, removed or changed in type against the window "
         "of equal length just before (events.domain.drift)",
     )
+    failed = s.IntegerField(
+        required=False, help_text="functions only: runs going when their job failed"
+    )
+    failure_rate = s.FloatField(
+        required=False, allow_null=True, help_text="functions only: failed / count, 0..1"
+    )
 
 
 class EdgeSerializer(s.Serializer):
@@ -268,6 +275,9 @@ class EdgeSerializer(s.Serializer):
 class ArchitectureSerializer(s.Serializer):
     nodes = NodeSerializer(many=True)
     edges = EdgeSerializer(many=True)
+    failures_sampled = s.BooleanField(
+        required=False, help_text="more failed jobs than were read for the failure rates"
+    )
 
 
 class ErrorCountSerializer(s.Serializer):
@@ -281,6 +291,10 @@ class MetricsRowSerializer(s.Serializer):
     failed = s.IntegerField(help_text="jobs that failed, timed out or were aborted in the bucket")
     p50_ms = s.IntegerField(allow_null=True, help_text="of the jobs finished in the bucket")
     p95_ms = s.IntegerField(allow_null=True, help_text="of the jobs finished in the bucket")
+    p99_ms = s.IntegerField(allow_null=True, help_text="of the jobs finished in the bucket")
+    failure_rate = s.FloatField(
+        allow_null=True, help_text="failed / (succeeded + failed), 0..1; null: none finished"
+    )
     errors = ErrorCountSerializer(many=True, help_text="failures by error, most first")
 
 
@@ -294,6 +308,7 @@ class MetricsSerializer(s.Serializer):
     since = s.DateTimeField(help_text="the first bucket's start")
     until = s.DateTimeField(help_text="the last bucket's end")
     bucket = s.CharField(help_text="e.g. 15m, 1h, 1d")
+    bucket_auto = s.BooleanField(help_text="no bucket was asked for: this one fits the range")
     buckets = MetricsBucketSerializer(many=True)
     total = MetricsRowSerializer()
 
@@ -390,4 +405,7 @@ class ArchitectureDiffSerializer(s.Serializer):
     edges_removed = EdgeSerializer(many=True, help_text="As they were in the base")
     edges_moved = MovedEdgeSerializer(
         many=True, help_text="Edges whose p95 moved by more than half of the base's p95"
+    )
+    comparable = s.BooleanField(
+        help_text="false: the base holds no events, so nothing is compared (every list empty)"
     )

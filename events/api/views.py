@@ -39,7 +39,7 @@ from events.api.params import (
 from events.domain import shapes
 from events.domain.summary import JobSummary
 from events.ingest.health import health_report
-from events.read import selectors
+from events.read import fn_failures, selectors
 from events.read.job_events import job_event_page_in_order
 from events.stores.base import JobFilter, Window
 
@@ -218,7 +218,10 @@ class ArchitectureView(APIView):
             state_machine=text_param(request, "state_machine") or None,
         )
         graph = selectors.architecture_graph(user=request.user, window=window)
-        return Response(selectors.architecture_drift(user=request.user, graph=graph, window=window))
+        graph = selectors.architecture_drift(user=request.user, graph=graph, window=window)
+        return Response(
+            fn_failures.architecture_with_failures(user=request.user, graph=graph, window=window)
+        )
 
 
 class EventView(APIView):

@@ -18,6 +18,7 @@ from typing import Any
 
 Graph = dict[str, list[dict[str, Any]]]
 MOVE_SHARE = 0.5
+DIFF_KEYS = ("nodes_added", "nodes_removed", "edges_added", "edges_removed", "edges_moved")
 
 
 def _edge_key(edge: dict[str, Any]) -> tuple[str, str]:
@@ -42,8 +43,13 @@ def _moved(edge: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def architecture_diff(*, graph: Graph, base: Graph) -> dict[str, list[dict[str, Any]]]:
-    """The `/api/architecture/diff` answer, each list in the graphs' own order."""
+def architecture_diff(*, graph: Graph, base: Graph) -> dict[str, Any]:
+    """The `/api/architecture/diff` answer, each list in the graphs' own order. A base without
+    a node (no events: before the retention, or traffic began since) compares with nothing:
+    every list is empty and `comparable` is False, as the schemas' drift says."""
+    if not base["nodes"]:
+        empty: dict[str, Any] = {key: [] for key in DIFF_KEYS}
+        return {**empty, "comparable": False}
     nodes = {node["id"] for node in graph["nodes"]}
     base_nodes = {node["id"] for node in base["nodes"]}
     base_edges = {_edge_key(edge): edge for edge in base["edges"]}
@@ -59,6 +65,7 @@ def architecture_diff(*, graph: Graph, base: Graph) -> dict[str, list[dict[str, 
             if _edge_key(edge) in base_edges
             and p95_moved(base_edges[_edge_key(edge)]["p95_ms"], edge["p95_ms"])
         ],
+        "comparable": True,
     }
 
 

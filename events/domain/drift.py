@@ -8,8 +8,9 @@ the current window is new (a new producer or consumer): all its fields are added
 window holds no events at all (it lies before the retention, or traffic began since), nothing
 can be compared: every type's drift is empty and the answer says `comparable: false`.
 
-The reads (events.read.drift) are bounded: at most SAMPLE events per window, oldest first (so
-the first event of a change is exact within what was read), filtered to the accounts given. An
+The reads (events.read.drift) are bounded: at most SAMPLE events per window, the newest (a
+change deployed minutes ago shows however busy the window), handed here oldest first (so the
+first event of a change is exact within what was read), filtered to the accounts given. An
 answer says `sampled` when a window held more. So are the answers: at most
 events.domain.schemas.MAX_FIELDS fields per type and window (the first seen; `fields_more` and
 `base_fields_more` count the rest, whose drift is not followed) and as many properties in the

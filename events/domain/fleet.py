@@ -10,8 +10,9 @@
   section 9 (a pending trigger waited longer than `factor` times the p99 of its lane's spans)
   needs the timeline's pending spans; it joins `STUCK_RULES` as another `Rule` once they exist.
 - `metrics`: per bucket (aligned to the epoch, so the same bucket always has the same bounds)
-  the jobs started in it, and the jobs finished in it: succeeded, failed, their p50/p95
-  durations and the failures by error.
+  the jobs started in it, and the jobs finished in it: succeeded, failed, the failure rate
+  (failed of finished), their p50/p95/p99 durations (p99: what the stuck rule judges by) and
+  the failures by error. `auto_bucket` picks a size when the caller names none.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ MAX_BUCKETS = 500
 MAX_BUCKET = timedelta(days=366)
 BUCKET = re.compile(r"[1-9][0-9]{0,5}[mhd]", re.ASCII)
 UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
+AUTO_BUCKETS = ("1m", "5m", "15m", "30m", "1h", "3h", "6h", "12h", "1d", "7d", "30d", "366d")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -131,6 +133,17 @@ def parse_bucket(text: str) -> timedelta:
     return size
 
 
+def auto_bucket(since: datetime, until: datetime) -> tuple[str, timedelta]:
+    """The smallest of AUTO_BUCKETS that gives at most MAX_BUCKETS buckets over [since, until)
+    (as Grafana picks an interval from its maximum data points); the largest when none fits."""
+    for text in AUTO_BUCKETS:
+        size = parse_bucket(text)
+        first = since - (since - EPOCH) % size
+        if (until - first) / size <= MAX_BUCKETS:
+            return text, size
+    return AUTO_BUCKETS[-1], parse_bucket(AUTO_BUCKETS[-1])
+
+
 def bucket_starts(since: datetime, until: datetime, size: timedelta) -> list[datetime]:
     """The starts of the epoch-aligned buckets that [since, until) touches; ValueError when
     there are none (until <= since), more than MAX_BUCKETS, or they leave the calendar."""
@@ -182,6 +195,11 @@ class _Bucket:
         if (ran := _finished_ms(job)) is not None:
             self.durations.append(ran)
 
+    def failure_rate(self) -> float | None:
+        """Failed of the jobs finished (succeeded or failed), 0..1; None when none finished."""
+        finished = self.succeeded + self.failed
+        return round(self.failed / finished, 4) if finished else None
+
     def answer(self) -> dict:
         errors = sorted(self.errors.items(), key=lambda item: (-item[1], item[0] or ""))
         return {
@@ -190,6 +208,8 @@ class _Bucket:
             "failed": self.failed,
             "p50_ms": percentile(self.durations, 0.50),
             "p95_ms": percentile(self.durations, 0.95),
+            "p99_ms": percentile(self.durations, 0.99),
+            "failure_rate": self.failure_rate(),
             "errors": [{"error": error, "count": count} for error, count in errors],
         }
 

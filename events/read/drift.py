@@ -21,12 +21,17 @@ def read_types(
     detail_type: str | None = None, with_schema: bool = False,
 ) -> Sample:  # fmt: skip
     """The inferred schemas of the events in [since, until) (envelope time) in these accounts.
-    At most events.domain.drift.SAMPLE events, read through the module: a test may lower it."""
+    At most events.domain.drift.SAMPLE events, read through the module (a test may lower it):
+    the newest, so that a change deployed minutes ago shows in a busy window; handed to the
+    inference oldest first, so "the first event that showed it" is the first of those read."""
     if accounts == frozenset():
         return Sample({}, False)
     sample = drift.SAMPLE
-    window = Window(since=since, until=until, source=source, detail_type=detail_type, limit=sample)
-    events = get_store().events_window(window, accounts=accounts)
+    window = Window(
+        since=since, until=until, source=source, detail_type=detail_type, limit=sample,
+        newest_first=True,
+    )  # fmt: skip
+    events = get_store().events_window(window, accounts=accounts)[::-1]
     # Not every store pushes the type down (DynamoDB reads by time): checked here as well.
     wanted = [
         event for event in events

@@ -265,9 +265,14 @@ def test_it_charts_a_state_machine_with_a_table_of_the_same_numbers(page, fleet)
     table = page.eval_on_selector_all(
         "#buckets-table tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
     )
-    keys = ("started", "succeeded", "failed", "p50_ms", "p95_ms")
+    keys = ("started", "succeeded", "failed", "p50_ms", "p95_ms", "p99_ms")
     want = [["—" if b[k] is None else str(b[k]) for k in keys] for b in api["buckets"]]
-    assert [row[1:] for row in table] == want
+    assert [row[1:7] for row in table] == want
+    rates = [row[7] for row in table]
+    assert rates == [
+        "—" if b["failure_rate"] is None else f"{b['failure_rate'] * 100:.0f} %"
+        for b in api["buckets"]
+    ]  # every bucket here is 0 % or 100 % failed
     errors = page.eval_on_selector_all(
         "#errors-table tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
     )

@@ -180,15 +180,20 @@ def test_it_draws_the_architecture_with_counts(member_client, sample_jobs):
     assert "<td>getMultipleFn</td>" in content and "<td>×" in content and "<th>p95</th>" in content
 
 
-def test_it_compares_the_architecture_with_the_previous_period(member_client, sample_jobs):
+def test_it_compares_the_architecture_with_an_empty_period_as_nothing(member_client, sample_jobs):
+    """The samples are all in the retention: the period before "all" holds no events, so the
+    page says there is nothing to compare with instead of marking every node "+ new"."""
     response = member_client.get("/architecture/?window=all&compare=previous")
 
     data = response.context["data"]
-    assert 'id="diff-legend"' in response.content.decode()
-    assert set(data["diff"]) == {
-        "nodes_added", "nodes_removed", "edges_added", "edges_removed", "edges_moved",
-    }  # fmt: skip
-    assert "fn:getMultipleFn" in {node["id"] for node in data["diff"]["nodes_added"]}
+    content = response.content.decode()
+    assert 'id="diff-not-comparable"' in content and "nothing to compare with" in content
+    assert 'id="diff-legend"' not in content
+    assert data["diff"]["comparable"] is False
+    assert all(
+        data["diff"][key] == []
+        for key in ("nodes_added", "nodes_removed", "edges_added", "edges_removed", "edges_moved")
+    )
     since, until = (datetime.fromisoformat(data["base"][key]) for key in ("since", "until"))
     assert until - since == timedelta(hours=settings.EDOBS_RETENTION_HOURS)  # as long as "all"
 

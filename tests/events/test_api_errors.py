@@ -282,9 +282,10 @@ def test_the_schema_names_the_top_level_keys_of_every_answer(schema):
         "a", "b", "steps", "only_a", "only_b", "totals",
     }  # fmt: skip
     assert set(components["Export"]["properties"]) == {"job", "events"}
-    assert set(components["Architecture"]["properties"]) == {"nodes", "edges"}
+    assert set(components["Architecture"]["properties"]) == {"nodes", "edges", "failures_sampled"}
     assert set(components["ArchitectureDiff"]["properties"]) == {
         "nodes_added", "nodes_removed", "edges_added", "edges_removed", "edges_moved",
+        "comparable",
     }  # fmt: skip
     assert set(components["OriginalLatest"]["properties"]) == {"latest"}
     assert set(components["OriginalJob"]["properties"]) == {"events"}

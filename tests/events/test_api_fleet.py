@@ -299,3 +299,36 @@ def test_a_timelines_job_carries_its_duration_and_stuck_verdict(client, superuse
     assert re.fullmatch(r"running 10 min, 10(\.\d)?x the p99 of 1 min", job["stuck_reason"])
     young = client.get(f"/api/jobs/{job_id('young')}/timeline").json()["job"]
     assert (young["stuck"], young["stuck_reason"]) == (False, None)
+
+
+def test_it_picks_a_bucket_that_fits_when_none_is_asked_for(client, superuser, fleet_jobs):
+    """30 days in 1 h buckets would be 720 (over 500): the answer picks 3 h, as Grafana would."""
+    client.force_login(superuser)
+    since = (NOW - timedelta(days=30)).isoformat().replace("+00:00", "Z")
+
+    response = client.get(f"{METRICS}?since={since}")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["bucket"] == "3h" and body["bucket_auto"] is True
+    assert 240 <= len(body["buckets"]) <= 500
+    assert body["total"]["started"] == 14
+    asked = client.get(f"{METRICS}?since={since}&bucket=1h")
+    assert asked.status_code == 400 and "500" in asked.json()["error"]
+    hour = (NOW - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    small = client.get(f"{METRICS}?since={hour}").json()
+    assert small["bucket"] == "1m" and small["bucket_auto"] is True
+    assert client.get(f"{METRICS}?since={hour}&bucket=15m").json()["bucket_auto"] is False
+
+
+def test_it_gives_the_failure_rate_and_p99_per_bucket(client, superuser, fleet_jobs):
+    client.force_login(superuser)
+    since = (NOW - timedelta(hours=2)).isoformat().replace("+00:00", "Z")
+
+    body = client.get(f"{METRICS}?since={since}&bucket=2h").json()
+
+    total = body["total"]
+    assert total["failure_rate"] == round(1 / 11, 4)  # 1 failed of 11 finished
+    assert total["p99_ms"] == 600_000
+    empty = [b for b in body["buckets"] if b["succeeded"] + b["failed"] == 0]
+    assert all(b["failure_rate"] is None and b["p99_ms"] is None for b in empty)

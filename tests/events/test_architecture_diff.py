@@ -77,7 +77,9 @@ def test_it_answers_200_with_the_diff_lists(client, superuser, traffic):
     assert response.status_code == 200
     assert set(response.json()) == {
         "nodes_added", "nodes_removed", "edges_added", "edges_removed", "edges_moved",
+        "comparable",
     }  # fmt: skip
+    assert response.json()["comparable"] is True
 
 
 def test_it_finds_the_consumer_that_appeared(client, member, traffic):
@@ -131,14 +133,19 @@ def test_it_compares_with_the_previous_period_by_default(client, member, traffic
 
 
 def test_it_shows_a_team_only_its_own_accounts(client, member, outsider, superuser, traffic):
-    seen = {}
+    seen, comparable = {}, {}
     for user in (member, outsider, superuser):
         client.force_login(user)
-        seen[user.username] = ids(client.get(URL, WINDOWS).json()["nodes_added"])
+        body = client.get(URL, WINDOWS).json()
+        seen[user.username], comparable[user.username] = (
+            ids(body["nodes_added"]),
+            body["comparable"],
+        )
 
     ledger = {"sm:LedgerMachine", "fn:bookFn", "event:ledger/ledgerOpened"}
-    assert not ledger & seen["alice"]
-    assert ledger <= seen["bob"] and "fn:auditFn" not in seen["bob"]
+    assert not ledger & seen["alice"] and comparable["alice"] is True
+    # Bob's account ran nothing in the base window: nothing to compare, and none of A's nodes
+    assert seen["bob"] == set() and comparable["bob"] is False
     assert ledger | {"fn:auditFn"} <= seen["root"]
 
 
@@ -153,10 +160,12 @@ def test_an_outsider_sees_nothing_removed_or_moved_of_another_team(client, outsi
 def test_it_narrows_both_windows_to_a_state_machine(client, superuser, traffic):
     client.force_login(superuser)
 
-    diff = client.get(URL, {**WINDOWS, "state_machine": "LedgerMachine"}).json()
+    diff = client.get(URL, {**WINDOWS, "state_machine": "OrderMachine"}).json()
+    ledger = client.get(URL, {**WINDOWS, "state_machine": "LedgerMachine"}).json()
 
-    assert "sm:LedgerMachine" in ids(diff["nodes_added"])
-    assert "fn:auditFn" not in ids(diff["nodes_added"]) and diff["nodes_removed"] == []
+    assert "fn:auditFn" in ids(diff["nodes_added"])
+    assert not {"sm:LedgerMachine", "fn:bookFn"} & ids(diff["nodes_added"])
+    assert ledger["comparable"] is False and ledger["nodes_added"] == []  # no base run of it
 
 
 @pytest.mark.parametrize(
@@ -233,3 +242,16 @@ def test_the_previous_period_of_a_window_from_year_one_starts_at_year_one(client
     answer = client.get(URL, far)
     assert answer.status_code == 400
     assert "since" in answer.json()["error"]
+
+
+def test_it_compares_nothing_with_a_base_without_events(client, member, traffic):
+    """A base before the traffic began: not every node "added", but nothing compared."""
+    client.force_login(member)
+    empty_base = {**WINDOWS, "base_since": "2026-11-20T08:00:00Z",
+                  "base_until": "2026-11-20T09:00:00Z"}  # fmt: skip
+
+    body = client.get(URL, empty_base).json()
+
+    assert body["comparable"] is False
+    assert [body[key] for key in ("nodes_added", "nodes_removed", "edges_added",
+            "edges_removed", "edges_moved")] == [[], [], [], [], []]  # fmt: skip

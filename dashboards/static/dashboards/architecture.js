@@ -30,7 +30,8 @@
     const diff = data.diff || {};
     const added = new Set((diff.nodes_added || []).map((n) => n.id));
     const addedEdges = byEdge(diff.edges_added), moved = byEdge(diff.edges_moved);
-    const nodes = data.graph.nodes.map((n) => ({ ...n, change: added.has(n.id) ? "added" : "" }));
+    const sampled = !!data.graph.failures_sampled;  // more failed jobs than were read: at least
+    const nodes = data.graph.nodes.map((n) => ({ ...n, change: added.has(n.id) ? "added" : "", sampled }));
     (diff.nodes_removed || []).forEach((n) => nodes.push({ ...n, change: "removed" }));
     const edges = data.graph.edges.map((e) => {
       const key = e.source + "\u0000" + e.target;
@@ -74,7 +75,17 @@
     if (node.sink) count += " · sink";
     if (node.unknown) count += " · producer?";
     if (node.change === "removed") count += " before";
-    return [node.label, mark + count];
+    const lines = [node.label, mark + count];
+    if (node.kind === "fn" && typeof node.failure_rate === "number") lines.push(failureText(node));
+    return lines;
+  }
+
+  /* A function's failed runs in the window (runs that were going when their job failed); "≥"
+     when the window had more failed jobs than the server read for it. */
+  function failureText(node) {
+    const pct = node.failure_rate * 100;
+    const shown = pct === 0 || pct >= 10 ? String(Math.round(pct)) : pct.toFixed(1);
+    return (node.sampled ? "≥ " : "") + shown + "% failed" + (node.failed ? " (" + node.failed + " of " + node.count + ")" : "");
   }
 
   function edgeText(edge) {
@@ -104,7 +115,7 @@
 
   function sizeNode(node, lines, measure) {
     const classes = ["node-label", "node-count", "node-note"];
-    const widths = lines.map((line, i) => measure.width(line, classes[Math.min(i, 2)]));
+    const widths = lines.map((line, i) => measure.width(line, i === 2 && node.kind === "fn" ? "node-failure failing" : classes[Math.min(i, 2)]));
     let extra = node.kind === "state_machine" ? 2 * HEX_INSET : 0;
     const driftText = node.drift > 0 ? "⚠ drift: " + plural(node.drift, "field") : "";
     if (driftText) widths.push(measure.width(driftText, "drift-text") + 12);
@@ -182,7 +193,9 @@
     const classes = ["node-label", "node-count", "node-note"];
     const cx = node.x + node.w / 2;
     node.lines.forEach((line, i) => {
-      link.appendChild(svg("text", { class: classes[Math.min(i, 2)], x: orphan ? node.x + PAD_X : cx, y: node.y + PAD_Y + LINE * i + LINE / 2, "text-anchor": orphan ? "start" : "middle" }, line));
+      const failure = i === 2 && node.kind === "fn" && typeof node.failure_rate === "number";
+      const cls = failure ? "node-failure" + (node.failed ? " failing" : "") : classes[Math.min(i, 2)];
+      link.appendChild(svg("text", { class: cls, x: orphan ? node.x + PAD_X : cx, y: node.y + PAD_Y + LINE * i + LINE / 2, "text-anchor": orphan ? "start" : "middle" }, line));
     });
     link.appendChild(svg("title", {}, node.label + " (" + node.kind + "): " + node.lines.slice(1).join(" ")));
     g.appendChild(link);

@@ -62,12 +62,33 @@
   const HEALTH_MS = 10000;
   const HEALTH_LABELS = { ok: "live", down: "worker down", degraded: "backlog growing" };
   let socketState = "connecting", health = "ok", healthTimer = null, apiTrouble = null;
+  let signedOut = false;
+  const CLOSE_UNAUTHENTICATED = 4401;  // events.live.consumers: the session is gone
+
+  /* Signed out (the socket closed with 4401, or an API read answered 401, or 403 "credentials
+     not provided"): nothing will get better by retrying, so say so, with a link to sign in
+     that comes back here. The socket stops reconnecting. */
+  function showSignedOut(box) {
+    box.dataset.state = "signed-out";
+    box.querySelector(".live-text").textContent = "signed out:";
+    box.title = "signed out: sign in again";
+    if (box.querySelector(".live-signin")) return;
+    const next = location.pathname + location.search + location.hash;
+    const login = (box.dataset.login || "/accounts/login/") + "?next=" + encodeURIComponent(next);
+    box.append(" ", el("a", { class: "live-signin", href: login }, "sign in again"));
+  }
+
+  function markSignedOut() {
+    signedOut = true;
+    showIndicator();
+  }
 
   /* Never green while the page may be out of date: a closed socket says "disconnected", a
      failed API read (markApi) says "stale" until a read succeeds again. */
   function showIndicator() {
     const box = document.getElementById("live-indicator");
     if (!box) return;
+    if (signedOut) { showSignedOut(box); return; }
     const open = socketState === "live";
     let state = open && health !== "ok" ? health : socketState;
     let text = open ? HEALTH_LABELS[health] || "live" : socketState;
@@ -118,8 +139,9 @@
         try { data = JSON.parse(msg.data); } catch (e) { return; }
         onMessage(data);
       };
-      socket.onclose = () => {
+      socket.onclose = (event) => {
         if (closed) return;
+        if (event.code === CLOSE_UNAUTHENTICATED) { closed = true; markSignedOut(); return; }
         setIndicator("disconnected");
         const wait = delay * (0.8 + Math.random() * 0.4);
         delay = Math.min(delay * 2, 30000);
@@ -135,13 +157,29 @@
     return function () { clearTimeout(timer); timer = setTimeout(fn, ms); };
   }
 
+  /* DRF answers a request without a session 403 "Authentication credentials were not
+     provided." (401 with a token scheme); any other 403 is a refusal, not a sign-out. */
+  async function isSignedOut(response) {
+    if (response.status === 401) return true;
+    if (response.status !== 403) return false;
+    try {
+      const body = await response.clone().json();
+      return /credentials were not provided/i.test(String(body.error || body.detail || ""));
+    } catch (e) {
+      return false;
+    }
+  }
+
   async function getJson(url) {
     const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-    if (!response.ok) throw new Error(url + ": " + response.status);
+    if (!response.ok) {
+      if (await isSignedOut(response)) markSignedOut();
+      throw new Error(url + ": " + response.status);
+    }
     return response.json();
   }
 
-  window.edobs = { el, svg, readJson, humanMs, relative, refreshRelativeTimes, utc, liveSocket, debounce, getJson, markApi };
+  window.edobs = { el, svg, readJson, humanMs, relative, refreshRelativeTimes, utc, liveSocket, debounce, getJson, markApi, markSignedOut, isSignedOut };
   refreshRelativeTimes();
   setInterval(refreshRelativeTimes, 5000);
   const windowSelect = document.getElementById("window-select");

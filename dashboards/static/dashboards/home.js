@@ -63,6 +63,7 @@
   }
 
   function matches(job) {
+    if (live.invalid) return false;  // a filter could not be read: the page lists nothing
     const wanted = (live.state_machine || "").toLowerCase();
     return !wanted || (job.state_machine || "").toLowerCase().includes(wanted);
   }
