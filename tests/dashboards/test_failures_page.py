@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.core.cache import caches
 
 from dashboards.failures import sparkline_points
 from events.domain.failures import fingerprint
@@ -16,6 +17,12 @@ from tests.events.failure_traffic import ACCOUNT_B, checkout_job, job_id, traffi
 
 pytestmark = pytest.mark.django_db
 SCRIPT = "<script>alert(1)</script>"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Failed states are cached per process (events.read.failures): each test reads its own."""
+    caches["default"].clear()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.core.cache import caches
 
 from events.domain.envelope import parse_envelope
 from events.domain.failures import fingerprint
@@ -19,6 +20,12 @@ from .store_fixtures import pg_alias_fixture, store_fixture  # noqa: F401  (fixt
 
 URL = "/api/failures"
 CAUSE = "OrderNotFound: Order <n> not found in table checkout-orders"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Failed states are cached per process (events.read.failures): each test reads its own."""
+    caches["default"].clear()
 
 
 @pytest.fixture
@@ -150,3 +157,29 @@ def test_every_store_gives_the_same_groups(store, now):
     ]  # fmt: skip
     assert (found.scanned, found.capped) == (4, False)
     assert (capped.scanned, capped.capped) == (2, True)
+
+
+@pytest.mark.django_db
+def test_a_failed_state_is_read_once_until_its_job_changes(now):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from events.stores import get_store
+
+    ingest_bodies(json.dumps(event) for event in traffic(now))
+    since = now - timedelta(hours=24)
+
+    def read() -> tuple[int, list]:
+        with CaptureQueriesContext(connection) as queries:
+            found = groups_in(get_store(), accounts=None, since=since, until=now)
+        return len(queries), [(g.state, g.count) for g in found.groups]
+
+    first, second = read(), read()
+    late = next(e for e in traffic(now) if e["id"] == f"c-3-charge-{ACCOUNT_A}")
+    late = {**late, "id": "c-3-late-retry", "detail": {**late["detail"], "retry": 1}}
+    ingest_bodies([json.dumps(late)])
+    third = read()
+
+    assert first[1] == second[1] == third[1] == [("Charge", 4), ("Ship", 1)]
+    assert second[0] == first[0] - 5  # the five failed jobs' events: read once
+    assert third[0] == second[0] + 1  # c-3 changed: its events read again
