@@ -2,7 +2,7 @@ from django.templatetags.static import static
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from . import alerts, compare, event_search, fleet, jobs, schemas, views
+from . import alerts, compare, event_search, failures, fleet, jobs, schemas, views
 
 
 class Favicon(RedirectView):
@@ -21,6 +21,7 @@ urlpatterns = [
     re_path(r"^jobs/(?P<job_id>.+)/$", views.job_detail, name="job-detail"),
     path("architecture/", views.architecture, name="architecture"),
     path("events/", event_search.event_list, name="events"),
+    path("failures/", failures.failure_list, name="failures"),
     # Distributed Map children run under `Parent/MapRunLabel`: the name may hold a "/".
     path("state-machines/<path:name>/", fleet.state_machine, name="state-machine"),
     # Browsers ask for /favicon.ico whatever the page says; public, like the login page's icon.

@@ -23,6 +23,7 @@ from events.domain.summary import JobSummary
 from events.read import fn_failures, selectors
 from events.stores.base import Window
 
+from .failures import job_failure_link
 from .formatting import duration_between, human_ms, span_duration, status_css
 from .params import page_number, when, with_query
 
@@ -189,6 +190,7 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
         "replay_bus": settings.EDOBS_BUS_NAME,
         "span_count": len(timeline["spans"]),
         "failed_span": _failed_span(timeline),
+        "similar": job_failure_link(user=request.user, job=job, spans=timeline["spans"]),
         "health": selectors.job_health(user=request.user, jobs=[job])[job.id],
         "parent": _parent(request, job),
         "map_runs": [

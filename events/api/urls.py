@@ -7,7 +7,7 @@ from drf_spectacular.renderers import (
 )
 from drf_spectacular.views import SpectacularAPIView
 
-from events.api import architecture, fleet, jobview, replay, schemas, views
+from events.api import architecture, failures, fleet, jobview, replay, schemas, views
 
 # Job ids are STATE_MACHINE:NAME; Map-run children may hold a "/", hence `.+`.
 urlpatterns = [
@@ -57,6 +57,7 @@ urlpatterns = [
         schemas.SchemaDetailView.as_view(),
         name="api-schema-detail",
     ),
+    re_path(r"^failures/?$", failures.FailuresView.as_view(), name="api-failures"),
     re_path(r"^health/?$", views.HealthView.as_view(), name="api-health"),
     # JSON first, so errors keep the one JSON shape; `?format=yaml` still gives YAML.
     path(

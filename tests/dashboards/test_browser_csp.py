@@ -107,6 +107,7 @@ def test_every_page_runs_under_the_policy_without_a_violation(context, site, job
         f"/jobs/compare/?a={a}&b={b}": f"{READY} && document.getElementById('compare-steps')",
         "/architecture/?window=all": f"{READY} && document.querySelector('#arch-svg .node')",
         "/events/": READY,
+        "/failures/": READY,
         f"/state-machines/{MACHINE}/": f"{READY} && document.querySelector('canvas')",
         "/schemas/": READY,
         "/schemas/project/getUserProfile/": f"{READY} && "

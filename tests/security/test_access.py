@@ -112,6 +112,7 @@ SHOWS_THE_JOB = {
     "api-architecture": "getMultipleFn",
     "api-architecture-diff": "getMultipleFn",  # added: the base before 2020 holds nothing
     "api-state-machine-metrics": "States.TaskFailed",
+    "api-failures": "States.TaskFailed",  # the samples' failed job (JOB succeeded)
     "api-schemas": "getUserCookies",
     "api-schema-detail": "getUserCookies",
 }
@@ -122,6 +123,7 @@ QUERY = {
     "api-schema-detail": SCHEMA_WINDOW,
     "api-architecture-diff": {"since": "2020-01-01T00:00:00Z"},
     "api-jobs-compare": {"a": JOB, "b": JOB},
+    "api-failures": SCHEMA_WINDOW,
     "api-state-machine-metrics": {
         "since": "2026-11-19T00:00:00Z",
         "until": "2026-11-22T00:00:00Z",
@@ -155,6 +157,10 @@ def test_an_outsider_reads_nothing_of_another_team(url, name, teams):
         assert refused.status_code == 200, (url, refused.status_code)
         assert refused.json()["total"]["started"] == 0, refused.content[:200]
         assert seen["alice"].json()["total"]["started"] == 3
+    elif name == "api-failures":  # the window it answers for, and no failure
+        assert refused.status_code == 200, (url, refused.status_code)
+        assert (refused.json()["groups"], refused.json()["scanned"]) == ([], 0)
+        assert seen["alice"].json()["scanned"] == 1
     elif name == "api-schemas":  # the windows it answers for, and no type
         assert refused.status_code == 200, (url, refused.status_code)
         assert refused.json()["types"] == [], refused.content[:200]

@@ -26,7 +26,7 @@ NEAR_THE_ENDS = [
 WINDOWED = {
     "api-architecture", "api-architecture-diff", "api-state-machine-metrics", "api-events",
     "api-schemas", "api-schema-detail", "home", "architecture", "events", "state-machine",
-    "schemas", "schema-detail",
+    "schemas", "schema-detail", "api-failures", "failures",
 }  # fmt: skip
 
 pytestmark = pytest.mark.django_db
