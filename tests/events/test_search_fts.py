@@ -207,3 +207,12 @@ def test_postgresql_narrows_non_ascii_text_by_trigrams_where_its_locale_makes_th
         finally:
             for store in stores.values():
                 _truncate(store.using)
+
+
+def test_the_system_check_warns_when_sqlite_lacks_fts5_trigram(monkeypatch):
+    from events import checks
+
+    assert checks.check_sqlite_search(None) == []  # this machine's SQLite has it
+    monkeypatch.setattr(checks, "fts5_trigram_available", lambda: False)
+    warnings = checks.check_sqlite_search(None)
+    assert [w.id for w in warnings] == ["events.W230"] and "FTS5" in warnings[0].msg
