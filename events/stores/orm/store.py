@@ -265,7 +265,7 @@ class OrmStore:
                 rows = rows.filter(raw__detail__contains=where.nested())
         if cursor:
             time, seq = decode_cursor(cursor, "search", datetime, int)
-            rows = rows.filter(Q(time__lt=time) | Q(time=time, seq__lt=seq))
+            rows = _before(rows, time, seq)
         edge = None
         if window.text and search.storable_text(window.text):
             rows, edge = orm_text.narrow(rows, window.text, using=self.using, scan=scan)
@@ -367,7 +367,13 @@ def _newest_first(
         if len(chunk) < size:
             return
         size, (_, time, _, seq) = SEARCH_CHUNK, chunk[-1]
-        page = rows.filter(Q(time__lt=time) | Q(time=time, seq__lt=seq))
+        page = _before(rows, time, seq)
+
+
+def _before(rows: QuerySet, time: datetime, seq: int) -> QuerySet:
+    """Rows before (time, seq), newest first. `time <= time` stands on its own too: SQLite bounds
+    its index range by it, where under the OR alone it read the time index from the newest."""
+    return rows.filter(time__lte=time).filter(Q(time__lt=time) | Q(time=time, seq__lt=seq))
 
 
 def _by_duration(jobs: QuerySet, low: int | None, high: int | None) -> QuerySet:

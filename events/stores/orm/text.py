@@ -112,4 +112,7 @@ def bounded(rows: QuerySet, scan: int) -> tuple[QuerySet, Edge]:
     if not found:
         return rows, None
     time, seq = found[0]
-    return rows.filter(Q(time__gt=time) | Q(time=time, seq__gte=seq)), (time, seq)
+    # `time >= edge` on its own as well: SQLite bounds its index range by it (under the OR alone
+    # it read the time index to its end when the page did not fill).
+    after = rows.filter(time__gte=time).filter(Q(time__gt=time) | Q(seq__gte=seq))
+    return after, (time, seq)
