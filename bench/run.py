@@ -35,7 +35,7 @@ BENCHES: dict[str, tuple[dict, dict]] = {
     "timeline_architecture.py": ({}, {}),
     "fanout.py": ({"clients": 100, "seconds": 5.0}, {"clients": 100, "seconds": 10.0}),
     "rollups.py": ({"events": 50_000, "repeats": 3}, {"events": 1_000_000, "repeats": 3}),
-    "search.py": (None, {"events": 1_000_000}),  # PostgreSQL at 1M events only: --full
+    "search.py": (None, {"events": 1_000_000}),  # PostgreSQL and SQLite at 1M events: --full
 }
 
 

@@ -12,6 +12,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from edobs_site.safety import production_problems
 from events.domain.envelope import is_account
 from events.stores import BACKENDS
+from events.stores.orm.text import fts5_trigram_available
 from events.webhooks import parse_networks
 from infra.bus_policy import bad_accounts, is_organization_id
 
@@ -154,3 +155,19 @@ def check_metrics(app_configs, **kwargs):
         message = f"EDOBS_METRICS_DIR {str(directory)!r} must be a directory this process can "
         errors.append(Error(message + "write (Prometheus multiprocess files).", id="events.E056"))
     return errors
+
+
+@register(Tags.compatibility)
+def check_sqlite_search(app_configs, **kwargs):
+    """Free-text search on SQLite looks trigrams up in FTS5 (migration 0013_h23_sqlite_fts):
+    a SQLite built without it (or older than 3.34) still answers, by a bounded scan."""
+    if not any(db["ENGINE"].endswith("sqlite3") for db in settings.DATABASES.values()):
+        return []
+    if fts5_trigram_available():
+        return []
+    message = (
+        "This Python's SQLite lacks FTS5 or its trigram tokenizer (SQLite >= 3.34): free-text "
+        "search (q) reads the newest 20,000 events of the window per page instead of an index."
+    )
+    hint = "Use a Python linked to SQLite >= 3.34 with FTS5, then run `manage.py migrate`."
+    return [Warning(message, hint=hint, id="events.W230")]

@@ -40,6 +40,7 @@ from events.stores.base import (
 )
 from events.stores.locking import atomic_retrying_locks
 from events.stores.orm import rollups as orm_rollups
+from events.stores.orm import text as orm_text
 from events.stores.orm.rows import read_events
 from events.stores.orm.sql import insert_new, select_locked, upsert
 
@@ -252,25 +253,22 @@ class OrmStore:
         self, window: Window, *, accounts: Accounts, limit: int, cursor: str | None,
         keep: Callable[[NormalisedEvent], bool] | None = None, scan: int = 20_000,
     ) -> Page[NormalisedEvent]:  # fmt: skip
-        """Read in chunks newest first, `keep` checked in Python. PostgreSQL narrows first (a
-        superset of the matches: `keep` decides): `where` by JSON containment on the detail's
-        GIN index, free text by LIKE on `search_text`, through its trigram index when the text
-        has a trigram (events.domain.search.indexed_text), else over the next `scan` rows only."""
+        """Read in chunks newest first, `keep` checked in Python. The database narrows first (a
+        superset of the matches: `keep` decides): on PostgreSQL `where` by JSON containment on
+        the detail's GIN index; free text through the engine's trigram index where it has one
+        for the text, else over the next `scan` rows only (events.stores.orm.text)."""
         rows = self._window_rows(window, accounts)
         if window.fn:
             rows = rows.filter(fn=window.fn[:200])
-        postgres = connections[self.using].vendor == "postgresql"
-        if postgres:
+        if connections[self.using].vendor == "postgresql":
             for where in window.where:
                 rows = rows.filter(raw__detail__contains=where.nested())
         if cursor:
             time, seq = decode_cursor(cursor, "search", datetime, int)
-            rows = rows.filter(Q(time__lt=time) | Q(time=time, seq__lt=seq))
+            rows = _before(rows, time, seq)
         edge = None
-        if postgres and window.text and search.storable_text(window.text):
-            if not search.indexed_text(window.text):
-                rows, edge = _bounded(rows, scan)
-            rows = rows.filter(search_text__contains=window.text)
+        if window.text and search.storable_text(window.text):
+            rows, edge = orm_text.narrow(rows, window.text, using=self.using, scan=scan)
         limit = clamp_limit(limit)
         page = filtered_page(
             _newest_first(rows, first=limit + 1), limit=limit, keep=keep, scan=scan,
@@ -355,18 +353,6 @@ def _outcomes(
     return outcomes
 
 
-def _bounded(rows: QuerySet, scan: int) -> tuple[QuerySet, tuple[datetime, int] | None]:
-    """The next `scan` rows (newest first), and the position of the last of them when more
-    follow: a search no index narrows reads no more than a search page may (Store.events_page).
-    """
-    edge = rows.order_by("-time", "-seq").values_list("time", "seq")[scan - 1 : scan]
-    found = list(edge)
-    if not found:
-        return rows, None
-    time, seq = found[0]
-    return rows.filter(Q(time__gt=time) | Q(time=time, seq__gte=seq)), (time, seq)
-
-
 def _newest_first(
     rows: QuerySet, *, first: int = SEARCH_CHUNK
 ) -> Iterator[tuple[NormalisedEvent, tuple[datetime, int]]]:
@@ -381,7 +367,13 @@ def _newest_first(
         if len(chunk) < size:
             return
         size, (_, time, _, seq) = SEARCH_CHUNK, chunk[-1]
-        page = rows.filter(Q(time__lt=time) | Q(time=time, seq__lt=seq))
+        page = _before(rows, time, seq)
+
+
+def _before(rows: QuerySet, time: datetime, seq: int) -> QuerySet:
+    """Rows before (time, seq), newest first. `time <= time` stands on its own too: SQLite bounds
+    its index range by it, where under the OR alone it read the time index from the newest."""
+    return rows.filter(time__lte=time).filter(Q(time__lt=time) | Q(time=time, seq__lt=seq))
 
 
 def _by_duration(jobs: QuerySet, low: int | None, high: int | None) -> QuerySet:
