@@ -13,7 +13,7 @@ from tests.events.conftest import ingest_bodies, sample_lines
 JOB = "123456789012:us-east-1:EventDrivenMachine:a6a3a450-6513-470e-a69e-0d37f2a74de4"
 ARGUMENTS = {
     "job_id": JOB, "name": "EventDrivenMachine", "event_id": "9c1caaf7-5e87-46ed-88da-f4016b4013ef",
-    "source": "project", "detail_type": "start",
+    "source": "project", "detail_type": "start", "pk": 1,
 }  # fmt: skip
 WINDOW_PARAMETERS = ("since", "until", "base_since", "base_until")
 # What each page needs besides the bounds to read them (custom windows, a comparison).
