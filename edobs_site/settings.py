@@ -149,6 +149,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "dashboards.context.controls",
             ],
         },
     },
@@ -196,6 +197,8 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# Times the admin (and any `|date` without a format) shows: 24-hour UTC, as on every page.
+FORMAT_MODULE_PATH = ["edobs_site.formats"]
 USE_I18N = False
 USE_TZ = True
 
