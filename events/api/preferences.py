@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from events.api.params import answers
 from events.models import UserPreference
 from events.read import preferences
 
@@ -22,11 +23,11 @@ class PreferencesSerializer(s.Serializer):
 class PreferencesView(APIView):
     """Read or set the signed-in user's preferences (nobody else's)."""
 
-    @extend_schema(responses=PreferencesSerializer)
+    @extend_schema(responses=answers(PreferencesSerializer))
     def get(self, request: Request) -> Response:
         return Response({"time_zone": preferences.time_zone(request.user)})
 
-    @extend_schema(request=PreferencesSerializer, responses=PreferencesSerializer)
+    @extend_schema(request=PreferencesSerializer, responses=answers(PreferencesSerializer, 400))
     def put(self, request: Request) -> Response:
         serializer = PreferencesSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
