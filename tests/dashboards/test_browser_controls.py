@@ -202,7 +202,7 @@ def test_pause_holds_the_rows_still_and_counts_what_arrived_then_resume_applies_
 
 # ---- dark mode ----------------------------------------------------------------------------------
 
-BACKGROUND = "() => getComputedStyle(document.body).backgroundColor"
+BACKGROUND = "() => getComputedStyle(document.documentElement).backgroundColor"
 
 
 def luminance(css: str) -> float:
@@ -337,7 +337,7 @@ def test_on_a_phone_home_rows_show_their_status_first_and_the_filters_are_folded
     status, machine, name = (
         row.locator(sel).bounding_box() for sel in ("td.status", "td.sm", "td.name")
     )
-    assert status["y"] < machine["y"] < name["y"]  # status first, then what it is
+    assert status["y"] < name["y"] < machine["y"]  # status first, then which job
     assert row.bounding_box()["width"] <= 390
     assert no_sideways_scroll(page)
     page.click("#job-filters-fold > summary")
