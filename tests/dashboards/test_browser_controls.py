@@ -18,7 +18,9 @@ import pytest
 
 from events.domain import console
 from tests.dashboards.test_browser import (  # noqa: F401 (site, browser, loaded: fixtures)
+    PASSWORD,
     TIMEOUT_MS,
+    USER,
     assert_no_script_ran,
     browser,
     loaded,
@@ -380,3 +382,28 @@ def test_the_architecture_graph_opens_fitted_on_a_phone_and_at_1_to_1_on_a_wide_
     else:
         assert shown["zoom"] == 1
     assert no_sideways_scroll(page)
+
+
+# ---- the admin ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_admin_shows_24_hour_utc_and_alert_deliveries(browser, loaded, width):
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        page.goto(f"{loaded.base}/admin/login/")
+        page.fill("input[name=username]", USER)  # a superuser
+        page.fill("input[name=password]", PASSWORD)
+        page.click("input[type=submit]")
+        page.wait_for_url(f"{loaded.base}/admin/")
+        assert page.get_by_role("link", name="Alert deliveries").count() == 1
+        assert "deliverys" not in page.content()
+
+        page.goto(f"{loaded.base}/admin/events/event/")
+        cells = page.locator("#result_list td.field-time, #result_list th.field-time")
+        texts = cells.all_text_contents()
+        assert texts and all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", t) for t in texts)
+    finally:
+        context.close()
