@@ -17,7 +17,8 @@ from events.domain.envelope import NormalisedEvent
 from events.read import listing
 from events.stores.base import Window
 
-from .params import page_number, paging, sort_columns, when
+from .params import page_number, paging, sort_columns
+from .timewindow import since_until
 
 PAGE_SIZES = (50, 100, 200)
 SUMMARY_CHARS = 160
@@ -64,9 +65,9 @@ def event_list(request: HttpRequest) -> HttpResponse:
     errors: list[str] = []
     get = request.GET
     values = {name: get.get(name, "").strip() for name in (*TEXT_FILTERS, *EXACT_FILTERS)}
+    since, until = since_until(request, errors)
     window = Window(
-        since=when(get.get("since", ""), "since", errors),
-        until=when(get.get("until", ""), "until", errors),
+        since=since, until=until,
         account=values["account"] or None, job=values["job"] or None,
         where=_wheres(request, errors),
     )  # fmt: skip

@@ -23,10 +23,11 @@ from events.stores.base import JobFilter
 
 from .formatting import human_ms
 from .params import when
+from .timewindow import QUICK_RANGES
 
-WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
-WINDOW_CHOICES = [("1h", "Last hour"), ("24h", "Last 24 h"), ("7d", "Last 7 days"),
-                  ("custom", "Custom…")]  # fmt: skip
+WINDOWS = QUICK_RANGES
+WINDOW_CHOICES = [("15m", "Last 15 min"), ("1h", "Last hour"), ("24h", "Last 24 h"),
+                  ("7d", "Last 7 days"), ("custom", "Custom…")]  # fmt: skip
 # Bucket sizes, smallest first: a window gets the smallest that gives at most MAX_BUCKETS.
 BUCKETS = [(text, fleet.parse_bucket(text)) for text in ("1m", "5m", "15m", "1h", "6h", "1d", "7d")]
 MAX_BUCKETS = 72

@@ -20,7 +20,8 @@ from events.read import listing, selectors
 from events.stores.base import JobFilter
 
 from .formatting import duration_between, human_ms, status_css
-from .params import page_number, paging, sort_columns, when
+from .params import page_number, paging, sort_columns
+from .timewindow import QUICK_RANGES, since_until
 
 STATUSES = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "UNKNOWN"]
 PAGE_SIZE = 50
@@ -55,7 +56,9 @@ def _query(request: HttpRequest, errors: list[str]) -> tuple[listing.JobQuery, d
         "stuck": get.get("stuck") == "1", "min_duration": get.get("min_duration", ""),
         "max_duration": get.get("max_duration", ""), "since": get.get("since", ""),
         "until": get.get("until", ""), "map_run": get.get("map_run", "").strip(),
+        "window": get.get("window", "") if get.get("window") in QUICK_RANGES else "",
     }  # fmt: skip
+    since, until = since_until(request, errors)
     filters = JobFilter(
         statuses=tuple(statuses),
         min_duration_ms=_seconds_ms(form["min_duration"], "min duration", errors),
@@ -63,7 +66,7 @@ def _query(request: HttpRequest, errors: list[str]) -> tuple[listing.JobQuery, d
     )
     query = listing.JobQuery(
         filters=filters, state_machine=form["state_machine"], stuck=form["stuck"],
-        since=when(form["since"], "since", errors), until=when(form["until"], "until", errors),
+        since=since, until=until,
         sort=get.get("sort", "-last"), map_run=form["map_run"],
     )  # fmt: skip
     form["active"] = any(form[k] for k in form if k != "statuses") or bool(statuses)

@@ -14,7 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from events.domain import budgets, lanes, shapes
+from events.domain import budgets, console, lanes, shapes
 from events.domain.architecture_diff import architecture_diff, previous_period
 from events.domain.causality import FAILURES
 from events.domain.envelope import iso, parse_time
@@ -26,12 +26,14 @@ from events.stores.base import Window
 from .failures import job_failure_link
 from .formatting import duration_between, human_ms, span_duration, status_css
 from .params import page_number, when, with_query
+from .timewindow import QUICK_RANGES
 
 logger = logging.getLogger(__name__)
 
-WINDOWS = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "24h": timedelta(hours=24)}
+WINDOWS = QUICK_RANGES
 WINDOW_CHOICES = [("15m", "Last 15 min"), ("1h", "Last hour"), ("24h", "Last 24 h"),
-                  ("all", "Everything kept"), ("custom", "Custom…")]  # fmt: skip
+                  ("7d", "Last 7 days"), ("all", "Everything kept"),
+                  ("custom", "Custom…")]  # fmt: skip
 COMPARE_CHOICES = [("", "Nothing"), ("previous", "The previous period"), ("custom", "Custom…")]
 # The job page's event table shows one page of a job's events (a job may hold 100,000 of about
 # 20 KB): 100 rows, each at most EDOBS_PAGE_EVENT_BYTES of JSON, keep the table near 1 MB.
@@ -153,6 +155,19 @@ def _events_paging(request: HttpRequest, offset: int, total: int) -> dict:
     }
 
 
+def _aws_links(job: JobSummary, timeline: dict) -> dict:
+    """The execution in the Step Functions console, and per function a Logs Insights query for
+    the execution's trace token over its run: plain links, only from a real execution ARN."""
+    start = job.started_at or job.first_event_at
+    end = job.stopped_at or job.last_event_at
+    functions = sorted({span["fn"] for span in timeline["spans"] if span.get("fn")})
+    logs = {fn: console.logs_insights_url(job.execution_arn, fn, start, end) for fn in functions}
+    return {
+        "console": console.execution_url(job.execution_arn),
+        "logs": {fn: url for fn, url in logs.items() if url},
+    }
+
+
 def _parent(request: HttpRequest, job) -> dict | None:
     """The job that started this one: its id, and whether the user can open it (a parent in
     an account the user does not see is named, never linked)."""
@@ -193,6 +208,7 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
         "similar": job_failure_link(user=request.user, job=job, spans=timeline["spans"]),
         "health": selectors.job_health(user=request.user, jobs=[job])[job.id],
         "parent": _parent(request, job),
+        "aws": _aws_links(job, timeline),
         "map_runs": [
             {**run, "query": urlencode({"map_run": run["state_machine"]})} for run in map_runs
         ],

@@ -153,6 +153,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 # the header's "alerts to X failing since ..." (read only if a page shows it)
                 "dashboards.context.failing_alerts",
+                "dashboards.context.controls",
             ],
         },
     },
@@ -222,6 +223,8 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# Times the admin (and any `|date` without a format) shows: 24-hour UTC, as on every page.
+FORMAT_MODULE_PATH = ["edobs_site.formats"]
 USE_I18N = False
 USE_TZ = True
 

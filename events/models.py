@@ -362,6 +362,7 @@ class AlertDelivery(models.Model):
 
     class Meta:
         ordering = ["firing", "attempt"]
+        verbose_name_plural = "alert deliveries"
 
     def __str__(self) -> str:
         return f"{self.firing} #{self.attempt}"
@@ -446,3 +447,20 @@ class PendingSpan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.end_event} waits for {self.wanted}"
+
+
+class UserPreference(models.Model):
+    """What one user chose once for every page: times in UTC (the default) or in the browser's
+    own time zone. Kept per user, not per browser, so a second device shows the same."""
+
+    UTC = "utc"
+    LOCAL = "local"
+    TIME_ZONES = [(UTC, "UTC"), (LOCAL, "Local time")]
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="edobs_preference"
+    )
+    time_zone = models.CharField(max_length=8, choices=TIME_ZONES, default=UTC)
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.time_zone}"

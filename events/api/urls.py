@@ -7,10 +7,11 @@ from drf_spectacular.renderers import (
 )
 from drf_spectacular.views import SpectacularAPIView
 
-from events.api import architecture, failures, fleet, jobview, replay, schemas, views
+from events.api import architecture, failures, fleet, jobview, preferences, replay, schemas, views
 
 # Job ids are STATE_MACHINE:NAME; Map-run children may hold a "/", hence `.+`.
 urlpatterns = [
+    re_path(r"^preferences/?$", preferences.PreferencesView.as_view(), name="api-preferences"),
     re_path(r"^latest/?$", views.LatestView.as_view(), name="api-latest"),
     re_path(r"^jobs/?$", views.JobListView.as_view(), name="api-jobs"),
     # Before the `jobs/<job id>/...` routes, so that no job id pattern can take it.

@@ -205,8 +205,12 @@ def test_it_saves_screenshots_of_the_graph_and_the_diff(open_page, tmp_path):
 
 
 @pytest.mark.parametrize("width", [1440, 390])
-def test_every_text_is_at_least_12_px_at_the_default_zoom(open_page, width):
+def test_every_text_is_at_least_12_px_at_1_to_1(open_page, width):
+    """The default zoom on a wide screen; a phone opens on the whole graph, fitted (issue 27),
+    and "1:1" shows it at this size."""
     page = open_page(NOW_PAGE, width, 844)
+    if width == 390:
+        page.click("[data-zoom=reset]")
 
     assert page.evaluate(SMALLEST_TEXT) >= 12
 
@@ -338,14 +342,22 @@ def test_an_orphan_event_type_is_drawn_apart_and_explained(open_page):
     assert box["y"] > max(node["y"] + node["h"] for node in graph)  # below the whole graph
 
 
-def test_at_390_px_the_graph_stays_readable_and_the_page_does_not_scroll_sideways(open_page):
+def test_at_390_px_the_graph_opens_fitted_is_readable_at_1_to_1_and_the_page_does_not_scroll(
+    open_page,
+):
+    """Issue 27: a phone opens on the whole graph, fitted to the screen; "1:1" reads it."""
     page = open_page(NOW_PAGE, 390, 844)
 
     assert page.locator("#arch-viewport").bounding_box()["height"] >= 300
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    port = page.locator("#arch-viewport").bounding_box()
+    whole = page.locator("#arch-svg .arch-root").bounding_box()
+    assert port["x"] - 1 <= whole["x"]
+    assert whole["x"] + whole["width"] <= port["x"] + port["width"] + 1
+    page.click("[data-zoom=reset]")
     assert page.evaluate(SMALLEST_TEXT) >= 12
     node = page.locator("#arch-svg .node-shape").first.bounding_box()
-    assert node["height"] >= 40  # drawn at 1:1, not shrunk to fit
+    assert node["height"] >= 40  # at 1:1
 
 
 def test_the_diff_marks_added_removed_and_moved(open_page):

@@ -97,8 +97,8 @@ def test_it_refuses_anonymous_users_everywhere(url, name, db):
 
 # Answer only POST: swept by test_an_outsider_cannot_replay_another_teams_job below.
 POST_ONLY = ("api-job-replay", "api-event-replay")
-# The schema and the workers' health hold no account's data.
-NOT_SWEPT = ("api-schema", "api-health", *POST_ONLY)
+# The schema, the workers' health and the user's own preferences hold no account's data.
+NOT_SWEPT = ("api-schema", "api-health", "api-preferences", *POST_ONLY)
 API_URLS = [(u, n) for u, n in all_urls() if u.startswith("/api/") and n not in NOT_SWEPT]
 EVENT = "9c1caaf7-5e87-46ed-88da-f4016b4013ef"  # an event of JOB
 # Where the enumeration's placeholder (`1`) names nothing, the URL that names the sample job.

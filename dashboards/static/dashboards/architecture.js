@@ -291,7 +291,7 @@
     canvas.appendChild(root);
     viewport.replaceChildren(canvas);
     fitHeight();
-    if (!view.touched) home();
+    if (!view.touched) opening();
     apply();
   }
 
@@ -311,6 +311,13 @@
     view.k = 1;
     view.x = bounds.w <= w ? bounds.x - (w - bounds.w) / 2 : bounds.x;
     view.y = bounds.h <= h ? bounds.y - (h - bounds.h) / 2 : bounds.y;
+  }
+
+  /* The view a page opens with: 1:1 on a wide screen; on a phone the whole graph, fitted to the
+     screen (its text is small then: zoom in, or "1:1", to read it). */
+  const PHONE = window.matchMedia("(max-width: 760px)");
+  function opening() {
+    if (PHONE.matches) fit(); else home();
   }
 
   function fit() {
@@ -432,7 +439,7 @@
     });
   });
 
-  window.addEventListener("resize", window.edobs.debounce(() => { fitHeight(); if (!view.touched) home(); apply(); }, 150));
+  window.addEventListener("resize", window.edobs.debounce(() => { fitHeight(); if (!view.touched) opening(); apply(); }, 150));
 
   /* --- refresh in place ------------------------------------------------------------------ */
 

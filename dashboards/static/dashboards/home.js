@@ -11,6 +11,7 @@
   const loadedAt = Date.parse(live.now);  // envelope times have whole seconds: 1 s of slack below
   const shown = new Set(live.jobs.map((job) => job.id));
   const fresh = new Set();  // ids of jobs that started after the page was loaded
+  let paused = false, missed = 0, lagged = false;  // the live tail's pause (below)
   const POLL_MS = 10000;
   const STATUS_CSS = { RUNNING: "running", SUCCEEDED: "succeeded", FAILED: "failed", TIMED_OUT: "failed", ABORTED: "failed" };
 
@@ -87,6 +88,7 @@
   }
 
   async function refetch() {
+    if (paused) return;
     let data;
     try {
       data = await E.getJson(query());
@@ -95,6 +97,7 @@
       return;
     }
     E.markApi(null);
+    if (paused) return;  // paused while the read was on its way
     for (const job of data.results) {
       // A Map Run's row stands for the run, whichever child is its newest now.
       const run = job.map_run ? [job.account, job.region, job.state_machine].join(":") : null;
@@ -107,6 +110,23 @@
   }
   const refresh = E.debounce(refetch, 300);
 
+  /* Pause: the rows hold still (no reads, no updates) while the events that arrive meanwhile
+     are counted; Resume reads what is true now and applies it at once. */
+  const pauseButton = document.getElementById("tail-pause");
+  const pausedNote = document.getElementById("paused-note");
+  function showPause() {
+    pauseButton.textContent = paused ? "Resume" : "Pause";
+    pauseButton.setAttribute("aria-pressed", paused ? "true" : "false");
+    pausedNote.hidden = !paused;
+    const n = missed + (lagged ? "+" : "");
+    setText(pausedNote, "Paused · " + n + (missed === 1 && !lagged ? " event" : " events") + " arrived since");
+  }
+  pauseButton.addEventListener("click", () => {
+    paused = !paused;
+    if (!paused) { missed = 0; lagged = false; refetch(); }
+    showPause();
+  });
+
   document.getElementById("new-jobs-show").addEventListener("click", (e) => {
     e.preventDefault();  // the newest activity first, page 1, same filters
     const params = new URLSearchParams(location.search);
@@ -114,10 +134,15 @@
     location.assign(location.pathname + (params.toString() ? "?" + params.toString() : ""));
   });
 
-  setInterval(refetch, POLL_MS);
+  setInterval(() => { if (!paused) refetch(); }, POLL_MS);
   E.liveSocket("/ws/events/", (msg) => {
+    if (paused) {
+      if (msg.type === "event") { missed += 1; showPause(); }
+      if (msg.type === "lagged") { lagged = true; showPause(); }
+      return;
+    }
     if (msg.type === "lagged" || (msg.type === "event" && msg.event && msg.event.job)) refresh();
-  }, refresh);
+  }, () => { if (!paused) refresh(); });
 
   /* One small Chart.js line chart per state machine: started and failed per hour, 24 h. */
   const sparks = E.readJson("sparks-data") || [];

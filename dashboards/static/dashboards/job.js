@@ -24,7 +24,8 @@
 
   /* --- the visible range, the legend and the table of spans ------------------------------ */
   function showRange(g) {
-    const text = T.wall(g.v0).replace(" UTC", "") + " – " + T.wall(g.v1).slice(11) + " · " + E.humanMs(g.v1 - g.v0);
+    const clock = window.edobsClock;
+    const text = clock.format(g.v0, true) + " – " + clock.format(g.v1, true).slice(11) + " · " + E.humanMs(g.v1 - g.v0);
     $("timeline-range").textContent = text;
     $("zoom-reset").disabled = !$("timeline-svg") || Number($("timeline-svg").dataset.view0) <= Number($("timeline-minimap").dataset.t0) &&
       Number($("timeline-svg").dataset.view1) >= Number($("timeline-minimap").dataset.t1);
@@ -69,6 +70,11 @@
     if (b.s.child) {  // an execution this job started: its span opens it
       const label = b.s.map_run ? "Open the Map Run's newest child" : "Open the started execution";
       links.appendChild(E.el("a", { class: "btn btn-small", id: "open-child", href: "/jobs/" + encodeURIComponent(b.s.child) + "/" }, label));
+    }
+    const logs = (E.readJson("logs-links") || {})[b.s.fn];
+    if (b.s.fn && typeof logs === "string" && logs.startsWith("https://")) {  // built by the server from a real ARN
+      links.appendChild(E.el("a", { class: "btn btn-small", id: "span-logs", href: logs, target: "_blank", rel: "noopener noreferrer",
+        title: "CloudWatch Logs Insights: /aws/lambda/" + b.s.fn + ", lines stamped with this execution's trace token" }, "Logs Insights"));
     }
     [["Trigger event", b.s.start_event], ["Answer event", b.s.kind === "execution" ? null : b.s.end_event]].forEach(([label, id]) => {
       if (!id) return;
@@ -245,7 +251,7 @@
     const tr = E.el("tr", { class: "event-row flash", tabindex: "0" });
     tr.dataset.eventId = ev.id;
     const time = E.el("td", { class: "mono nowrap" });
-    time.appendChild(E.el("time", { datetime: ev.time }, E.utc(ev.time)));
+    time.appendChild(E.el("time", { datetime: ev.time, "data-wall": "bare" }, window.edobsClock.format(ev.time)));
     tr.appendChild(time);
     tr.appendChild(E.el("td", {}, ev.source));
     const type = E.el("td");
@@ -335,7 +341,7 @@
         $("job-count").textContent = String(j.event_count);
         $("event-total").textContent = String(j.event_count);
       }
-      if (j.stopped_at) $("job-stopped").textContent = E.utc(j.stopped_at) + " UTC";
+      if (j.stopped_at) $("job-stopped").textContent = window.edobsClock.wall(j.stopped_at);
       const start = j.started_at || j.first_event_at, stop = j.stopped_at || j.last_event_at;
       if (start && stop && !chart.running()) $("job-duration").textContent = E.humanMs(Date.parse(stop) - Date.parse(start));
     } catch (e) {

@@ -37,12 +37,12 @@
   }
 
   /* "2026-11-20 09:01:54.123 UTC" */
-  function wall(t) {
-    return t === null || t === undefined ? "—" : new Date(t).toISOString().replace("T", " ").slice(0, 23) + " UTC";
+  function wall(t) {  /* in the zone the user chose (theme.js: UTC unless local) */
+    return t === null || t === undefined ? "—" : window.edobsClock.wall(t, true);
   }
 
   function tickLabel(t, step) {
-    const iso = new Date(t).toISOString();
+    const iso = window.edobsClock.format(t, true);  // "2026-11-20 09:01:54.123", the chosen zone
     if (step < 1000) return iso.slice(11, 23);
     return step < 60000 ? iso.slice(11, 19) : iso.slice(11, 16);
   }
@@ -278,7 +278,7 @@
         deco.appendChild(E.svg("line", { class: "grid", x1: x, x2: x, y1: AXIS_H - 8, y2: height }));
         if (x > g.lw + 24 && x < g.width - 30) deco.appendChild(E.svg("text", { class: "tick", x: x, y: 16 }, tickLabel(t, step)));
       }
-      deco.appendChild(E.svg("text", { class: "tick tick-zone", x: 10, y: 16 }, "Time (UTC)"));
+      deco.appendChild(E.svg("text", { class: "tick tick-zone", x: 10, y: 16 }, "Time (" + window.edobsClock.label() + ")"));
       deco.appendChild(E.svg("text", { class: "lane-label exec-label", x: 10, y: AXIS_H + 15 }, "Execution"));
       lay.groups.forEach((grp) => {
         if (grp.state) { deco.appendChild(stateLabels(grp, g)); return; }
