@@ -3,7 +3,8 @@
 Each job: RUNNING; the state machine puts `reserve` (`stateName: Reserve`, a task token: it waits
 for the answer) that `reserveFn` answers; then puts `charge` (`Charge`). A job that fails in
 Charge gets no answer (the Lambda raised) and ends FAILED with the Lambda's error type and its
-JSON cause (`errorMessage` with the order id, `requestId`, `stackTrace`), as Step Functions reports an unhandled `States.TaskFailed`.
+JSON cause (`errorMessage` with the order id, `requestId`, `stackTrace`), as Step Functions
+reports an unhandled `States.TaskFailed`.
 A job that times out in Ship ends TIMED_OUT with `States.Timeout` and no cause.
 """
 
