@@ -83,11 +83,11 @@ class StateMachineMetricsView(APIView):
             OpenApiParameter("since", DATE_TIME, description="default: the retention's start"),
             OpenApiParameter("until", DATE_TIME, description="default: now"),
             OpenApiParameter(
-                "bucket", {"type": "string", "pattern": r"^[1-9][0-9]{0,5}[mhd]$"},
+                "bucket", {"type": "string", "pattern": r"^([1-9][0-9]{0,5}[mhd])?$"},
                 description=f"15m, 1h, 1d, ...: at most {fleet.MAX_BUCKET.days}d, and at most "
                 f"{fleet.MAX_BUCKETS} buckets between since and until. Default: the smallest of "
                 f"{', '.join(fleet.AUTO_BUCKETS)} that gives at most {fleet.MAX_BUCKETS} "
-                "(the answer says which, and `bucket_auto`)",
+                "(the answer says which, and `bucket_auto`); an empty one is the same",
             ),
         ],
         responses=answers(serializers.MetricsSerializer, 400, 404),

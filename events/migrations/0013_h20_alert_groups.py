@@ -8,7 +8,9 @@ from django.db.models import F
 def watch_since_created(apps, schema_editor):
     """Rules enabled before this migration have watched since they were made."""
     rules = apps.get_model("events", "AlertRule")
-    rules.objects.filter(enabled=True, enabled_at=None).update(enabled_at=F("created_at"))
+    rules.objects.using(schema_editor.connection.alias).filter(enabled=True, enabled_at=None).update(
+        enabled_at=F("created_at")
+    )
 
 
 class Migration(migrations.Migration):

@@ -16,7 +16,13 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from events.models import AlertDelivery, AlertFiring, AlertRule, Team, TeamAccount
-from tests.dashboards.test_fleet_pages import ACCOUNT_A, ACCOUNT_B, ingest, run
+from tests.dashboards.test_fleet_pages import (  # noqa: F401  (_now: autouse, each test's now)
+    ACCOUNT_A,
+    ACCOUNT_B,
+    _now,
+    ingest,
+    run,
+)
 from tests.events.test_alerts import Receiver
 
 pytestmark = pytest.mark.django_db(transaction=True)

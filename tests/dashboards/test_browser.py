@@ -56,6 +56,14 @@ def assert_no_script_ran(page) -> None:
     assert page.evaluate("typeof window.__xss") == "undefined"
 
 
+def shoot(page, name: str) -> None:
+    """With EDOBS_SCREENSHOTS=1, the page as it is now goes to docs/screenshots/<name>; otherwise
+    nothing (tests change no files)."""
+    if SCREENSHOTS:
+        DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOCS_SHOTS / name))
+
+
 def wait_for(check, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -24,6 +24,7 @@ from tests.dashboards.test_browser import (  # noqa: F401 (site, browser, loaded
     assert_no_script_ran,
     browser,
     loaded,
+    shoot,
     sign_in,
     site,
     wait_for,
@@ -216,6 +217,7 @@ def luminance(css: str) -> float:
 def test_dark_mode_follows_the_system_and_the_toggle_is_remembered(open_page, width):
     page = open_page("/events/", width, color_scheme="dark")
     assert luminance(page.evaluate(BACKGROUND)) < 0.15
+    shoot(page, f"events-dark-{width}.png")
     assert page.get_attribute("#theme-toggle", "aria-pressed") == "true"
     card = page.evaluate("() => getComputedStyle(document.querySelector('.card')).backgroundColor")
     ink = page.evaluate("() => getComputedStyle(document.querySelector('h1')).color")
@@ -342,6 +344,7 @@ def test_on_a_phone_home_rows_show_their_status_first_and_the_filters_are_folded
     assert status["y"] < name["y"] < machine["y"]  # status first, then which job
     assert row.bounding_box()["width"] <= 390
     assert no_sideways_scroll(page)
+    shoot(page, "home-390.png")
     page.click("#job-filters-fold > summary")
     assert page.is_visible("#job-filters input[name=state_machine]")
 
@@ -378,6 +381,7 @@ def test_the_architecture_graph_opens_fitted_on_a_phone_and_at_1_to_1_on_a_wide_
 
     if width == 390:
         assert shown["inside"], "the whole graph is on the screen"
+        shoot(page, "architecture-fitted-390.png")
         assert shown["zoom"] < 1
     else:
         assert shown["zoom"] == 1

@@ -19,6 +19,7 @@ from tests.dashboards.test_browser import (  # noqa: F401  (the fixtures are use
     XSS_SCRIPT,
     assert_no_script_ran,
     browser,
+    shoot,
     sign_in,
     site,
     wait_for,
@@ -80,6 +81,7 @@ def test_the_nav_leads_to_the_groups_most_failures_first(page, failing):
     assert samples == [job_id("c-3"), job_id("c-2"), job_id("c-1")]
     assert page.locator("nav a[aria-current=page]").inner_text() == "Failures"
     assert fits(page)
+    shoot(page, f"failures-{page.viewport_size['width']}.png")
 
 
 def test_each_group_draws_its_trend_as_an_svg_line(page, failing):

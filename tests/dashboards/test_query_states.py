@@ -15,6 +15,7 @@ import pytest
 
 from tests.dashboards import test_fleet_pages as pages
 from tests.dashboards.test_fleet_pages import (  # noqa: F401  (fixtures, used by name)
+    _now,  # autouse: pages.NOW is each test's now, not the collection's (a 1 h window)
     envelope,
     event_ids,
     fleet,

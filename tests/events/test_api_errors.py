@@ -228,6 +228,8 @@ def test_the_schema_lists_every_status_each_endpoint_answers(schema):
         "GET /api/events/{event_id}/": {"200", "400", "401", "403", "404"},
         "GET /api/health/": {"200", "401", "403"},
         "GET /api/failures/": {"200", "400", "401", "403"},
+        "GET /api/preferences/": {"200", "401", "403"},
+        "PUT /api/preferences/": {"200", "400", "401", "403"},
         "GET /api/schemas/": {"200", "400", "401", "403"},
         "GET /api/schemas/{source}/{detail_type}/": {"200", "400", "401", "403", "404"},
         "POST /api/jobs/{job_id}/replay/": {"200", "400", "401", "403", "404", "429"},

@@ -110,7 +110,7 @@ URL_FOR = {
 # What shows the sample job on each answer, and the query that reaches back to its (old) time.
 SHOWS_THE_JOB = {
     "api-architecture": "getMultipleFn",
-    "api-architecture-diff": "getMultipleFn",  # added: the base before 2020 holds nothing
+    "api-architecture-diff": "getMultipleFn",  # removed: the window of 2020 holds nothing
     "api-state-machine-metrics": "States.TaskFailed",
     "api-failures": "States.TaskFailed",  # the samples' failed job (JOB succeeded)
     "api-schemas": "getUserCookies",
@@ -121,7 +121,10 @@ QUERY = {
     "api-architecture": {"since": "2020-01-01T00:00:00Z"},
     "api-schemas": SCHEMA_WINDOW,
     "api-schema-detail": SCHEMA_WINDOW,
-    "api-architecture-diff": {"since": "2020-01-01T00:00:00Z"},
+    "api-architecture-diff": {  # the base holds the job, the window nothing (an empty base
+        "since": "2020-01-01T00:00:00Z", "until": "2020-01-02T00:00:00Z",  # compares nothing)
+        "base_since": "2020-01-02T00:00:00Z", "base_until": "2999-01-01T00:00:00Z",
+    },
     "api-jobs-compare": {"a": JOB, "b": JOB},
     "api-failures": SCHEMA_WINDOW,
     "api-state-machine-metrics": {
