@@ -344,7 +344,7 @@ def test_it_saves_screenshots_of_the_four_pages(page, loaded, tmp_path):
         page.screenshot(path=str(SHOTS / name), full_page=name == "job.png")
         assert (SHOTS / name).stat().st_size > 10_000
         if name == "job.png":  # its bars say milliseconds, not "0 ms" or whole seconds
-            labels = page.locator("#span-table-body td:nth-child(3)").all_text_contents()
+            labels = page.locator("#span-table-body td:nth-child(4)").all_text_contents()  # Duration
             assert labels and all(label.endswith(" ms") for label in labels), labels
 
 
