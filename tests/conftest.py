@@ -7,6 +7,7 @@ where `.ci/run` installs them, so a missing one is a failure.  See tests/service
 import os
 
 import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
 from tests.services import (
     CHROMIUM_ARGS,
@@ -53,6 +54,29 @@ def no_collected_static(tmp_path_factory):
     from django.test import override_settings
 
     override = override_settings(STATIC_ROOT=str(tmp_path_factory.mktemp("static")))
+    override.enable()
+    yield
+    override.disable()
+
+
+class OneRoundPBKDF2PasswordHasher(PBKDF2PasswordHasher):
+    """Django's PBKDF2 with one round: a hash made in a test costs microseconds, not the 0.4 s of
+    CPU a million rounds cost (the suite makes thousands of users and logins). Its hashes are
+    ordinary `pbkdf2_sha256$1$...` strings, so the servers the tests start, on the product's own
+    hashers, verify them too (Django reads the rounds from the hash)."""
+
+    iterations = 1
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_password_hashes():
+    """The in-process tests hash passwords with OneRoundPBKDF2PasswordHasher (Django's advice for
+    test settings); the product's list follows, for hashes other processes made."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    quick = f"{__name__}.OneRoundPBKDF2PasswordHasher"
+    override = override_settings(PASSWORD_HASHERS=[quick, *settings.PASSWORD_HASHERS])
     override.enable()
     yield
     override.disable()
