@@ -157,7 +157,6 @@ def local_time(page):
     try:
         yield
     finally:
-        page.goto(page.url)
         if page.get_attribute("body", "data-tz") == "local":
             with page.expect_navigation():
                 page.click("#tz-toggle")
@@ -186,7 +185,6 @@ def test_in_local_time_attempts_buckets_and_the_since_until_filter_are_local(
         sign_in(page, loaded.base)
         page.goto(f"{loaded.base}/jobs/{_redriven()}/")
         with local_time(page):
-            page.reload()
             # the attempts table: each start and stop in Tokyo time, the headers say so
             cells = _walls(page, "#job-attempts tbody time")
             assert len(cells) == 4 and _utc(cells[2][0]) == REDRIVE
