@@ -223,6 +223,12 @@ def test_in_local_time_attempts_buckets_and_the_since_until_filter_are_local(
             assert len(times) == 2 and min(times) >= REDRIVE  # the redrive and its end
             assert page.locator("#event-filters input[name=since]").input_value() == (
                 f"{REDRIVE + TOKYO:%Y-%m-%dT%H:%M:%S}")  # fmt: skip
+
+            # the compare page's job picker: each job's start
+            page.goto(f"{loaded.base}/jobs/compare/?state_machine=Nightly")
+            option = page.locator("#pick-a option").first.text_content()
+            assert f" · {START + TOKYO:%Y-%m-%d %H:%M:%S} · " in option
+            assert "start (GMT+9)" in page.text_content(".pick-note")
         assert page.get_attribute("body", "data-tz") == "utc"
         assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
     finally:
