@@ -74,15 +74,18 @@ def _job_card(job: JobSummary) -> dict[str, Any]:
 
 def _option(job: JobSummary, *, accounts: bool) -> dict[str, str]:
     when = job.started_at or job.first_event_at
+    wall = when.strftime("%Y-%m-%d %H:%M:%S") if when else ""
     parts = [
         job.status or "UNKNOWN",
-        when.strftime("%Y-%m-%d %H:%M:%S") if when else "no start seen",
+        wall or "no start seen",
         human_ms(_duration(job)),
         job.name if len(job.name) <= 40 else job.name[:39] + "…",
     ]
     if accounts:
         parts.append(job.account)
-    return {"id": job.id, "label": " · ".join(parts)}
+    # compare.js rewrites `wall` (UTC) in the label when the user chose local time
+    return {"id": job.id, "label": " · ".join(parts), "start": when.isoformat() if when else "",
+            "wall": wall}  # fmt: skip
 
 
 def _partner(job: JobSummary, jobs: list[JobSummary]) -> JobSummary | None:

@@ -1,14 +1,17 @@
 """The schema pages in headless Chromium against a real server (daphne, the consumer, moto,
 Redis; tests/dashboards/test_browser.py's `site`): drift with its first-event link, hostile
-field paths shown as text. Screenshots go to docs/screenshots/ with EDOBS_SCREENSHOTS=1."""
+field paths shown as text, the shared quick ranges setting the compared windows. Screenshots go
+to docs/screenshots/ with EDOBS_SCREENSHOTS=1."""
 
 # ruff: noqa: F811  (the fixtures `site` and `browser` are imported, then used as arguments)
 
 from __future__ import annotations
 
 import os
+import re
 import uuid
-from urllib.parse import quote, urlencode
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import pytest
 
@@ -148,5 +151,52 @@ def test_the_job_page_replays_after_a_dry_run(browser, drifted):
         assert result.inner_text().startswith("Sent 1, failed 0")
         href = result.locator("a").get_attribute("href")
         assert href.startswith(f"/jobs/{job.replace(':', '%3A')}-replay-")
+    finally:
+        context.close()
+
+
+def _compared(page) -> list[datetime]:
+    """The windows the page says it compares: since, until, base since, base until."""
+    isos = page.eval_on_selector_all(
+        "#schema-windows time", "ts => ts.map(t => t.getAttribute('datetime'))"
+    )
+    return [datetime.fromisoformat(iso).astimezone(UTC) for iso in isos]
+
+
+@pytest.mark.parametrize("width", [1440, 390])
+def test_a_quick_range_goes_into_the_url_and_sets_the_compared_windows(browser, drifted, width):
+    site, traffic = drifted
+    context, page = _page(browser, site.base, width)
+    try:
+        page.goto(f"{site.base}/schemas/orders/OrderPlaced/?{site.query}")
+        assert _compared(page)[:2] == [traffic.since, traffic.until]  # the custom window
+
+        before = datetime.now(UTC).replace(microsecond=0)
+        page.click("#time-picker a[data-window='24h']")
+        page.wait_for_url(re.compile(r"\?window=24h$"))
+        after = datetime.now(UTC)
+
+        assert parse_qs(urlsplit(page.url).query) == {"window": ["24h"]}
+        since, until, base_since, base_until = _compared(page)
+        assert before <= until <= after and until - since == timedelta(hours=24)
+        assert (base_since, base_until) == (since - timedelta(hours=24), since)
+        assert page.input_value("#schema-window") == "24h"
+        assert page.get_attribute("#time-picker a[data-window='24h']", "aria-current") == "true"
+        counts = re.search(
+            r"(\d+) events now · (\d+) in the base window", page.inner_text("h1 + p")
+        )
+        assert int(counts[1]) >= 2 * len(traffic.base) and counts[2] == "0"  # both hours now
+        # the header's and the crumb's links carry the range
+        assert (
+            page.get_attribute(".nav-links a[href^='/schemas/']", "href") == "/schemas/?window=24h"
+        )
+        assert page.get_attribute(".crumb a", "href") == "/schemas/?window=24h"
+
+        page.click("#time-picker a[data-window='1h']")
+        page.wait_for_url(re.compile(r"\?window=1h$"))
+        since, until, base_since, base_until = _compared(page)
+        assert until - since == timedelta(hours=1) == base_until - base_since
+        assert base_until == since
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
     finally:
         context.close()

@@ -3,13 +3,16 @@ moto, Redis: the `site` and `browser` of test_browser, one of each for this modu
 
 A Map Run whose label holds URL-significant and non-ASCII characters: the home page, and every
 link from it, work (home -> Map Run row -> child -> parent -> state machine page), and the
-pages' own reads (the job page's timeline and socket) find the child.
+pages' own reads (the job page's timeline and socket) find the child. A redriven execution, in a
+browser in Tokyo whose user chose local time: its attempts, its state machine's buckets and the
+events' since/until filter in local time (issue 27).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-from urllib.parse import quote
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import pytest
 
@@ -25,6 +28,12 @@ from tests.events import shapes_traffic as traffic
 pytestmark = pytest.mark.slow
 LABEL = "run label?#%é"
 CHILDREN = 12
+TOKYO = timedelta(hours=9)  # Asia/Tokyo: no daylight saving, "GMT+9" all year
+# The redriven execution: failed after 60 s, redriven 8 min after its start, done 30 s later.
+# Times end in :17 s, so a datetime-local input keeps the seconds Playwright types.
+REDRIVEN = traffic.execution_arn("Nightly", "nightly-local")
+START = (datetime.now(UTC) - timedelta(minutes=30)).replace(second=17, microsecond=0)
+REDRIVE = START + timedelta(minutes=8)
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +45,26 @@ def loaded(site):  # noqa: F811
         "MapFlow", LABEL, CHILDREN, start=start + timedelta(seconds=1), failed=2, running=1,
         parent_arn=parent_arn,
     )  # fmt: skip
+    envelopes += traffic.run(REDRIVEN, start=START, seconds=60, status="FAILED")
+    envelopes += [
+        traffic.status_event(REDRIVEN, "RUNNING", start=START, redrive_count=1,
+                             redrive_date=REDRIVE),
+        traffic.status_event(REDRIVEN, "SUCCEEDED", start=START,
+                             stop=REDRIVE + timedelta(seconds=30), redrive_count=1,
+                             redrive_date=REDRIVE),
+    ]  # fmt: skip
     site.send(envelopes)
     wait_for(
         lambda: site.api("/api/jobs")["results"] and _counted(site) == CHILDREN,
         60, "the Map Run's children",
     )  # fmt: skip
+    wait_for(lambda: [a["status"] for a in site.api(f"/api/jobs/{_redriven()}/timeline")["job"][
+        "attempts"]] == ["FAILED", "SUCCEEDED"], 60, "the redriven job")  # fmt: skip
     return site
+
+
+def _redriven() -> str:
+    return traffic.job_id("Nightly", "nightly-local")
 
 
 def _counted(running) -> int:
@@ -68,7 +91,7 @@ def page(browser, loaded):  # noqa: F811
 
 def test_it_clicks_from_home_through_a_map_run_to_its_child_parent_and_state_machine(page, loaded):
     base = loaded.base
-    page.goto(f"{base}/")
+    page.goto(f"{base}/?state_machine=MapFlow")  # not the redriven job of the other test
     rows = page.locator("#jobs-body tr")
     assert rows.count() == 2  # the parent and one row for its Map Run
     run = page.locator("a.map-run-link")
@@ -119,3 +142,95 @@ def test_it_clicks_from_home_through_a_map_run_to_its_child_parent_and_state_mac
     page.locator("#map-run-head a", has_text="state machine page").click()
     page.wait_for_load_state()
     assert f"MapFlow/{LABEL}" in page.locator("h1").inner_text()
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+@contextmanager
+def local_time(page):
+    """The user's choice set to local time (the header's toggle), and back to UTC after."""
+    with page.expect_navigation():
+        page.click("#tz-toggle")
+    assert page.get_attribute("body", "data-tz") == "local"
+    try:
+        yield
+    finally:
+        if page.get_attribute("body", "data-tz") == "local":
+            with page.expect_navigation():
+                page.click("#tz-toggle")
+
+
+def _walls(page, selector: str) -> list[tuple[str, str]]:
+    return page.eval_on_selector_all(
+        selector, "ts => ts.map(t => [t.getAttribute('datetime'), t.textContent])"
+    )
+
+
+@pytest.mark.parametrize("width", [1440, 390])
+def test_in_local_time_attempts_buckets_and_the_since_until_filter_are_local(
+    browser,  # noqa: F811
+    loaded,
+    width,
+):
+    context = browser.new_context(
+        viewport={"width": width, "height": 900}, timezone_id="Asia/Tokyo"
+    )
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        sign_in(page, loaded.base)
+        page.goto(f"{loaded.base}/jobs/{_redriven()}/")
+        with local_time(page):
+            # the attempts table: each start and stop in Tokyo time, the headers say so
+            cells = _walls(page, "#job-attempts tbody time")
+            assert len(cells) == 4 and _utc(cells[2][0]) == REDRIVE
+            for iso, text in cells:
+                assert text == f"{_utc(iso) + TOKYO:%Y-%m-%d %H:%M:%S}"
+            heads = page.locator("#job-attempts thead th").all_text_contents()
+            assert heads[1:3] == ["Start (GMT+9)", "Stop (GMT+9)"]
+
+            # the state machine's bucket rows
+            page.goto(f"{loaded.base}/state-machines/Nightly/?window=24h")
+            rows = _walls(page, "#buckets-body th time")
+            assert rows
+            for iso, text in rows:
+                assert text == f"{_utc(iso) + TOKYO:%Y-%m-%d %H:%M}"
+            assert "(GMT+9)" in page.text_content("#buckets-table caption")
+
+            # the events' since filter: shown in Tokyo time, typed in Tokyo time, sent as UTC
+            query = {"job": _redriven(), "window": "custom", "since": f"{START:%Y-%m-%dT%H:%M:%S}"}
+            page.goto(f"{loaded.base}/events/?{urlencode(query)}")
+            page.wait_for_function("() => document.documentElement.dataset.ready === '1'")
+            if not page.evaluate("() => document.getElementById('event-filters-fold').open"):
+                page.click("#event-filters-fold > summary")  # folded on a phone
+            since = page.locator("#event-filters input[name=since]")
+            assert since.input_value() == f"{START + TOKYO:%Y-%m-%dT%H:%M:%S}"
+            label = since.evaluate("input => input.closest('label').textContent")
+            assert label.strip() == "Since (GMT+9)"
+            assert page.locator("#event-body tr").count() == 4
+
+            since.fill(f"{REDRIVE + TOKYO:%Y-%m-%dT%H:%M:%S}")
+            with page.expect_navigation():
+                page.click("#event-filters button[type=submit]")
+
+            sent = parse_qs(urlsplit(page.url).query)
+            assert sent["since"] == [f"{REDRIVE:%Y-%m-%dT%H:%M:%S}"]
+            times = [_utc(iso) for iso, _ in _walls(page, "#event-body time")]
+            assert len(times) == 2 and min(times) >= REDRIVE  # the redrive and its end
+            assert page.locator("#event-filters input[name=since]").input_value() == (
+                f"{REDRIVE + TOKYO:%Y-%m-%dT%H:%M:%S}")  # fmt: skip
+
+            # the compare page's job picker: each job's start
+            page.goto(f"{loaded.base}/jobs/compare/?state_machine=Nightly")
+            option = page.locator("#pick-a option").first.text_content()
+            assert f" · {START + TOKYO:%Y-%m-%d %H:%M:%S} · " in option
+            assert "start (GMT+9)" in page.text_content(".pick-note")
+        assert page.get_attribute("body", "data-tz") == "utc"
+        assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    finally:
+        context.close()
+    assert not errors, errors

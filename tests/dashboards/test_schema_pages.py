@@ -72,6 +72,38 @@ def test_a_type_page_shows_fields_presence_and_drift_with_first_event_links(
     assert "Inferred JSON Schema" in html
 
 
+def test_the_shared_quick_ranges_and_a_carried_custom_window_set_the_compared_windows(
+    client, member, traffic
+):
+    client.force_login(member)
+
+    week = client.get("/schemas/", {"window": "7d"})
+    carried = client.get(
+        "/schemas/orders/OrderPlaced/",
+        {
+            "since": f"{traffic.since:%Y-%m-%dT%H:%M:%SZ}",
+            "until": f"{traffic.until:%Y-%m-%dT%H:%M}",
+        },
+    )
+
+    windows = week.context["windows"]
+    assert (
+        windows.until - windows.since == timedelta(days=7) and windows.base_until == windows.since
+    )
+    assert week.context["choice"] == "7d" and 'href="?window=24h"' in week.content.decode()
+    windows = carried.context["windows"]  # a page's since/until without window=custom
+    assert (windows.since, windows.until, windows.base_until) == (
+        traffic.since,
+        traffic.until.replace(second=0),
+        traffic.since,
+    )
+    inputs = carried.context["inputs"]  # as a datetime-local input holds them: UTC, no zone
+    assert (inputs["since"], inputs["until"]) == (
+        f"{traffic.since:%Y-%m-%dT%H:%M:%S}",
+        f"{traffic.until:%Y-%m-%dT%H:%M:00}",
+    )
+
+
 def test_a_custom_window_without_the_change_shows_no_drift(client, member, traffic):
     client.force_login(member)
     before = traffic.base_since - timedelta(hours=1)

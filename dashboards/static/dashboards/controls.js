@@ -7,19 +7,48 @@
   const $ = (id) => document.getElementById(id);
 
   /* <time datetime=… data-wall> (data-wall="ms": with milliseconds; data-wall="bare": no zone
-     label, the column header names it) */
+     label, the column header names it; data-wall="minutes": bare, to the minute) */
   function localizeTimes(root) {
     (root || document).querySelectorAll("time[data-wall]").forEach((t) => {
       const iso = t.getAttribute("datetime");
       if (!iso || isNaN(Date.parse(iso))) return;
       const mode = t.dataset.wall;
-      const text = mode === "bare" ? clock.format(iso, false) : clock.wall(iso, mode === "ms");
+      const bare = mode === "bare" || mode === "minutes";
+      const text = bare ? clock.format(iso, false).slice(0, mode === "minutes" ? 16 : 19) : clock.wall(iso, mode === "ms");
       if (t.textContent !== text) t.textContent = text;
     });
     document.querySelectorAll("[data-zone-label]").forEach((n) => { n.textContent = clock.label(); });
   }
   localizeTimes();
   window.edobsLocalizeTimes = localizeTimes;
+
+  /* The since/until inputs (<input type=datetime-local data-utc>): the URL and the API hold UTC
+     ("2026-11-20T09:00:00", or any ISO time). They show it in the chosen zone (their label says
+     which: <span data-zone-label>), and a form sends what was typed back as UTC. */
+  const utcInputs = (root) => root.querySelectorAll("input[type=datetime-local][data-utc]");
+  function shownValue(raw) {
+    if (!raw) return "";
+    const iso = /(Z|[+-]\d\d:?\d\d)$/i.test(raw) ? raw : raw + "Z";
+    const ms = Date.parse(iso);
+    return isNaN(ms) ? raw : clock.format(ms, false).replace(" ", "T");
+  }
+  function utcValue(shown) {
+    if (!shown || !clock.local()) return shown;
+    const date = new Date(shown);  // no offset: the browser's own zone
+    return isNaN(date.getTime()) ? shown : date.toISOString().slice(0, 19);
+  }
+  utcInputs(document).forEach((input) => {
+    const shown = shownValue(input.getAttribute("value"));
+    if (shown && input.value !== shown) input.value = shown;
+  });
+  document.querySelectorAll("form").forEach((form) => {
+    if (!utcInputs(form).length) return;
+    form.addEventListener("formdata", (e) => {
+      utcInputs(form).forEach((input) => {
+        if (input.name && input.value) e.formData.set(input.name, utcValue(input.value));
+      });
+    });
+  });
 
   const tz = $("tz-toggle");
   if (tz) {

@@ -2,8 +2,8 @@
    same ones the tables hold), then kept up to date: an event of one of its jobs (/ws/events/)
    or every REFRESH_MS, the numbers are read again from /api/state-machines/<name>/metrics and
    the charts, totals and tables redrawn in place; the live indicator says whether that works.
-   A bar opens its bucket's jobs on the home page (a failure bar: the failed ones). Labels are
-   UTC, like the rest of the page. */
+   A bar opens its bucket's jobs on the home page (a failure bar: the failed ones). Labels and
+   the table's times are in the zone the user chose (theme.js's clock), like the rest of the page. */
 "use strict";
 (function () {
   const E = window.edobs;
@@ -16,11 +16,14 @@
   Chart.defaults.animation = false;
   Chart.defaults.maintainAspectRatio = false;
   const COLORS = { started: "#1f6feb", succeeded: "#15803d", failed: "#c62828", rate: "#c62828", p50: "#0072B2", p95: "#D55E00", p99: "#7a1f6d" };
+  const clock = window.edobsClock;
+  const ZONE = clock.label();
   let buckets = data.buckets;
 
   function labels() {
-    const sameDay = buckets.length && buckets[0].start.slice(0, 10) === buckets[buckets.length - 1].start.slice(0, 10);
-    return buckets.map((b) => (sameDay ? b.start.slice(11, 16) : b.start.slice(5, 16).replace("T", " ")));
+    const walls = buckets.map((b) => clock.format(b.start, false));
+    const sameDay = walls.length && walls[0].slice(0, 10) === walls[walls.length - 1].slice(0, 10);
+    return walls.map((w) => (sameDay ? w.slice(11, 16) : w.slice(5, 16)));
   }
   const series = (key) => buckets.map((b) => b[key]);
   const rates = () => buckets.map((b) => (b.failure_rate === null ? null : Math.round(b.failure_rate * 1000) / 10));
@@ -52,7 +55,7 @@
       ],
     },
     options: {
-      scales: { x: { stacked: true, title: { display: true, text: "UTC" } }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } },
+      scales: { x: { stacked: true, title: { display: true, text: ZONE } }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } },
       interaction: { mode: "index", intersect: false },
       onHover: (event, active) => { event.native.target.style.cursor = active.length ? "pointer" : "default"; },
       onClick: (event, active, chart) => {
@@ -71,7 +74,7 @@
     options: {
       interaction: { mode: "index", intersect: false },
       plugins: { legend: { display: false }, tooltip: { callbacks: { label: (c) => "failed: " + c.parsed.y + " % of the finished jobs" } } },
-      scales: { x: { title: { display: true, text: "UTC" } }, y: { beginAtZero: true, suggestedMax: 10, ticks: { callback: (v) => v + " %" } } },
+      scales: { x: { title: { display: true, text: ZONE } }, y: { beginAtZero: true, suggestedMax: 10, ticks: { callback: (v) => v + " %" } } },
     },
   });
 
@@ -87,7 +90,7 @@
     },
     options: {
       interaction: { mode: "index", intersect: false },
-      scales: { x: { title: { display: true, text: "UTC" } }, y: { beginAtZero: true, ticks: { callback: (v) => E.humanMs(v) } } },
+      scales: { x: { title: { display: true, text: ZONE } }, y: { beginAtZero: true, ticks: { callback: (v) => E.humanMs(v) } } },
       plugins: { tooltip: { callbacks: { label: (c) => c.dataset.label + ": " + E.humanMs(c.parsed.y) } } },
     },
   });
@@ -117,7 +120,9 @@
   function bucketRow(b) {
     const tr = E.el("tr");
     const head = E.el("th", { scope: "row", class: "nowrap" });
-    head.appendChild(E.el("a", { href: jobsLink(b, false) }, E.utc(b.start).slice(0, 16)));
+    const link = E.el("a", { href: jobsLink(b, false) });
+    link.appendChild(E.el("time", { datetime: b.start, "data-wall": "minutes" }, clock.format(b.start, false).slice(0, 16)));
+    head.appendChild(link);
     const failed = E.el("td", { class: "num" });
     failed.appendChild(b.failed ? E.el("a", { href: jobsLink(b, true) }, b.failed) : document.createTextNode("0"));
     tr.append(head, num(b.started), num(b.succeeded), failed, num(b.p50_ms), num(b.p95_ms), num(b.p99_ms), num(percent(b.failure_rate)));
