@@ -296,13 +296,26 @@ def browser(chromium_path):
             chromium.close()
 
 
+# The cookies of USER's session on each site, after its first sign-in through the form.
+_SESSIONS: dict[str, list[dict]] = {}
+
+
 def sign_in(page, base: str) -> None:
-    """Sign in as USER through the login form, and land on the home page."""
+    """Sign in as USER and land on the home page: through the login form the first time on a
+    site, then with the cookies that sign-in got (the form costs a page and a password hash of a
+    million rounds in the server, per test). A session that no longer holds (signed out, another
+    site on the same port) lands on the login form, which signs in afresh."""
+    if base in _SESSIONS:
+        page.context.add_cookies(_SESSIONS[base])
+        page.goto(f"{base}/")
+        if page.url == f"{base}/":
+            return
     page.goto(f"{base}/accounts/login/")
     page.fill("input[name=username]", USER)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/")
+    _SESSIONS[base] = page.context.cookies(f"{base}/")
 
 
 @pytest.fixture
@@ -344,7 +357,8 @@ def test_it_saves_screenshots_of_the_four_pages(page, loaded, tmp_path):
         page.screenshot(path=str(SHOTS / name), full_page=name == "job.png")
         assert (SHOTS / name).stat().st_size > 10_000
         if name == "job.png":  # its bars say milliseconds, not "0 ms" or whole seconds
-            labels = page.locator("#span-table-body td:nth-child(4)").all_text_contents()  # Duration
+            # the fourth column: Duration
+            labels = page.locator("#span-table-body td:nth-child(4)").all_text_contents()
             assert labels and all(label.endswith(" ms") for label in labels), labels
 
 

@@ -33,7 +33,7 @@ from .harness import (
 )
 from .throttle_proxy import ThrottleProxy
 
-EVENTS = 450  # moto copies the whole table on every TransactWriteItems: keep it small
+EVENTS = 300  # moto copies the whole table on every TransactWriteItems: keep it small
 THROTTLE_SECONDS = 20  # outlasts botocore's own retries of one call (5 attempts)
 
 

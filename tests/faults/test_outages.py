@@ -28,7 +28,7 @@ from .harness import (
 
 pytestmark = pytest.mark.slow
 
-EVENTS = 1500
+EVENTS = 900
 OUTAGE_SECONDS = 8
 # Long enough that a worker receiving under the lock runs messages up to maxReceiveCount: with
 # a ping that only read, 20 good events went to the dead-letter queue.

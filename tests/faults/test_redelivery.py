@@ -24,7 +24,7 @@ from .harness import (
 
 pytestmark = pytest.mark.slow
 
-EVENTS = 1500
+EVENTS = 900
 # Seconds: shorter than the stall, so the batch in hand comes back.  Under load the stream
 # after the stall can see a few more redeliveries; they are welcome and counted too.
 VISIBILITY = 1

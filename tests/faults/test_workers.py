@@ -20,7 +20,7 @@ from .harness import (
 
 pytestmark = pytest.mark.slow
 
-EVENTS = 2000
+EVENTS = 1200
 SEED = 6
 KILLS = 4
 VISIBILITY = 2  # seconds
