@@ -87,7 +87,10 @@ def _delivered(accounts) -> list[tuple[str, str]]:
     sqs = accounts[OBSERVABILITY].client("sqs")
     url = sqs.get_queue_url(QueueName="edobs-events")["QueueUrl"]
     bodies = []
-    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+    # WaitTimeSeconds=0: the queue long-polls for 20 s by default (ReceiveMessageWaitTimeSeconds),
+    # so the last, empty receive would wait that long for nothing.
+    receive = {"QueueUrl": url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 0}
+    while messages := sqs.receive_message(**receive).get("Messages"):
         bodies += [json.loads(m["Body"]) for m in messages]
         sqs.delete_message_batch(
             QueueUrl=url,
