@@ -1,11 +1,12 @@
-"""What SQLite's FTS5 search index (migration 0013_h23_sqlite_fts) costs ingest.
+"""What SQLite's FTS5 search indexes (migrations 0013_h23_sqlite_fts, the trigrams, and
+0015_h26_word_index, the words) cost ingest.
 
     .venv/bin/python bench/fts_ingest.py [--events 20000]
 
 The same events (bench/store.py's data set) are ingested through the ORM store, 10 a batch,
-into two fresh SQLite databases, one with the FTS5 table's triggers and one without them,
-alternated batch by batch (each batch first into one, then the other, the order swapped every
-batch). Prints both rates and their ratio.
+into three fresh SQLite databases: one with both FTS5 tables' triggers, one with the trigram
+table's only, one with neither; batch by batch, each batch into all three, the order rotated
+every batch. Prints the three rates and each ratio to the rate with neither.
 """
 
 from __future__ import annotations
@@ -28,22 +29,30 @@ def run(events: int = 20_000) -> dict[str, float]:
 
     from events.stores.orm.store import OrmStore
 
-    fts = importlib.import_module("events.migrations.0013_h23_sqlite_fts")
+    trigrams = importlib.import_module("events.migrations.0013_h23_sqlite_fts")
+    words = importlib.import_module("events.migrations.0015_h26_word_index")
     folder = tempfile.mkdtemp(prefix="edobs-bench-fts-")
-    with_fts = add_database("with_fts", f"sqlite:///{folder}/with.sqlite3")
-    without = add_database("without_fts", f"sqlite:///{folder}/without.sqlite3")
-    with connections[without].cursor() as cursor:
-        for statement in fts.SQLITE_DROP:
-            cursor.execute(statement)
-    stores = {with_fts: OrmStore(using=with_fts), without: OrmStore(using=without)}
+    drops = {
+        "both": [],
+        "trigrams_only": words.SQLITE_DROP,
+        "neither": [*words.SQLITE_DROP, *trigrams.SQLITE_DROP],
+    }
+    for name, statements in drops.items():
+        add_database(name, f"sqlite:///{folder}/{name}.sqlite3")
+        with connections[name].cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+    stores = {name: OrmStore(using=name) for name in drops}
     took = dict.fromkeys(stores, 0.0)
+    names = list(stores)
     for n, batch in enumerate(batches(make_events(events, max(1, events // 20)), 10)):
-        for alias in (with_fts, without) if n % 2 == 0 else (without, with_fts):
+        for name in names[n % 3 :] + names[: n % 3]:
             started = time.perf_counter()
-            stores[alias].ingest(batch)
-            took[alias] += time.perf_counter() - started
-    rates = {alias: events / seconds for alias, seconds in took.items()}
-    rates["ratio"] = rates[with_fts] / rates[without]
+            stores[name].ingest(batch)
+            took[name] += time.perf_counter() - started
+    rates = {name: events / seconds for name, seconds in took.items()}
+    for name in ("both", "trigrams_only"):
+        rates[f"{name}_ratio"] = rates[name] / rates["neither"]
     return rates
 
 

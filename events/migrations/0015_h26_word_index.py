@@ -8,7 +8,10 @@ characters next to them; `words` takes no token beside a non-ASCII character), `
 0013_h23_sqlite_fts's table is, existing rows indexed by a rebuild. Nothing without FTS5
 (events.W230 warns; search as before).
 
-PostgreSQL: `event_search_words`, a GIN index on events.stores.orm.text.WORDS_SQL: the runs of
+PostgreSQL: `event_search_words`, a GIN index on events.stores.orm.text.WORDS_SQL, a plpgsql
+function `edobs_search_words` made here, of high COST (the planner must not think a scan
+evaluating it on every row cheap) and PARALLEL RESTRICTED (that COST made it start a worker,
+10 ms on a busy machine, for a lookup of one row): the runs of
 a-z0-9 of `search_text` as lexemes (array_to_tsvector: no text-search parser, whose URLs, emails
 and paths are tokens of their own), cut every 100 characters (lexemes are at most 2,047 bytes),
 and a mark instead of them for a text over 1,000,000 characters (a tsvector is at most 1 MB).
@@ -18,7 +21,7 @@ As for 0013_h23: a later migration that makes SQLite remake `events_event` drops
 
 from django.db import migrations
 
-from events.stores.orm.text import WORDS_SQL, fts5_trigram_available
+from events.stores.orm.text import WORDS_FUNCTION_BODY, WORDS_SQL, fts5_trigram_available
 
 SQLITE_CREATE = [
     "CREATE VIRTUAL TABLE IF NOT EXISTS events_event_words USING fts5(search_text, "
@@ -43,9 +46,14 @@ SQLITE_DROP = [
     "DROP TABLE IF EXISTS events_event_words",
 ]
 PG_CREATE = [
-    f"CREATE INDEX IF NOT EXISTS event_search_words ON events_event USING gin ({WORDS_SQL})"
+    "CREATE OR REPLACE FUNCTION edobs_search_words(t text) RETURNS tsvector LANGUAGE plpgsql "
+    f"IMMUTABLE STRICT PARALLEL RESTRICTED COST 10000 AS $$ BEGIN RETURN {WORDS_FUNCTION_BODY}; END $$",
+    f"CREATE INDEX IF NOT EXISTS event_search_words ON events_event USING gin ({WORDS_SQL})",
 ]
-PG_DROP = ["DROP INDEX IF EXISTS event_search_words"]
+PG_DROP = [
+    "DROP INDEX IF EXISTS event_search_words",
+    "DROP FUNCTION IF EXISTS edobs_search_words(text)",
+]
 
 
 def on(vendor, statements):
