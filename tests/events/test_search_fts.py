@@ -100,6 +100,11 @@ def test_sqlite_looks_up_text_of_3_or_more_characters_in_the_fts_index():
         ran = statements(store, text=text)
         assert not any("MATCH" in sql for sql in ran), (text, ran)
         assert found(store, text=text) == expected(events, text=text), text
+    # More candidates than a page (4 hold "1234", pages of 2): their seqs are ordered and cut
+    # in a subquery, and only the page's rows read, every page (found pages by cursor).
+    ran = [sql for sql in statements(store, text="1234") if "events_event_fts" not in sql]
+    assert ran and all('IN (SELECT U0."seq"' in sql and "LIMIT 3)" in sql for sql in ran), ran
+    assert found(store, text="1234", limit=1) == expected(events, text="1234")
 
 
 @pytest.mark.django_db

@@ -37,6 +37,7 @@ import functools
 import re
 import sqlite3
 from datetime import datetime
+from typing import NamedTuple
 
 from django.db import connections
 from django.db.models import F, Q, QuerySet, Value
@@ -70,29 +71,38 @@ _WORD_RUN = re.compile(r"[^\W_]{3}")
 Edge = tuple[datetime, int] | None
 
 
-def narrow(rows: QuerySet, text: str, *, using: str, scan: int) -> tuple[QuerySet, Edge]:
-    """`rows` narrowed to the candidates for `text` (folded, storable), and, when the narrowing
-    was a bounded scan that stopped before the window's end, the position it stopped at."""
+class Narrowed(NamedTuple):
+    """`rows`: the candidates; `edge`: where a bounded scan that stopped before the window's end
+    stopped; `keys`: how many seqs a SQLite index lookup found, 0 for any other narrowing (a
+    page of fewer rows than that reads them key first: Store.events_page)."""
+
+    rows: QuerySet
+    edge: Edge = None
+    keys: int = 0
+
+
+def narrow(rows: QuerySet, text: str, *, using: str, scan: int) -> Narrowed:
+    """`rows` narrowed to the candidates for `text` (folded, storable)."""
     connection = connections[using]
     tokens = search.words(text)
     if tokens and connection.vendor == "sqlite" and words_ready(using):
         found = words_rowids(using, tokens, limit=PROBE + 1)
         if len(found) <= PROBE:
-            return holding(rows.filter(seq__in=found), text), None
+            return Narrowed(holding(rows.filter(seq__in=found), text), keys=len(found))
     if tokens and connection.vendor == "postgresql":
         found = pg_word_seqs(using, tokens, limit=PROBE + 1)
         if len(found) <= PROBE:
-            return holding(rows.filter(seq__in=found), text), None
+            return Narrowed(holding(rows.filter(seq__in=found), text))
     if connection.vendor == "sqlite" and len(text) >= FTS_MIN_CHARS and fts_ready(using):
         found = fts_rowids(using, text, limit=PROBE + 1)
         if len(found) <= PROBE:
-            return rows.filter(seq__in=found), None
+            return Narrowed(rows.filter(seq__in=found), keys=len(found))
         rows, edge = bounded(rows, scan)
-        return rows.filter(search_text__contains=text), edge
+        return Narrowed(rows.filter(search_text__contains=text), edge)
     if connection.vendor == "postgresql" and pg_indexed(using, text):
-        return rows.filter(search_text__contains=text), None
+        return Narrowed(rows.filter(search_text__contains=text))
     rows, edge = bounded(rows, scan)
-    return rows.filter(search_text__contains=text), edge
+    return Narrowed(rows.filter(search_text__contains=text), edge)
 
 
 @functools.cache
