@@ -22,7 +22,9 @@ Then, each `--repeats` times, through the store exactly as `GET /api/events` and
 Each is reported as p50/p95 (nearest rank: the p95 of 20 runs is the 19th fastest) and as the
 ratio of its p50 to an index-only lookup of the same rows in the same run (the rows' primary
 keys, `seq = ANY(...)` / `id = ANY(...)` after VACUUM so the visibility map allows index-only
-scans on PostgreSQL; `seq IN (...)`, the rowid, on SQLite). The plans of each query's
+scans on PostgreSQL; `seq IN (...)`, the rowid, on SQLite), and of its p50 to the same rows
+fetched by key through the store (`store_lookup`: the ORM statement and the decoding of each
+row, Python included, as a page's). The plans of each query's
 statements are kept in the JSON (PostgreSQL: EXPLAIN (ANALYZE, BUFFERS) of the first; SQLite:
 EXPLAIN QUERY PLAN of each).
 """
@@ -157,6 +159,21 @@ def lookup(connection, table: str, key: str, keys: list) -> Callable[[], Any]:
     return run
 
 
+def store_lookup(store, keys: list) -> Callable[[], Any]:
+    """The same rows fetched by key through the store's own read path, Python included: the
+    ORM statement built, each row decoded into an event (events.stores.orm.rows.read_events),
+    newest first as a page is. What a search that found exactly these rows could cost at
+    least; SQLite's index-only lookup (in-process, 0.04 ms) has none of it."""
+    from events.models import Event
+    from events.stores.orm.rows import read_events
+
+    def run():
+        rows = Event.objects.using(store.using).filter(seq__in=keys)
+        return read_events(rows.order_by("-time", "-seq"))
+
+    return run
+
+
 def lookup_plan(connection, table: str, key: str, keys: list) -> list[str]:
     if connection.vendor == "sqlite":
         return explain(connection, f"SELECT {key} FROM {table} WHERE {key} IN (SELECT value FROM "
@@ -212,6 +229,9 @@ def measure(connection, store, events: int, repeats: int) -> dict[str, dict]:
         index_times, _ = timed(lookup(connection, table, key, keys), repeats)
         set_seqscan(connection, True)
         engine_times, _ = timed(replay(connection, statements(connection, call)), repeats)
+        keyed_times = None
+        if name != "metrics_24h":
+            keyed_times, _ = timed(store_lookup(store, keys), repeats)
         figures[name] = {
             "rows": rows, "p50_ms": nearest_rank(times, 0.5), "p95_ms": nearest_rank(times, 0.95),
             "index_only_p50_ms": nearest_rank(index_times, 0.5),
@@ -224,17 +244,24 @@ def measure(connection, store, events: int, repeats: int) -> dict[str, dict]:
         }  # fmt: skip
         if name != "metrics_24h":
             figures[name]["cursor"] = found.next_cursor is not None
+            figures[name]["store_lookup_p50_ms"] = nearest_rank(keyed_times, 0.5)
+            figures[name]["store_lookup_ratio_p50"] = nearest_rank(times, 0.5) / nearest_rank(
+                keyed_times, 0.5
+            )
     return figures
 
 
 def table(figures: dict[str, dict]) -> str:
     lines = [f"{'query':<12} {'rows':>6} {'p50 ms':>9} {'p95 ms':>9} {'index-only p50':>15} "
-             f"{'ratio':>8} {'engine p50':>11} {'ratio':>8}"]  # fmt: skip
+             f"{'ratio':>8} {'engine p50':>11} {'ratio':>8} {'store-lookup p50':>17} "
+             f"{'ratio':>8}"]  # fmt: skip
     for name, f in figures.items():
+        keyed = (f"{f['store_lookup_p50_ms']:>17.3f} {f['store_lookup_ratio_p50']:>8.1f}"
+                 if "store_lookup_p50_ms" in f else "")  # fmt: skip
         lines.append(
             f"{name:<12} {f['rows']:>6} {f['p50_ms']:>9.2f} {f['p95_ms']:>9.2f} "
             f"{f['index_only_p50_ms']:>15.3f} {f['ratio_p50']:>8.1f} "
-            f"{f['engine_p50_ms']:>11.3f} {f['engine_ratio_p50']:>8.1f}"
+            f"{f['engine_p50_ms']:>11.3f} {f['engine_ratio_p50']:>8.1f} {keyed}"
         )
     return "\n".join(lines)
 

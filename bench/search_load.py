@@ -1,12 +1,12 @@
 """bench/search.py's bulk loads: the same events on PostgreSQL and on SQLite, in one statement
-each, the events table's secondary indexes (and SQLite's FTS5 triggers) dropped during the load
-and built after it, as a bulk load does.
+each, the events table's secondary indexes (and SQLite's two FTS5 tables' triggers) dropped
+during the load and built after it, as a bulk load does.
 
 `events` events over the last 48 hours, 8 per job, jobs of 10 state machines in 2 accounts, 7%
 of them failed. Each detail is realistic JSON (`orderId`, a `ref` "ord-<n>", a customer, a note,
 `meta.fn`), written as the text Python's json.dumps makes so that `search_text` is exactly what
-ingest writes (events.domain.search.search_text); one event in 10,000 holds "😀" and one in
-5,000 "注文番号を受け付けました".
+ingest writes (events.domain.search.search_text: folded, the detail's keys too); one event in
+10,000 holds "😀" and one in 5,000 "注文番号を受け付けました".
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ SELECT n, id, job, 'project', 'step.done', acct, 'us-east-1', t, t, 'producer', 
     jsonb_build_object('version', '0', 'id', id, 'source', 'project', 'detail-type',
         'step.done', 'account', acct, 'region', 'us-east-1', 'time', t, 'resources',
         '[]'::jsonb, 'detail', detail::jsonb),
-    '00000000-0000-0000-0000-000000000000'::uuid, lower(id) || E'\\n' || detail
+    '00000000-0000-0000-0000-000000000000'::uuid, lower(id || E'\\n' || detail)
 FROM (
     SELECT n, 'ev-' || n AS id, job, acct, fn, t,
         '{"execution": "arn:aws:states:us-east-1:' || acct || ':execution:' || machine
@@ -160,7 +160,7 @@ SELECT n, id, acct || ':us-east-1:' || machine || ':job-' || j, 'project', 'step
     json_object('version', '0', 'id', id, 'source', 'project', 'detail-type', 'step.done',
         'account', acct, 'region', 'us-east-1', 'time', t, 'resources', json('[]'),
         'detail', json(detail)),
-    '00000000000000000000000000000000', lower(id) || char(10) || detail
+    '00000000000000000000000000000000', lower(id || char(10) || detail)
 FROM (
     SELECT n, j, id, acct, machine, fn, t,
         '{{"execution": "arn:aws:states:us-east-1:' || acct || ':execution:' || machine
@@ -185,12 +185,13 @@ FROM (
 
 
 def load_sqlite(connection, events: int) -> dict[str, float]:
-    """Bulk load in one transaction; the FTS5 index (migration 0013) rebuilt after it."""
+    """Bulk load in one transaction; the FTS5 indexes (migrations 0013_h23, 0015_h26) rebuilt
+    after it."""
     import json
 
     from django.db import transaction
 
-    fts = _fts_migration()
+    fts, words = _fts_migration(), _words_migration()
     p = params(events)
     micros = {
         **p, "start": int(p["start"].timestamp() * 1_000_000),
@@ -206,7 +207,7 @@ def load_sqlite(connection, events: int) -> dict[str, float]:
         indexes = cursor.fetchall()
         for name, _ in indexes:
             cursor.execute(f'DROP INDEX "{name}"')
-        for statement in fts.SQLITE_DROP:
+        for statement in [*fts.SQLITE_DROP, *words.SQLITE_DROP]:
             if "TRIGGER" in statement:
                 cursor.execute(statement)
         started = time.monotonic()
@@ -222,6 +223,11 @@ def load_sqlite(connection, events: int) -> dict[str, float]:
         for statement in fts.SQLITE_CREATE:
             cursor.execute(statement)
         took["index_events_event_fts_s"] = time.monotonic() - started
+        started = time.monotonic()
+        cursor.execute(words.REBUILD)
+        for statement in words.SQLITE_CREATE:
+            cursor.execute(statement)
+        took["index_events_event_words_s"] = time.monotonic() - started
     started = time.monotonic()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
@@ -233,3 +239,9 @@ def _fts_migration():
     import importlib
 
     return importlib.import_module("events.migrations.0013_h23_sqlite_fts")
+
+
+def _words_migration():
+    import importlib
+
+    return importlib.import_module("events.migrations.0015_h26_word_index")

@@ -159,8 +159,10 @@ def check_metrics(app_configs, **kwargs):
 
 @register(Tags.compatibility)
 def check_sqlite_search(app_configs, **kwargs):
-    """Free-text search on SQLite looks trigrams up in FTS5 (migration 0013_h23_sqlite_fts):
-    a SQLite built without it (or older than 3.34) still answers, by a bounded scan."""
+    """Free-text search on SQLite looks trigrams and words up in FTS5 (migrations
+    0013_h23_sqlite_fts, 0015_h26_word_index, which skip both tables without the trigram
+    tokenizer): a SQLite built without it (or older than 3.34) still answers, by a bounded
+    scan."""
     if not any(db["ENGINE"].endswith("sqlite3") for db in settings.DATABASES.values()):
         return []
     if fts5_trigram_available():

@@ -128,5 +128,47 @@ def indexed_text(text: str) -> bool:
     return bool(_TRIGRAM.search(text))
 
 
+@dataclass(frozen=True)
+class Word:
+    """A token a whole-word index can look up for a search: every text that holds the search
+    holds a token that starts with `text` (`prefix`) or is `text`."""
+
+    text: str
+    prefix: bool
+
+
+WORD_MIN = 3  # shorter tokens are too common to narrow much: the trigram index instead
+WORD_MAX = 100  # the PostgreSQL index splits longer runs (events.stores.orm.text)
+
+
+def words(text: str) -> tuple[Word, ...]:
+    """The tokens of `text` (folded) that every text holding it must hold, for a whole-word index
+    whose tokens are the runs of ASCII letters and digits (a-z, 0-9).
+
+    `text` is a substring search, so a run with nothing before it in `text` ("ord" of
+    "ord-333333") may be the tail of a longer token ("record-333333"): it is no token of its
+    own. A run after an ASCII non-alphanumeric character starts a token in any text that holds
+    `text` (a prefix: "333333" may go on, "333333x"); one with such a character after it too is
+    a whole token. A non-ASCII character next to a run counts as neither: SQLite's `ascii`
+    tokenizer reads it as part of the token, PostgreSQL's expression as a separator. Runs
+    shorter than WORD_MIN are left out; longer than WORD_MAX, their first WORD_MAX characters
+    are a prefix. Empty: no token to look up (the trigram index, as before)."""
+    found = []
+    for run in _WORD.finditer(text):
+        start, end = run.span()
+        if start == 0 or not _separator(text[start - 1]):
+            continue
+        token = run.group()[:WORD_MAX]
+        whole = end < len(text) and _separator(text[end]) and len(run.group()) <= WORD_MAX
+        if len(token) >= WORD_MIN:
+            found.append(Word(token, prefix=not whole))
+    return tuple(found)
+
+
+def _separator(character: str) -> bool:
+    return character < "\x80" and not character.isalnum()
+
+
+_WORD = re.compile(r"[a-z0-9]+", re.ASCII)
 _TRIGRAM = re.compile(r"[a-z0-9]{3}", re.ASCII)
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")

@@ -31,6 +31,7 @@ from tests.events.store_fixtures import (  # noqa: F401  (fixtures)
 from tests.events.test_search_indexes import DETAILS, QUERIES, expected, found, load, plan
 
 FTS = orm_text.FTS_TABLE
+WORDS = orm_text.WORDS_TABLE
 
 
 def fts_seqs(text: str, using: str = "default") -> list[int]:
@@ -92,12 +93,18 @@ def test_sqlite_looks_up_text_of_3_or_more_characters_in_the_fts_index():
 
     for text in ["注文を受", "ünïcödé", "strasse", "off_sale", '"note": "no', "order-1234"]:
         ran = statements(store, text=text)
-        assert any("MATCH" in sql and FTS in sql for sql in ran), (text, ran)
+        table = WORDS if orm_text.search.words(text) else FTS  # a token: the word index
+        assert any("MATCH" in sql and table in sql for sql in ran), (text, ran)
         assert found(store, text=text) == expected(events, text=text), text
     for text in ["注文", "😀", "e1"]:  # fewer than 3 characters: no trigram to look up
         ran = statements(store, text=text)
         assert not any("MATCH" in sql for sql in ran), (text, ran)
         assert found(store, text=text) == expected(events, text=text), text
+    # More candidates than a page (4 hold "1234", pages of 2): their seqs are ordered and cut
+    # in a subquery, and only the page's rows read, every page (found pages by cursor).
+    ran = [sql for sql in statements(store, text="1234") if "events_event_fts" not in sql]
+    assert ran and all('IN (SELECT U0."seq"' in sql and "LIMIT 3)" in sql for sql in ran), ran
+    assert found(store, text="1234", limit=1) == expected(events, text="1234")
 
 
 @pytest.mark.django_db
@@ -123,12 +130,13 @@ def test_sqlite_reads_a_text_more_common_than_the_probe_by_time_and_still_finds_
 
 @pytest.mark.django_db
 def test_every_query_answers_alike_without_the_fts_index():
-    """A SQLite that lacks FTS5 (no table, no triggers) searches by the bounded scan."""
+    """A SQLite that lacks FTS5 (no tables, no triggers) searches by the bounded scan."""
     store = OrmStore()
     events = load(store)
     with connections["default"].cursor() as cursor:
         cursor.execute(f"DROP TRIGGER {FTS}_ai")
-    assert not orm_text.fts_ready("default")
+        cursor.execute(f"DROP TRIGGER {WORDS}_ai")
+    assert not orm_text.fts_ready("default") and not orm_text.words_ready("default")
 
     for text in QUERIES:
         ran = statements(store, text=text)
@@ -216,3 +224,108 @@ def test_the_system_check_warns_when_sqlite_lacks_fts5_trigram(monkeypatch):
     monkeypatch.setattr(checks, "fts5_trigram_available", lambda: False)
     warnings = checks.check_sqlite_search(None)
     assert [w.id for w in warnings] == ["events.W230"] and "FTS5" in warnings[0].msg
+
+
+# ---- The whole-word index (migration 0015_h26_word_index) ----------------------------------
+
+LONG = "x" * (orm_text.LONG_TEXT + 1)  # over what PostgreSQL's index holds the words of
+WORD_DETAILS = [
+    {"ref": "ord-4200", "note": "shipped"},
+    {"ref": "record-42001-", "note": "held"},
+    {"ref": "zoë-4200x"},
+    {"ref": "ord-4200-x", "tag": "-" + "a" * 150 + "b"},  # a run longer than WORD_MAX
+    {"ref": "ORD-9", "blob": LONG + " ord-4200"},  # too long for PostgreSQL's words
+    {"note": "a-ë4200 €4200z"},  # non-ASCII beside tokens (no other "4200..." token)
+]
+# query -> whether the word index serves it
+WORD_QUERIES = {
+    "rd-420": True,  # "rd" may be a tail ("record"): only "420" is a token, a prefix
+    "cord-4200": True,  # not "cord" (the tail of "record"): "4200", a prefix
+    "ord-4200-": True,  # a whole token: not "ord-42001-"
+    "-4200x": True,
+    "zoë-4200": True,
+    "a-ë4200": False,  # "4200" follows a non-ASCII letter: no token of its own in SQLite
+    "ë4200": False,
+    "€4200": False,  # SQLite's token is "€4200z"
+    "ord-42": False,  # too short to narrow
+    "shipped": False,  # one run: may be the tail of a longer token
+    "-" + "a" * 120: True,  # the first WORD_MAX characters, a prefix
+    "-" + "a" * 150 + "b-": True,
+    "rd-9": False,
+}
+
+
+def load_words(store):
+    t = now_second()
+    events = [
+        make_event(at=t + timedelta(seconds=n), event_id=f"w{n}", detail=detail)
+        for n, detail in enumerate(WORD_DETAILS)
+    ]
+    store.ingest(events)
+    return events
+
+
+def test_words_are_the_tokens_every_holder_of_the_text_holds():
+    from events.domain.search import Word, words
+
+    assert words("ord-333333") == (Word("333333", prefix=True),)
+    assert words("ord-4200-") == (Word("4200", prefix=False),)
+    assert words("x-abc de-fghi") == (Word("abc", prefix=False), Word("fghi", prefix=True))
+    assert words("shiporder") == words("a-ë4200") == words("x-ab") == words("注文-番号") == ()
+    assert words("x-4200ë") == (Word("4200", prefix=True),)
+    assert words("-" + "a" * 150 + "-") == (Word("a" * 100, prefix=True),)
+
+
+@pytest.mark.django_db
+def test_sqlite_looks_tokens_up_in_the_word_index_and_answers_alike():
+    from events.models import Event
+
+    store = OrmStore()
+    events = load_words(store)
+
+    for text, by_words in WORD_QUERIES.items():
+        ran = statements(store, text=text)
+        assert any(WORDS in sql and "MATCH" in sql for sql in ran) is by_words, (text, ran)
+        assert found(store, text=text) == expected(events, text=text), text
+    assert found(store, text="rd-420") == ["w4", "w3", "w1", "w0"]
+    assert found(store, text="ord-4200-") == ["w3"]
+
+    w0 = seqs_of(store, ["w0"])
+    assert sorted(orm_text.words_rowids("default", orm_text.search.words("x-shipped"),
+                                        limit=10)) == w0  # fmt: skip
+    Event.objects.filter(event_id="w0").update(search_text='w0\n{"note": "replaced"}')
+    assert orm_text.words_rowids("default", orm_text.search.words("x-shipped"), limit=10) == []
+    store.purge(before=events[-1].received_at + timedelta(seconds=1))
+    assert orm_text.words_rowids("default", orm_text.search.words("x-replaced"), limit=10) == []
+    with connections["default"].cursor() as cursor:
+        cursor.execute(f"INSERT INTO {WORDS} ({WORDS}) VALUES ('integrity-check')")
+
+
+def test_postgresql_looks_tokens_up_in_the_word_index_and_answers_alike(
+    pg_alias, django_db_blocker
+):
+    store = OrmStore(using=pg_alias)
+    with django_db_blocker.unblock():
+        try:
+            bulk(pg_alias)
+            events = load_words(store)
+            with CaptureQueriesContext(connections[pg_alias]) as queries:
+                found(store, text="rd-420")
+            lookup = next(q["sql"] for q in queries.captured_queries if "@@" in q["sql"])
+            with connections[pg_alias].cursor() as cursor:
+                cursor.execute("EXPLAIN " + lookup)
+                by_words = "\n".join(row[0] for row in cursor.fetchall())
+            by_trigrams = plan(pg_alias, store, text="a-ë4200", off=("seqscan", "indexscan"))
+
+            assert "event_search_words" in by_words and "event_search_trgm" not in by_words
+            assert "''420'':*" in by_words, by_words  # the token, a prefix
+            assert "event_search_trgm" in by_trigrams, by_trigrams
+            for text in WORD_QUERIES:
+                assert found(store, text=text) == expected(events, text=text), text
+            assert found(store, text="rd-420") == ["w4", "w3", "w1", "w0"]
+            with connections[pg_alias].cursor() as cursor:
+                cursor.execute(f"SELECT event_id FROM events_event WHERE {orm_text.WORDS_SQL} "
+                               "@@ %s::tsquery ORDER BY seq", ["'~long'"])  # fmt: skip
+                assert [row[0] for row in cursor.fetchall()] == ["w4"]
+        finally:
+            _truncate(pg_alias)

@@ -157,7 +157,8 @@ def test_postgresql_serves_where_and_word_search_from_their_indexes(big_pg):
     alias = big_pg.using
 
     by_detail = plan(alias, big_pg, where=WHERES[2])
-    by_word = plan(alias, big_pg, text="ünïcödé gmbh", off=("seqscan", "indexscan"))
+    # No token events.domain.search.words takes ("gmbh" follows a non-ASCII letter): trigrams.
+    by_word = plan(alias, big_pg, text="ünïcödégmbh", off=("seqscan", "indexscan"))
     by_emoji = plan(alias, big_pg, text="😀")
 
     assert "event_detail_gin" in by_detail, by_detail
@@ -165,6 +166,7 @@ def test_postgresql_serves_where_and_word_search_from_their_indexes(big_pg):
     assert "event_search_trgm" not in by_emoji and "event_time" in by_emoji, by_emoji
     assert found(big_pg, where=WHERES[2]) == ["e0"]
     assert found(big_pg, text="ünïcödé gmbh") == ["e1"]
+    assert found(big_pg, text="ünïcödégmbh") == []
     # The emoji scan is bounded: 20,006 rows at 5,000 a call give a cursor, and still all
     # matches come back over the pages.
     assert found(big_pg, text="😀", scan=5000, limit=100) == expected(events, text="😀")

@@ -266,12 +266,13 @@ class OrmStore:
         if cursor:
             time, seq = decode_cursor(cursor, "search", datetime, int)
             rows = _before(rows, time, seq)
-        edge = None
+        narrowed = orm_text.Narrowed(rows)
         if window.text and search.storable_text(window.text):
-            rows, edge = orm_text.narrow(rows, window.text, using=self.using, scan=scan)
-        limit = clamp_limit(limit)
+            narrowed = orm_text.narrow(rows, window.text, using=self.using, scan=scan)
+        rows, edge, limit = narrowed.rows, narrowed.edge, clamp_limit(limit)
         page = filtered_page(
-            _newest_first(rows, first=limit + 1), limit=limit, keep=keep, scan=scan,
+            _newest_first(rows, first=limit + 1, by_key=narrowed.keys > limit + 1),
+            limit=limit, keep=keep, scan=scan,
             cursor_of=lambda position: encode_cursor("search", *position),
         )  # fmt: skip
         if edge is not None and page.next_cursor is None:
@@ -354,20 +355,30 @@ def _outcomes(
 
 
 def _newest_first(
-    rows: QuerySet, *, first: int = SEARCH_CHUNK
+    rows: QuerySet, *, first: int = SEARCH_CHUNK, by_key: bool = False
 ) -> Iterator[tuple[NormalisedEvent, tuple[datetime, int]]]:
     """(event, (time, seq)) newest first, read by key: `first` rows (a page when every row
     matches: decoding rows no page needs was most of an unfiltered search's time), then
-    SEARCH_CHUNK at a time."""
+    SEARCH_CHUNK at a time. `by_key` (rows that are more seqs than a chunk, found by an index):
+    each chunk's seqs are picked first, then only those rows read, so the sort by time carries
+    (time, seq), not every column of every candidate (SQLite: 1.74 against 1.18 ms for 101 of
+    200 rows at 1,000,000 events, docs/PERFORMANCE.md)."""
     rows = rows.order_by("-time", "-seq")
     page, size = rows, max(1, min(first, SEARCH_CHUNK))
     while True:
-        chunk = read_events(page[:size])
+        chunk = read_events(_keyed(page[:size]) if by_key else page[:size])
         yield from ((event, (time, seq)) for event, time, _, seq in chunk)
         if len(chunk) < size:
             return
         size, (_, time, _, seq) = SEARCH_CHUNK, chunk[-1]
         page = _before(rows, time, seq)
+
+
+def _keyed(rows: QuerySet) -> QuerySet:
+    """The rows of `rows` (ordered, sliced) as one statement that orders and limits their seqs
+    in a subquery, then reads the rows of those seqs, in the same order."""
+    keys = rows.values("seq")
+    return rows.model.objects.using(rows.db).filter(seq__in=keys).order_by("-time", "-seq")
 
 
 def _before(rows: QuerySet, time: datetime, seq: int) -> QuerySet:
