@@ -17,6 +17,7 @@ from events.stores.dynamodb.store import DynamoStore
 from tests.events.store_fixtures import make_event
 
 from .harness import (
+    WINDOW_SCALE,
     DynamoCounter,
     Producer,
     assert_exact,
@@ -33,7 +34,7 @@ from .harness import (
 )
 from .throttle_proxy import ThrottleProxy
 
-EVENTS = 300  # moto copies the whole table on every TransactWriteItems: keep it small
+EVENTS = 450  # moto copies the whole table on every TransactWriteItems: keep it small
 THROTTLE_SECONDS = 20  # outlasts botocore's own retries of one call (5 attempts)
 
 
@@ -54,7 +55,7 @@ def test_it_loses_nothing_while_dynamodb_throttles(
         queues=queues, var_dir=tmp_path, database_url=sqlite_url,
         AWS_ENDPOINT_URL=proxy.url, EDOBS_STORE="dynamodb", EDOBS_TABLE_NAME=table,
     )  # fmt: skip
-    sent = traffic(events=EVENTS, seed=53)
+    sent = traffic(events=EVENTS, seed=53, scale=WINDOW_SCALE)
     counter = DynamoCounter(endpoint=moto_endpoint, table=table, database_url=sqlite_url)
     before, during, after = thirds(sent.bodies)
     # One worker: moto's TransactWriteItems is not safe against concurrent writers (it

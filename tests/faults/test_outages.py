@@ -13,6 +13,7 @@ import time
 import pytest
 
 from .harness import (
+    WINDOW_SCALE,
     Counter,
     Producer,
     assert_exact,
@@ -28,7 +29,7 @@ from .harness import (
 
 pytestmark = pytest.mark.slow
 
-EVENTS = 900
+EVENTS = 1500
 OUTAGE_SECONDS = 8
 # Long enough that a worker receiving under the lock runs messages up to maxReceiveCount: with
 # a ping that only read, 20 good events went to the dead-letter queue.
@@ -45,7 +46,8 @@ def test_it_resumes_ingest_when_postgresql_comes_back(
     manage("migrate", "--noinput", env=env)
     store_outage(
         "postgresql_down_and_back", postgres_stopped(own_postgres), OUTAGE_SECONDS,
-        queues=queues, sent=traffic(events=EVENTS, seed=31), counter=Counter(own_postgres.url),
+        queues=queues, sent=traffic(events=EVENTS, seed=31, scale=WINDOW_SCALE),
+        counter=Counter(own_postgres.url),
         workers=start_workers(env, 2),
     )  # fmt: skip
 
@@ -60,7 +62,8 @@ def test_it_resumes_ingest_when_sqlite_stays_locked(
     )
     store_outage(
         "sqlite_locked", sqlite_write_lock(sqlite_url), LOCK_SECONDS,
-        queues=queues, sent=traffic(events=EVENTS, seed=37), counter=Counter(sqlite_url),
+        queues=queues, sent=traffic(events=EVENTS, seed=37, scale=WINDOW_SCALE),
+        counter=Counter(sqlite_url),
         workers=start_workers(env, 2),
     )  # fmt: skip
 
@@ -121,7 +124,7 @@ def test_it_goes_on_ingesting_while_redis_is_down(
     env = worker_env(
         queues=queues, var_dir=tmp_path, database_url=sqlite_url, REDIS_URL=own_redis.url
     )
-    sent = traffic(events=EVENTS, seed=41)
+    sent = traffic(events=EVENTS, seed=41, scale=WINDOW_SCALE)
     counter = Counter(sqlite_url)
     before, during, after = thirds(sent.bodies)
     workers = start_workers(env, 1)

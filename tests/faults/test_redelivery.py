@@ -9,6 +9,7 @@ import time
 import pytest
 
 from .harness import (
+    WINDOW_SCALE,
     Counter,
     Producer,
     WriteLock,
@@ -24,7 +25,7 @@ from .harness import (
 
 pytestmark = pytest.mark.slow
 
-EVENTS = 900
+EVENTS = 1500
 # Seconds: shorter than the stall, so the batch in hand comes back.  Under load the stream
 # after the stall can see a few more redeliveries; they are welcome and counted too.
 VISIBILITY = 1
@@ -36,7 +37,7 @@ def test_it_stores_once_what_sqs_delivers_again_to_a_second_worker(
     started = time.monotonic()
     queues = queues_factory(visibility=VISIBILITY)
     # No duplicate copies in the traffic: every duplicate the workers drop is a redelivery.
-    sent = traffic(events=EVENTS, seed=51, duplicate_rate=0.0)
+    sent = traffic(events=EVENTS, seed=51, duplicate_rate=0.0, scale=WINDOW_SCALE)
     stalled, rest = _first_valid(sent.bodies, sent.valid_ids, 10)
     counter = Counter(sqlite_url)
     env = worker_env(

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from .harness import (
+    WINDOW_SCALE,
     Counter,
     Producer,
     WriteLock,
@@ -20,9 +21,7 @@ from .harness import (
 
 pytestmark = pytest.mark.slow
 
-# The kills need traffic still flowing at the fourth (KILLS x 200 rows, then a batch in hand).
 EVENTS = 2000
-CONCURRENT_EVENTS = 1200  # enough to keep 2 or 4 workers racing for the same messages
 SEED = 6
 KILLS = 4
 VISIBILITY = 2  # seconds
@@ -75,7 +74,7 @@ def test_it_stores_each_event_once_with_concurrent_workers(
 ):
     started = time.monotonic()
     queues = queues_factory(visibility=3)
-    sent = traffic(events=CONCURRENT_EVENTS, seed=SEED + count)
+    sent = traffic(events=EVENTS, seed=SEED + count, scale=WINDOW_SCALE)
     counter = Counter(sqlite_url)
     env = worker_env(queues=queues, var_dir=tmp_path, database_url=sqlite_url)
     workers = start_workers(env, count)
