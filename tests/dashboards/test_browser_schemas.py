@@ -107,6 +107,13 @@ def test_the_schema_page_fits_a_phone(browser, drifted, tmp_path):
         overflow = page.evaluate("document.documentElement.scrollWidth")
         wide = page.evaluate(WIDE_ELEMENTS)
         assert overflow <= 390, f"the page is {overflow} px wide: {wide}"
+        # "Since (UTC)" reads on one line (its parts were stacked, one per line, in the label)
+        above = page.eval_on_selector_all(
+            "label.schema-custom",
+            "labels => labels.map(l => [l.querySelector('input').getBoundingClientRect().top"
+            " - l.getBoundingClientRect().top, parseFloat(getComputedStyle(l).fontSize)])",
+        )
+        assert above and all(px < 2.5 * font for px, font in above), above
         page.screenshot(path=str(shots / "schema-drift-390.png"), full_page=True)
     finally:
         context.close()
