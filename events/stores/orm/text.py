@@ -120,10 +120,7 @@ def fts5_trigram_available() -> bool:
 def fts_ready(using: str) -> bool:
     """Whether the FTS5 table and the triggers that keep it in step exist (a SQLite without
     FTS5 made none of them: migration 0013 skipped them, events.checks warns)."""
-    marks = ", ".join(["%s"] * len(FTS_OBJECTS))
-    with connections[using].cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM sqlite_master WHERE name IN ({marks})", FTS_OBJECTS)
-        return cursor.fetchone()[0] == len(FTS_OBJECTS)
+    return _all_exist(using, FTS_OBJECTS)
 
 
 def fts_rowids(using: str, text: str, *, limit: int) -> list[int]:
@@ -139,10 +136,15 @@ def fts_rowids(using: str, text: str, *, limit: int) -> list[int]:
 
 def words_ready(using: str) -> bool:
     """Whether the word index's FTS5 table and its triggers exist (migration 0015_h26)."""
-    marks = ", ".join(["%s"] * len(WORDS_OBJECTS))
+    return _all_exist(using, WORDS_OBJECTS)
+
+
+def _all_exist(using: str, names: tuple[str, ...]) -> bool:
+    """Whether every one of `names` (tables, triggers) is in SQLite's schema."""
+    marks = ", ".join(["%s"] * len(names))
     with connections[using].cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM sqlite_master WHERE name IN ({marks})", WORDS_OBJECTS)
-        return cursor.fetchone()[0] == len(WORDS_OBJECTS)
+        cursor.execute(f"SELECT count(*) FROM sqlite_master WHERE name IN ({marks})", names)
+        return cursor.fetchone()[0] == len(names)
 
 
 def words_rowids(using: str, tokens: tuple[search.Word, ...], *, limit: int) -> list[int]:
