@@ -132,10 +132,14 @@ def test_a_webhook_that_keeps_failing_shows_in_the_header(page, orders, tmp_path
         # Measured: 15 s on a shared 2-core machine (the loop's process starts, the consumer
         # stores the job, the loop fires, 3 attempts 0.1 and 0.2 s apart), printed below;
         # 60 s is the allowance the other browser tests give the consumer.
+        # Both the banner and the rule's row: the page reads the rules, then the header reads
+        # the failing webhooks, and the loop's third attempt may land between the two reads.
         def shown() -> bool:
             page.goto(f"{orders.base}/alerts/")
             banner = page.locator("#failing-alerts")
-            return banner.count() > 0 and name in banner.inner_text()
+            row = page.locator("#alert-rules tbody tr", has_text=f"to a closed port {page.width}")
+            failing = row.locator(".rule-health .badge-failed").count() > 0
+            return failing and banner.count() > 0 and name in banner.inner_text()
 
         wait_for(shown, 60, "the failing-webhook banner")
     finally:
