@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.core.management.utils import get_random_secret_key
 
+from edobs_site.safety import production_problems
 from events.checks import check_production
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,6 +32,14 @@ UNSAFE = {
     "any host": ({"DJANGO_ALLOWED_HOSTS": "edobs.example.com,*"}, "events.E012"),
     # 55 characters, 5 distinct: long enough and varied enough by count, 128 bits at most.
     "low-entropy key": ({"DJANGO_SECRET_KEY": "aebcd" * 11}, "events.E010"),
+    # Varied characters in a pattern: by frequencies alone 155, 256 and 253 bits.
+    "repeated short key": ({"DJANGO_SECRET_KEY": "abc123" * 10}, "events.E010"),
+    "repeated hex digits": ({"DJANGO_SECRET_KEY": "0123456789abcdef" * 4}, "events.E010"),
+    "repeated password": ({"DJANGO_SECRET_KEY": "MyDashboardPassword2024!" * 3}, "events.E010"),
+    "alphabet in order": (
+        {"DJANGO_SECRET_KEY": "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"},
+        "events.E010",
+    ),
     "host wildcard on a public suffix": ({"DJANGO_ALLOWED_HOSTS": ".com"}, "events.E027"),
     "host wildcard on two-label suffix": ({"DJANGO_ALLOWED_HOSTS": ".co.uk"}, "events.E027"),
     "host wildcard on a shared host": ({"DJANGO_ALLOWED_HOSTS": ".github.io"}, "events.E027"),
@@ -83,6 +92,12 @@ def test_it_passes_wildcards_on_the_sites_own_domain_and_generated_keys(safe):
     for key in (secrets.token_hex(25), secrets.token_urlsafe(50), get_random_secret_key()):
         apply(safe, {"DJANGO_SECRET_KEY": key})
         assert check_production(None) == [], key
+    # The pattern readings (repeats, steps) refuse no generated key either.
+    makers = (lambda: secrets.token_hex(25), lambda: secrets.token_urlsafe(50),
+              get_random_secret_key)  # fmt: skip
+    for key in [make() for make in makers for _ in range(300)]:
+        assert production_problems(secret_key=key, key_from_env=True, debug=False, demo=False,
+                                   allowed_hosts=["edobs.example.com"]) == [], key  # fmt: skip
 
 
 def test_http_origins_are_refused_only_under_https(safe):
