@@ -100,6 +100,14 @@ def test_every_page_runs_under_the_policy_without_a_violation(context, site, job
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/")
     a, b = jobs[0], jobs[1]
+    # A rule to open the alert pages with, made through their own form (a name that does not
+    # resolve here is left to delivery's check).
+    page.goto(f"{base}/alerts/new/")
+    page.fill("#id_name", "csp rule")
+    page.fill("#id_webhook_url", "https://hooks.example.com/edobs")
+    page.click("#rule-save")
+    page.wait_for_url(f"{base}/alerts/")
+    rule = page.locator("#alert-rules tbody a", has_text="csp rule").get_attribute("href")
     live = "document.querySelector('#live-indicator[data-state=live]')"
     pages = {
         "/": f"{READY} && {live}",
@@ -112,6 +120,9 @@ def test_every_page_runs_under_the_policy_without_a_violation(context, site, job
         "/schemas/": READY,
         "/schemas/project/getUserProfile/": f"{READY} && "
         "document.querySelector('.presence-bar').style.width !== ''",
+        "/alerts/": f"{READY} && document.getElementById('alert-rules')",
+        "/alerts/new/": f"{READY} && document.getElementById('id_webhook_url')",
+        rule: f"{READY} && document.getElementById('id_webhook_url').value !== ''",
         "/no-such-page/": READY,
         "/admin/": "document.documentElement.dataset.theme",
         "/admin/auth/user/1/change/": "document.querySelector('.datetimeshortcuts')",
