@@ -41,8 +41,13 @@ KEY_PREFIX = 6  # characters of an API token shown in lists: enough to tell keys
 
 
 def pretty(value) -> str:
-    # format_html escapes the JSON text: event content is hostile.
-    return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2))
+    # format_html escapes the JSON text: event content is hostile. The class, not a style
+    # attribute (the Content-Security-Policy refuses those): admins that show it take PrettyMedia.
+    return format_html("<pre class='json-pretty'>{}</pre>", json.dumps(value, indent=2))
+
+
+class PrettyMedia:
+    css = {"all": ["events/admin.css"]}
 
 
 def in_visible_accounts(queryset, user):
@@ -134,6 +139,8 @@ class EventAdmin(AccountScopedAdmin):
     exclude = ["raw", "batch"]
     list_select_related = False
     show_full_result_count = False
+
+    Media = PrettyMedia
 
     @admin.display(description="envelope")
     def pretty_raw(self, obj: Event) -> str:
@@ -321,6 +328,8 @@ class AlertFiringAdmin(ReadOnlyAdmin):
     exclude = ["body"]
     inlines = [AlertDeliveryInline]
 
+    Media = PrettyMedia
+
     @admin.display(description="body posted")
     def pretty_body(self, obj: AlertFiring) -> str:
         return pretty(json.loads(obj.body))
@@ -461,6 +470,8 @@ class EventConflictAdmin(AccountScopedAdmin):
     search_fields = ["=event_id", "=message_id"]
     fields = ["received_at", "account", "event_id", "message_id", "digest", "pretty_raw"]
     readonly_fields = fields
+
+    Media = PrettyMedia
 
     @admin.display(description="envelope")
     def pretty_raw(self, obj: EventConflict) -> str:
