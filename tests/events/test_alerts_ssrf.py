@@ -33,7 +33,8 @@ ACCOUNT = "111111111111"
 class Listener:
     """An internal service on 127.0.0.1: counts every connection it accepts and every POST."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None,
+                 redirect: str = ""):  # fmt: skip
         self.connections = self.probes = 0
         self.posts: list[tuple[dict, bytes]] = []
         self.accepted = threading.Condition()
@@ -44,7 +45,9 @@ class Listener:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 listener.posts.append((dict(self.headers), body))
                 answer = b"INTERNAL-SECRET-RESPONSE"
-                self.send_response(200)
+                self.send_response(307 if redirect else 200)
+                if redirect:  # 307 and 308 keep the method and body when followed
+                    self.send_header("Location", redirect)
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
@@ -288,6 +291,18 @@ def test_delivery_connects_to_the_address_it_checked_not_to_a_second_lookup(list
     refused = deliver.post(f"http://hooks.rebind.test:{checked.port}/hook", "{}", timeout=10)
     assert refused.status is None and "127.0.0.2, a loopback address" in refused.error
     assert rebound.connections_so_far() == 0 and len(checked.posts) == 1
+
+
+@override_settings(EDOBS_WEBHOOK_ALLOWED_NETWORKS=["127.0.0.1/32"])
+def test_a_redirect_is_recorded_as_the_answer_and_never_followed(listener):
+    """An allowed webhook that redirects (307, 308 keep the POST) to an internal service: the
+    redirect is the answer, not delivered, and the service is never reached."""
+    internal = listener(host="127.0.0.2")
+    for target in (f"http://127.0.0.2:{internal.port}/secret", "http://169.254.169.254/"):
+        hook = listener(redirect=target)
+        answer = deliver.post(f"http://127.0.0.1:{hook.port}/hook", "{}", timeout=10)
+        assert (answer.status, answer.ok, len(hook.posts)) == (307, False, 1)
+    assert internal.connections_so_far() == 0 and internal.posts == []
 
 
 # ---- which addresses ----------------------------------------------------------------------------
