@@ -4,10 +4,10 @@ A rule's author picks the URL, and the answer's first bytes are recorded for the
 unchecked webhook would let them make edobs fetch internal services (the cloud's metadata
 address, Redis, edobs itself) and read the answers. A webhook host is therefore resolved, and
 refused when any of its addresses is not a public one: loopback, link-local, private,
-unique-local, shared (CGNAT), multicast, unspecified or reserved, IPv4 and IPv6 alike, with the
-IPv4 address embedded in IPv4-mapped, NAT64 (64:ff9b::/96), 6to4 and Teredo addresses judged
-too. Networks in EDOBS_WEBHOOK_ALLOWED_NETWORKS (a team's relay on 10.x, tests on 127.0.0.0/8)
-are allowed.
+unique-local (and site-local), shared (CGNAT), multicast, unspecified or reserved, IPv4 and
+IPv6 alike, with the IPv4 address embedded in IPv4-mapped, NAT64 (64:ff9b::/96), 6to4 and
+Teredo addresses judged too. Networks in EDOBS_WEBHOOK_ALLOWED_NETWORKS (a team's relay on
+10.x, tests on 127.0.0.0/8) are allowed.
 
 The rule's form checks when it is saved; delivery checks again (DNS answers change) and then
 connects to the address it checked, never to a second lookup of the name, while the Host header,
@@ -43,6 +43,8 @@ KINDS = [
     ("is_unspecified", "an unspecified"),
     ("is_private", "a private"),
     ("is_reserved", "a reserved"),
+    # fec0::/10, unique-local's deprecated forerunner: Python counts it as global.
+    ("is_site_local", "a site-local"),
 ]
 UNIQUE_LOCAL = ipaddress.ip_network("fc00::/7")
 
@@ -93,7 +95,7 @@ def non_public_kind(ip: Address) -> str | None:
     if ip.version == 6 and ip in UNIQUE_LOCAL:
         return "a unique-local"
     for flag, kind in KINDS:
-        if getattr(ip, flag):
+        if getattr(ip, flag, False):  # IPv4 has no is_site_local
             return kind
     if ip.version == 4 and ip in CGNAT:
         return "a shared (CGNAT)"
