@@ -382,6 +382,9 @@ class Replay(models.Model):
     # events carry, and the original envelope ids this replay put back on the bus.
     short = models.CharField(max_length=16, blank=True, default="", db_index=True)
     originals = models.JSONField(default=list, blank=True, help_text="original event ids sent")
+    # Beside each original, the digest of the detail put for it (replay_marks.replayed_digest):
+    # a replayed event claims the original's account only with that very content.
+    digests = models.JSONField(default=list, blank=True, help_text="digests of the details sent")
     event_id = models.CharField(max_length=128, blank=True, default="")
     job_id = models.CharField(max_length=400, blank=True, default="")
     account = models.CharField(max_length=12)

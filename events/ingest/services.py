@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import re
@@ -18,6 +16,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from events import metrics
+from events.domain.digest import json_digest
 from events.domain.envelope import MalformedEvent, NormalisedEvent, parse_envelope
 from events.live.broadcast import publish_events
 from events.models import DeliveryFailure, Event, EventConflict, Job, RejectedMessage
@@ -28,7 +27,6 @@ from events.stores.base import Outcome
 logger = logging.getLogger(__name__)
 
 MessageOutcome = Literal["stored", "duplicate", "conflict", "quarantined"]
-FLOAT_EXACT = 2**53  # integers up to this are the same number as a float or an int
 MAX_REASON = 4000  # characters: an exception's text can quote a whole body
 SURROGATE = re.compile("[\ud800-\udfff]")  # what json.loads leaves of an unpaired \udXXX escape
 
@@ -300,7 +298,7 @@ def conflicts_record(
                 message_id=messages[index].message_id,
             )
             for index, event in duplicates.items()
-            if (digest := envelope_digest(event.raw)) != _stored_digest(event, digest)
+            if (digest := json_digest(event.raw)) != _stored_digest(event, digest)
         }  # fmt: skip
         EventConflict.objects.bulk_create(found.values(), ignore_conflicts=True)
     except DatabaseError as exc:  # the batch is redelivered; ingest is idempotent
@@ -319,30 +317,7 @@ def _stored_digest(event: NormalisedEvent, same: str) -> str:
     detail = stored[0].raw.get("detail") if stored else None
     if not stored or (isinstance(detail, dict) and detail.get("_truncated") is True):
         return same
-    return envelope_digest(stored[0].raw)
-
-
-def envelope_digest(raw: dict) -> str:
-    """SHA-256 of the envelope's canonical JSON: keys sorted, and numbers as the same number
-    whatever a database gave back (PostgreSQL's jsonb writes 1e300 as digits, and 1.0 may
-    come back as 1)."""
-    text = json.dumps(_canonical(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _canonical(value):
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int | float):
-        number = float(value) if abs(value) > FLOAT_EXACT else value
-        if isinstance(number, float) and number.is_integer() and abs(number) <= FLOAT_EXACT:
-            return int(number)
-        return number
-    if isinstance(value, dict):
-        return {key: _canonical(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_canonical(item) for item in value]
-    return value
+    return json_digest(stored[0].raw)
 
 
 def _publish(events: list[NormalisedEvent]) -> int:

@@ -26,9 +26,11 @@ and the first error is recorded.
 Whose data a replayed event is: EventBridge stamps the envelope with the account that PutEvents
 ran in (moto leaves it out), never the original's. Ingest stores a replayed event under
 `meta.replayOf.account` only when `meta.replayOf.replay` names a Replay recorded here that sent
-that very original event (origin_accounts): so a producer cannot claim another account by
-writing `replayOf` itself. The Replay row is written before anything is sent, so a worker that
-reads the replayed event at once finds it. Replays go only to the buses EDOBS_REPLAY_BUSES names.
+that very original event with that very detail (its digest, origin_accounts): so a producer
+cannot claim another account by writing `replayOf` itself, nor by copying the claim of a
+replayed event it saw on the bus onto content of its own. The Replay row is written before
+anything is sent, so a worker that reads the replayed event at once finds it. Replays go only
+to the buses EDOBS_REPLAY_BUSES names.
 """
 
 from __future__ import annotations
@@ -48,7 +50,11 @@ from django.conf import settings
 from events.aws import events_client
 from events.domain.correlation import job_id as make_job_id
 from events.domain.envelope import NormalisedEvent, is_account, with_account
-from events.domain.replay_marks import replay_of, replay_of_job  # noqa: F401  (re-exported)
+from events.domain.replay_marks import (  # noqa: F401  (replay_of, replay_of_job: re-exported)
+    replay_of,
+    replay_of_job,
+    replayed_digest,
+)
 from events.domain.summary import JobSummary
 from events.models import Replay
 
@@ -95,18 +101,34 @@ def _claim(event: NormalisedEvent) -> tuple[str, str, str] | None:
 
 def origin_accounts(events: Sequence[NormalisedEvent]) -> list[str | None]:
     """For each event, the original account it is stored under when it is the replay of an
-    event that a recorded Replay sent (one query for the batch, none without `replayOf`)."""
+    event that a recorded Replay sent, with the content it sent (one query for the batch, none
+    without `replayOf`)."""
     claims = [_claim(event) for event in events]
     shorts = {claim[0] for claim in claims if claim}
     if not shorts:
         return [None] * len(events)
     rows = Replay.objects.filter(short__in=shorts, dry_run=False)
-    recorded = {
-        (short, account, original)
-        for short, account, originals in rows.values_list("short", "account", "originals")
-        for original in (originals if isinstance(originals, list) else [])
-    }
-    return [claim[1] if claim in recorded else None for claim in claims]
+    recorded = dict(
+        item
+        for row in rows.values_list("short", "account", "originals", "digests")
+        for item in _recorded(*row)
+    )
+    return [
+        claim[1]
+        if claim in recorded and recorded[claim] in (None, replayed_digest(event.detail))
+        else None
+        for event, claim in zip(events, claims, strict=True)
+    ]
+
+
+def _recorded(short: str, account: str, originals, digests):
+    """((short, account, original), digest of the detail sent) of one Replay row; the digest is
+    None for a replay recorded before digests were (any content claims it, as then)."""
+    originals = originals if isinstance(originals, list) else []
+    if not isinstance(digests, list) or len(digests) != len(originals):
+        digests = [None] * len(originals)
+    for original, digest in zip(originals, digests, strict=True):
+        yield (short, account, original), digest
 
 
 def attributed(events: Sequence[NormalisedEvent]) -> list[NormalisedEvent]:
@@ -286,7 +308,9 @@ def replay_record(
         user=user, username=user.get_username(), event_id=event_id,
         job_id=job.id if job else "", account=job.account if job else events[0].account,
         new_job=outcome.new_job or "", bus=bus, dry_run=dry_run, short=short,
-        originals=list(outcome.originals), entries=len(outcome.entries),
+        originals=list(outcome.originals),
+        digests=[replayed_digest(detail) for detail in outcome.details],
+        entries=len(outcome.entries),
         skipped=outcome.skipped,
     )  # fmt: skip
     if not dry_run:

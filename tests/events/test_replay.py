@@ -343,14 +343,18 @@ def test_a_replay_is_stored_under_the_original_account_and_a_forged_one_is_not(
     short = Replay.objects.get().short
     events_client = boto3.client("events", endpoint_url=moto_endpoint, region_name="us-east-1")
     claim = {"replay": short, "account": OTHER_ACCOUNT, "job": OTHER_JOB}
+    sent = Replay.objects.get().originals[0]
     forged = [
         put_forged(events_client, replay_of={**claim, "event": "not-an-event-it-sent"}),
         put_forged(events_client, replay_of={**claim, "replay": "feedf00d", "event": EVENT}),
+        # The whole claim of an event this replay did send, copied (the replayed events cross
+        # the bus, where other producers' rules may read them) onto content of one's own.
+        put_forged(events_client, replay_of={**claim, "event": sent}),
     ]
     summary = consume()
 
     assert answer["sent"] == answer["count"] > 0 and answer["failed"] == 0, answer
-    assert f"stored={answer['count'] + 2}" in summary, summary
+    assert f"stored={answer['count'] + len(forged)}" in summary, summary
     new_job = answer["new_job"]
     assert new_job.startswith(f"{OTHER_JOB}-replay-{short}")
     replayed = client.get(f"/api/jobs/{new_job}/events?limit=500").json()["results"]
@@ -362,7 +366,8 @@ def test_a_replay_is_stored_under_the_original_account_and_a_forged_one_is_not(
     assert client.get(f"/api/jobs/{new_job}/timeline").status_code == 404
     seen = [event["id"] for event in client.get("/api/events?limit=500").json()["results"]]
     assert not set(seen) & {event["id"] for event in replayed}
-    # A replayOf naming no recorded replay of that event: the envelope's account, as before.
+    # A replayOf naming no recorded replay of that event, or of other content than the replay
+    # sent: the envelope's account, as before.
     for event_id in forged:
         assert stored(event_id).account == ACCOUNT_A
 
