@@ -145,6 +145,12 @@ def test_every_list_of_the_job_puts_an_answer_after_its_trigger(queue, client, s
     assert len(paged) == len(set(paged)) == len(exported)
     assert_causal(paged, sent, replies)
 
+    # The events page, newest first by its time column (the envelope's second, all one here).
+    page = client.get("/events/", {"job": job}).content.decode()
+    newest_first = re.findall(r'<tr class="event-row[^>]*data-event-id="([^"]+)"', page)
+    assert len(newest_first) == len(exported)
+    assert_causal(newest_first[::-1], sent, replies)
+
 
 async def _connected(path: str, user) -> WebsocketCommunicator:
     communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), path)
