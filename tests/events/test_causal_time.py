@@ -120,8 +120,11 @@ def test_it_pairs_every_answer_and_shows_clock_skew_instead_of_a_negative_span(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_every_list_of_the_job_puts_an_answer_after_its_trigger(queue, client, superuser):
-    sent, replies = skewed_job(*queue, "skew-lists")
+@pytest.mark.parametrize("one_batch", [False, True], ids=["answers-later", "one-batch"])
+def test_every_list_of_the_job_puts_an_answer_after_its_trigger(
+    queue, client, superuser, one_batch
+):
+    sent, replies = skewed_job(*queue, "skew-lists", one_batch=one_batch)
     assert_the_issues_traffic(sent, replies)
     job = traffic.job_id("skew-lists")
     client.force_login(superuser)
@@ -145,7 +148,11 @@ def test_every_list_of_the_job_puts_an_answer_after_its_trigger(queue, client, s
     assert len(paged) == len(set(paged)) == len(exported)
     assert_causal(paged, sent, replies)
 
-    # The events page, newest first by its time column (the envelope's second, all one here).
+    # The raw event search and the events page, newest first (the envelope's second, all one
+    # here, then arrival, which one batch shares: the API; the order time: the page).
+    searched = client.get("/api/events", {"job": job}).json()["results"]
+    assert len(searched) == len(exported)
+    assert_causal([event["id"] for event in searched][::-1], sent, replies)
     page = client.get("/events/", {"job": job}).content.decode()
     newest_first = re.findall(r'<tr class="event-row[^>]*data-event-id="([^"]+)"', page)
     assert len(newest_first) == len(exported)
