@@ -18,7 +18,7 @@ from django.utils import timezone
 from events import metrics
 from events.domain.digest import json_digest
 from events.domain.envelope import MalformedEvent, NormalisedEvent, parse_envelope
-from events.live.broadcast import publish_events
+from events.live.broadcast import causal_batch, publish_events
 from events.models import DeliveryFailure, Event, EventConflict, Job, RejectedMessage
 from events.replay import send as replay
 from events.stores import StoreRefused, StoreUnavailable, get_store
@@ -77,7 +77,7 @@ def event_ingest(*, messages: Sequence[InboundMessage]) -> IngestReport:
     """
     started = time.monotonic()
     parsed, rejected = _parse_all(messages)
-    parsed = _attributed(parsed)
+    parsed = _causal(_attributed(parsed))
     stored = events_store(events=list(parsed.values()))
     report = IngestReport(outcomes=["quarantined"] * len(messages))
     duplicates: dict[int, NormalisedEvent] = {}
@@ -122,6 +122,18 @@ def _parse_all(
             logger.exception("parsing message %s raised; quarantining it", message.message_id)
             rejected.append((index, failure_reason(exc)))
     return parsed, rejected
+
+
+def _causal(parsed: dict[int, NormalisedEvent]) -> dict[int, NormalisedEvent]:
+    """The batch in the order it is stored and published: an answer after its trigger
+    (events.live.broadcast.causal_batch). The stores keep that arrival order, which the raw
+    event search uses within one envelope second (an answer, delivered in its trigger's batch,
+    is never listed before it there)."""
+    index_of = {id(event): index for index, event in parsed.items()}
+    ordered = causal_batch(list(parsed.values()))
+    if sorted(map(id, ordered)) != sorted(index_of):  # never expected: keep the batch as it is
+        return parsed
+    return {index_of[id(event)]: event for event in ordered}
 
 
 def _attributed(parsed: dict[int, NormalisedEvent]) -> dict[int, NormalisedEvent]:

@@ -25,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
+from collections import OrderedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -80,15 +82,43 @@ def live_sort_keys(events: list[NormalisedEvent]) -> dict[str, int]:
     The original frontend keys and sorts a job's rows by `sk`. An answer's own clock may read
     earlier than its trigger's delivery, so `at` alone would list it first (or reuse a key):
     a live item's `sk` is the later of its `at` and when this worker received it (after its
-    trigger was delivered, and after what earlier batches sent), taken in causal order within
-    the batch, and a millisecond another event of the job took in this batch gives the next.
+    trigger was delivered), taken in causal order within the batch, and above every key this
+    process gave the job before (_LAST_KEYS): a trigger whose producer's clock reads fast got
+    that clock as its key, which its answer, in a later batch, must still follow.
     """
     keys: dict[str, int] = {}
     used: dict[str | None, int] = {}
     for event in causal_batch(events):
-        key = max(event.at_ms, ms(event.received_at), used.get(event.job, -1) + 1)
+        if event.job not in used:
+            used[event.job] = _LAST_KEYS.get(event.job) if event.job is not None else -1
+        key = max(event.at_ms, ms(event.received_at), used[event.job] + 1)
         keys[event.id] = used[event.job] = key
+    for job, key in used.items():
+        if job is not None:
+            _LAST_KEYS.put(job, key)
     return keys
+
+
+class _LastKeys:
+    """The last live `sk` this process gave each of its most recent jobs (a job quiet for
+    `size` others falls back to its `at` and receipt: both only grow with real time)."""
+
+    def __init__(self, size: int) -> None:
+        self._size, self._keys, self._lock = size, OrderedDict[str, int](), threading.Lock()
+
+    def get(self, job: str) -> int:
+        with self._lock:
+            return self._keys.get(job, -1)
+
+    def put(self, job: str, key: int) -> None:
+        with self._lock:
+            self._keys[job] = key
+            self._keys.move_to_end(job)
+            while len(self._keys) > self._size:
+                self._keys.popitem(last=False)
+
+
+_LAST_KEYS = _LastKeys(10_000)
 
 
 def causal_batch(events: list[NormalisedEvent]) -> list[NormalisedEvent]:

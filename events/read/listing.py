@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 from events.domain import fleet, search
 from events.domain.envelope import NormalisedEvent
 from events.domain.summary import JobSummary
+from events.domain.timeline import by_at, order_times
 from events.read import selectors
 from events.stores.base import JobFilter, Window
 
@@ -201,8 +202,22 @@ def event_listing(
     *, user, query: EventQuery, offset: int = 0, limit: int = 50, cap: int = EVENT_CAP
 ) -> Listing[NormalisedEvent]:
     found, more = _event_matches(user=user, query=query, cap=cap)
-    rows = ordered(found, EVENT_SORTS, query.sort, "-time", datetime.now(UTC))
+    sorts = {**EVENT_SORTS, "time": _causal_time(found)}
+    rows = ordered(found, sorts, query.sort, "-time", datetime.now(UTC))
     return Listing(rows[offset : offset + limit], len(found), more, offset, limit)
+
+
+def _causal_time(events: list[NormalisedEvent]) -> Callable[[NormalisedEvent, datetime], Any]:
+    """The time column's key: the envelope's `time`, then the event's order time in its job
+    (events.domain.timeline.order_times) rather than its `at`, so that an answer whose own
+    clock reads before its trigger's delivery never sorts before it (issue 25: every list)."""
+    by_job: dict[str | None, list[NormalisedEvent]] = {}
+    for event in events:
+        by_job.setdefault(event.job, []).append(event)
+    times = {event.id: event.at for event in by_job.pop(None, [])}
+    for group in by_job.values():
+        times.update(order_times(by_at(group)))
+    return lambda event, now: (event.time, times[event.id])
 
 
 def _event_matches(*, user, query: EventQuery, cap: int) -> tuple[list[NormalisedEvent], bool]:

@@ -94,6 +94,10 @@ def test_the_job_page_its_tooltips_and_span_table_show_clock_skew(page, site, jo
         tips.append(tip.inner_text())
         assert_no_negative(tips[-1], "a tooltip")
     assert sorted(int(n) for text in tips for n in SKEW.findall(text)) == skews
+    page.click("#critical-toggle")  # the critical path's length counts a skewed span as 0
+    total = page.locator("#critical-total").inner_text()
+    assert "span" in total, total
+    assert_no_negative(total, "the critical path's total")
 
 
 def test_the_compare_home_and_state_machine_pages_show_no_negative_duration(page, site, jobs):
@@ -109,3 +113,61 @@ def test_the_compare_home_and_state_machine_pages_show_no_negative_duration(page
     page.goto(f"{site.base}/state-machines/{traffic.MACHINE}/")
     page.wait_for_load_state("networkidle")
     assert_no_negative(page.locator("main").inner_text(), "state machine page")
+
+
+# The original frontend's arithmetic (martzcodes/blog-sst-eventdriven-observability,
+# frontend/src/Timeline.tsx and Table.tsx), restated: a step is an event with
+# `meta.incoming.detailType`; it ends at its own `sk` and starts at the `sk` of the last event
+# whose TaskToken maps to the same state index and whose detail-type is the one it answered;
+# the table's React key is `sk`.
+ORIGINAL_STEPS_JS = """events => {
+  const index = {};
+  events.filter(e => !e.meta).forEach((e, i) => { index[e.TaskToken] = i; });
+  const starts = {};
+  events.forEach(e => { starts[`${index[e.TaskToken]}-${e.detailType}`] = Number(e.sk); });
+  return events.filter(e => e.meta && e.meta.incoming && e.meta.incoming.detailType).map(e => ({
+    step: e.detailType,
+    start: starts[`${index[e.TaskToken]}-${e.meta.incoming.detailType}`],
+    end: Number(e.sk),
+  }));
+}"""
+OPEN_ORIGINAL_SOCKET_JS = """() => new Promise((resolve, reject) => {
+  window.__items = [];
+  const socket = new WebSocket(`ws://${location.host}/ws/events/?shape=original`);
+  socket.onmessage = message => window.__items.push(JSON.parse(message.data));
+  socket.onopen = () => resolve(true);
+  socket.onerror = () => reject(new Error('socket refused'));
+})"""
+
+
+def assert_original_steps(steps: list[dict], where: str) -> None:
+    assert len(steps) == 3, (where, steps)
+    for step in steps:
+        assert isinstance(step["start"], int) and step["end"] > step["start"], (where, step)
+
+
+def test_the_original_frontends_reads_show_no_negative_step_nor_repeated_key(page, site, jobs):
+    """What the original frontend does in the browser, on the issue's traffic: its job page
+    (`GET /api/job/<name>`) and its live view (`/ws/events/?shape=original`, every item
+    listed as it comes, the table keyed by `sk`)."""
+    page.goto(f"{site.base}/")
+    for name in NAMES:
+        events = page.evaluate(
+            "name => fetch(`/api/job/${name}`).then(r => r.json()).then(d => d.events)", name
+        )
+        keys = [event["sk"] for event in events]
+        assert len(set(keys)) == len(keys) == 8, keys
+        assert_original_steps(page.evaluate(ORIGINAL_STEPS_JS, events), f"/api/job/{name}")
+
+    assert page.evaluate(OPEN_ORIGINAL_SOCKET_JS)
+    name = "skew-page-live"
+    second = traffic.second_to_send_in()
+    sent = traffic.triggers(name, second)
+    site.send(sent)
+    site.send(traffic.answers(name, sent, second))
+    page.wait_for_function("() => window.__items.length >= 8")
+    live = page.evaluate("() => window.__items")
+    assert len(live) == 8 and {item["pk"] for item in live} == {f"EVENT#{traffic.job_id(name)}"}
+    keys = [item["sk"] for item in live]
+    assert len(set(keys)) == len(keys), keys
+    assert_original_steps(page.evaluate(ORIGINAL_STEPS_JS, live), "the live view")

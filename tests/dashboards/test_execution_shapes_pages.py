@@ -97,3 +97,63 @@ def test_it_lists_links_and_draws_an_express_execution(admin_client):
     assert admin_client.get(f"/jobs/{job}/").status_code == 200
     timeline = admin_client.get(f"/api/jobs/{job}/timeline").json()
     assert [span["fn"] for span in timeline["spans"]] == ["work", "finish"]
+
+
+def _crawl(client, start: str, *, depth: int, per_kind: int = 3) -> dict[str, int]:
+    """{url: status} of every page link reachable from `start` within `depth` clicks; at most
+    `per_kind` links of one path and set of query fields (the buckets of a state machine page
+    are 24 of one kind)."""
+    seen: dict[str, int] = {}
+    kinds: dict[tuple, int] = {}
+    level = [start]
+    for _ in range(depth + 1):
+        following = []
+        for url in level:
+            if url in seen:
+                continue
+            response = client.get(url)
+            seen[url] = response.status_code
+            if response.status_code != 200 or "text/html" not in response["Content-Type"]:
+                continue
+            for link in hrefs(response.content.decode()):
+                link = link.split("#")[0]  # a fragment: an encoded '#' is %23
+                path, _, query = link.partition("?")
+                if not link.startswith("/") or link.startswith(("/static/", "/admin", "/accounts")):
+                    continue
+                kind = (path if "/jobs/" in path else path.split(":")[0], *sorted(
+                    field.split("=")[0] for field in query.split("&") if field))  # fmt: skip
+                kinds[kind] = kinds.get(kind, 0) + 1
+                if kinds[kind] <= per_kind:
+                    following.append(link)
+        level = following
+    return seen
+
+
+def test_every_link_from_home_works_with_standard_and_express_map_children_stored(admin_client):
+    """Every link two clicks from home, with a Map Run whose label holds '/', '?', '#', '%'
+    and 'é' (its parent named by the children's input) and an express Map child stored."""
+    start = traffic.now()
+    label = "run/label?#%é"
+    parent = traffic.execution_arn("MapFlow", "batch-1")
+    express = (
+        f"arn:aws:states:{traffic.REGION}:{traffic.ACCOUNT}:express:Fast/{label}:c-1:{'e' * 8}"
+    )
+    ingest([
+        *traffic.run(parent, start=start, seconds=60),
+        *traffic.map_run("MapFlow", label, 3, start=start, failed=1, parent_arn=parent),
+        *traffic.run(express, start=start, seconds=1),
+    ])  # fmt: skip
+
+    statuses = _crawl(admin_client, "/", depth=2)
+
+    assert len(statuses) > 40 and {url: s for url, s in statuses.items() if s != 200} == {}
+    child = quote(traffic.job_id(f"MapFlow/{label}", "child-0"), safe="/:")
+    reached = [
+        f"/?map_run={quote(f'MapFlow/{label}', safe='')}",
+        f"/jobs/{child}/",  # from the Map Run's list
+        f"/jobs/{traffic.job_id('MapFlow', 'batch-1')}/",
+        f"/jobs/{quote(traffic.job_id(f'Fast/{label}', 'c-1'), safe='/:')}/",
+        f"/state-machines/{quote(f'MapFlow/{label}', safe='/')}/",
+        f"/state-machines/{quote(f'Fast/{label}', safe='/')}/",
+    ]
+    assert [url for url in reached if url not in statuses] == [], sorted(statuses)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+import uuid
 
 import boto3
 import pytest
@@ -19,6 +21,7 @@ from events.domain.envelope import parse_time
 from events.ingest.worker import Worker
 from events.models import Event
 from events.routing import websocket_urlpatterns
+from infra.instrument import event_detail
 
 from . import skew_traffic as traffic
 
@@ -117,8 +120,11 @@ def test_it_pairs_every_answer_and_shows_clock_skew_instead_of_a_negative_span(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_every_list_of_the_job_puts_an_answer_after_its_trigger(queue, client, superuser):
-    sent, replies = skewed_job(*queue, "skew-lists")
+@pytest.mark.parametrize("one_batch", [False, True], ids=["answers-later", "one-batch"])
+def test_every_list_of_the_job_puts_an_answer_after_its_trigger(
+    queue, client, superuser, one_batch
+):
+    sent, replies = skewed_job(*queue, "skew-lists", one_batch=one_batch)
     assert_the_issues_traffic(sent, replies)
     job = traffic.job_id("skew-lists")
     client.force_login(superuser)
@@ -141,6 +147,16 @@ def test_every_list_of_the_job_puts_an_answer_after_its_trigger(queue, client, s
         url = page["next"]
     assert len(paged) == len(set(paged)) == len(exported)
     assert_causal(paged, sent, replies)
+
+    # The raw event search and the events page, newest first (the envelope's second, all one
+    # here, then arrival, which one batch shares: the API; the order time: the page).
+    searched = client.get("/api/events", {"job": job}).json()["results"]
+    assert len(searched) == len(exported)
+    assert_causal([event["id"] for event in searched][::-1], sent, replies)
+    page = client.get("/events/", {"job": job}).content.decode()
+    newest_first = re.findall(r'<tr class="event-row[^>]*data-event-id="([^"]+)"', page)
+    assert len(newest_first) == len(exported)
+    assert_causal(newest_first[::-1], sent, replies)
 
 
 async def _connected(path: str, user) -> WebsocketCommunicator:
@@ -180,3 +196,41 @@ async def test_the_sockets_send_answers_after_their_triggers_with_unique_keys(
         await job_socket.disconnect()
     assert snapshot["type"] == "snapshot"
     assert_causal([event["id"] for event in snapshot["events"]], sent, replies)
+
+
+def _choreography(name: str, *, ahead: float) -> tuple[dict, dict, dict]:
+    """A job's start, then an event put by a Lambda whose clock reads `ahead` seconds fast,
+    then its answer by a Lambda whose clock is right, answered `ahead` / 2 into that gap."""
+    now = time.time()
+    start = traffic.status(name, "RUNNING", started=now - 1)
+    kick = {"execution": traffic.arn(name)}
+    fast = traffic.envelope("ordered", event_detail(
+        traffic.envelope("start", kick, second=int(now)), "ordered", {}, source="project",
+        fn="orderFn", clock=lambda: now + ahead,
+    ), second=int(now))  # fmt: skip
+    answer = traffic.envelope("shipped", event_detail(
+        fast, "shipped", {}, source="project", fn="shipFn", clock=lambda: now + ahead / 2,
+    ), second=int(now))  # fmt: skip
+    return start, fast, answer
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_live_keys_stay_unique_and_causal_across_batches(queue, memory_layer, superuser):
+    """An event whose producer's clock reads fast gets that clock as its live `sk`; its answer,
+    in a later batch, reads a right clock and is received before the fast one's time. Its key
+    must still follow its trigger's (the original frontend draws end minus start), and no two
+    items of the job share a key, batch after batch (the worker keeps the job's last key)."""
+    original = await _connected("/ws/events/?shape=original", superuser)
+    try:
+        start, fast, answer = _choreography("fast-clock", ahead=3.0)
+        again = {**fast, "id": str(uuid.uuid4()), "detail-type": "reordered"}  # same fast ms
+        for batch in ([start, fast], [answer], [again]):
+            await sync_to_async(send_and_consume)(*queue, batch)
+        items = [await original.receive_json_from(timeout=TIMEOUT) for _ in range(4)]
+    finally:
+        await original.disconnect()
+    assert await sync_to_async(at_ms)(answer) < await sync_to_async(at_ms)(fast)  # the case
+    keys = [int(item["sk"]) for item in items]
+    sent = [start["detail-type"], "ordered", "shipped", "reordered"]
+    assert [item["detailType"] for item in items] == sent
+    assert keys == sorted(keys) and len(set(keys)) == len(keys), keys
