@@ -17,7 +17,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.db import OperationalError
 from django.test import override_settings
 
 from events.alerts import deliver, evaluate
@@ -26,9 +25,10 @@ from events.domain.alert_payload import mrkdwn
 from events.domain.envelope import parse_envelope
 from events.models import AlertDelivery, AlertFiring, AlertRule, Team, TeamAccount
 from events.stores import get_store, reset_stores
-from events.stores.locking import lost_lock_race
 from tests.prom import own, value
 from tests.services import free_port
+
+from .conftest import settled
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -185,20 +185,6 @@ def rule(receiver_url: str, *, watching: timedelta | None = WATCHING, **fields) 
 
 def job_id(job: str, machine: str = "OrderFlow", account: str = ACCOUNT_A) -> str:
     return f"{account}:us-east-1:{machine}:{job}"
-
-
-def settled(read):
-    """`read()`, tried again while the alerts loop's thread holds a table lock: the in-memory
-    test database's shared cache reports one at once instead of waiting (as the product's own
-    writes do, events.stores.locking)."""
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            return read()
-        except OperationalError as exc:
-            if not lost_lock_race(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
 
 
 def delivered(firing_of, seconds: float = 15) -> AlertFiring:

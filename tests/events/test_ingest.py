@@ -32,7 +32,7 @@ from events.stores.dynamodb.store import DynamoStore
 from events.stores.orm.store import OrmStore
 from tests.services import free_port
 
-from .conftest import ACCOUNT_A, QUEUE_NAME, ingest_bodies, malformed_bodies, sample_lines
+from .conftest import ACCOUNT_A, QUEUE_NAME, ingest_bodies, malformed_bodies, sample_lines, settled
 from .store_fixtures import (  # noqa: F401  (fixtures)
     envelope,
     now_second,
@@ -586,7 +586,7 @@ def test_it_keeps_polling_after_a_failed_receive_and_a_batch_that_raises(sqs_que
     thread.start()
     try:
         deadline = time.monotonic() + 30
-        while Event.objects.count() < 10 and time.monotonic() < deadline:
+        while settled(Event.objects.count) < 10 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert thread.is_alive()
     finally:
