@@ -16,9 +16,10 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from events import metrics
+from events.domain.causal_order import causal_batch
 from events.domain.digest import json_digest
 from events.domain.envelope import MalformedEvent, NormalisedEvent, parse_envelope
-from events.live.broadcast import causal_batch, publish_events
+from events.live.broadcast import publish_events
 from events.models import DeliveryFailure, Event, EventConflict, Job, RejectedMessage
 from events.replay import send as replay
 from events.stores import StoreRefused, StoreUnavailable, get_store
@@ -126,14 +127,10 @@ def _parse_all(
 
 def _causal(parsed: dict[int, NormalisedEvent]) -> dict[int, NormalisedEvent]:
     """The batch in the order it is stored and published: an answer after its trigger
-    (events.live.broadcast.causal_batch). The stores keep that arrival order, which the raw
-    event search uses within one envelope second (an answer, delivered in its trigger's batch,
-    is never listed before it there)."""
+    (events.domain.causal_order). The stores keep that arrival order, which the raw event
+    search uses within one envelope second, and the live stream sends it as given."""
     index_of = {id(event): index for index, event in parsed.items()}
-    ordered = causal_batch(list(parsed.values()))
-    if sorted(map(id, ordered)) != sorted(index_of):  # never expected: keep the batch as it is
-        return parsed
-    return {index_of[id(event)]: event for event in ordered}
+    return {index_of[id(event)]: event for event in causal_batch(list(parsed.values()))}
 
 
 def _attributed(parsed: dict[int, NormalisedEvent]) -> dict[int, NormalisedEvent]:

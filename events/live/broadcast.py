@@ -1,11 +1,11 @@
 """Publish newly stored events to the live stream (the channel-layer groups that may see them).
 
 One channel-layer message per group and ingest batch, `{"type": "events.created", "events":
-[[event id, frame, job id, original frame], ...]}`, in storage order except that an answer
-follows its trigger (causal_batch).  Each frame is the WebSocket text `{"type": "event",
-"event": {...}}` encoded once here rather than once per connected client; the original frame
-is the original design's flat item (events.domain.shapes), for sockets opened with
-`?shape=original` (the original project's frontend).
+[[event id, frame, job id, original frame], ...]}`, in storage order, which ingest makes causal
+(an answer after its trigger: events.domain.causal_order).  Each frame is the WebSocket text
+`{"type": "event", "event": {...}}` encoded once here rather than once per connected client; the
+original frame is the original design's flat item (events.domain.shapes), for sockets opened
+with `?shape=original` (the original project's frontend).
 The job id lets a socket waiting for a job not stored yet pick that job's events out of its
 account's stream.
 
@@ -77,18 +77,19 @@ def original_frame(event: NormalisedEvent, limit: int | None = None, sk: int | N
 
 
 def live_sort_keys(events: list[NormalisedEvent]) -> dict[str, int]:
-    """{event id: `sk`} of a batch's live original items, without reading the store.
+    """{event id: `sk`} of a batch's live original items (in causal order, as ingest stores
+    them), without reading the store.
 
     The original frontend keys and sorts a job's rows by `sk`. An answer's own clock may read
     earlier than its trigger's delivery, so `at` alone would list it first (or reuse a key):
     a live item's `sk` is the later of its `at` and when this worker received it (after its
-    trigger was delivered), taken in causal order within the batch, and above every key this
+    trigger was delivered), taken in the batch's order, and above every key this
     process gave the job before (_LAST_KEYS): a trigger whose producer's clock reads fast got
     that clock as its key, which its answer, in a later batch, must still follow.
     """
     keys: dict[str, int] = {}
     used: dict[str | None, int] = {}
-    for event in causal_batch(events):
+    for event in events:
         if event.job not in used:
             used[event.job] = _LAST_KEYS.get(event.job) if event.job is not None else -1
         key = max(event.at_ms, ms(event.received_at), used[event.job] + 1)
@@ -121,40 +122,6 @@ class _LastKeys:
 _LAST_KEYS = _LastKeys(10_000)
 
 
-def causal_batch(events: list[NormalisedEvent]) -> list[NormalisedEvent]:
-    """The batch in storage order, except that an answer whose trigger comes later in the
-    batch is moved just after it, so that no live answer is sent before its trigger."""
-    from events.domain.timeline import triggers_of
-
-    by_job: dict[str | None, list[NormalisedEvent]] = {}
-    for event in events:
-        by_job.setdefault(event.job, []).append(event)
-    trigger_of: dict[str, str] = {}
-    for job, group in by_job.items():
-        if job is not None:
-            trigger_of.update((id, trigger.id) for id, trigger in triggers_of(group).items())
-    return _after_triggers(events, trigger_of)
-
-
-def _after_triggers(events: list[NormalisedEvent], trigger_of: dict[str, str]) -> list:
-    pending = {event.id for event in events}
-    waiting: dict[str, list[NormalisedEvent]] = {}
-    ordered: list[NormalisedEvent] = []
-    for event in events:
-        trigger = trigger_of.get(event.id)
-        if trigger in pending and trigger != event.id:
-            waiting.setdefault(trigger, []).append(event)
-            continue
-        release = [event]
-        while release:
-            done = release.pop(0)
-            pending.discard(done.id)
-            ordered.append(done)
-            release[:0] = waiting.pop(done.id, [])
-    placed = {event.id for event in ordered}
-    return ordered + [event for event in events if event.id not in placed]  # cycles, as stored
-
-
 def group_messages(events: list[NormalisedEvent]) -> list[tuple[str, dict]]:
     """[(group, message)]: each event once per group that may see it, in order; a group's
     events are split over several messages when their frames together pass the budget.
@@ -163,7 +130,7 @@ def group_messages(events: list[NormalisedEvent]) -> list[tuple[str, dict]]:
     messages: list[tuple[str, dict]] = []
     open_messages: dict[str, tuple[dict, list[int]]] = {}
     sort_keys = live_sort_keys(events)
-    for event in causal_batch(events):
+    for event in events:
         frame = event_frame(event, limit)
         original = original_frame(event, limit, sk=sort_keys[event.id])
         size = len(frame) + len(original)
