@@ -84,7 +84,7 @@ JOB_SORTS: dict[str, Callable[[JobSummary, datetime], Any]] = {
     "state_machine": lambda job, now: job.state_machine.casefold(),
 }
 EVENT_SORTS: dict[str, Callable[[NormalisedEvent, datetime], Any]] = {
-    "time": lambda event, now: (event.time, event.at),
+    "time": lambda event, now: (event.time, event.at),  # event_listing: then the causal order
     "source": lambda event, now: event.source.casefold(),
     "detail_type": lambda event, now: event.detail_type.casefold(),
     "fn": lambda event, now: (event.fn or "").casefold(),
@@ -202,7 +202,9 @@ def event_listing(
     *, user, query: EventQuery, offset: int = 0, limit: int = 50, cap: int = EVENT_CAP
 ) -> Listing[NormalisedEvent]:
     found, more = _event_matches(user=user, query=query, cap=cap)
-    sorts = {**EVENT_SORTS, "time": _causal_time(found)}
+    sorts = EVENT_SORTS
+    if sort_key(query.sort, EVENT_SORTS, "-time")[0] == "time":  # pairs the jobs' events: only then
+        sorts = {**EVENT_SORTS, "time": _causal_time(found)}
     rows = ordered(found, sorts, query.sort, "-time", datetime.now(UTC))
     return Listing(rows[offset : offset + limit], len(found), more, offset, limit)
 
